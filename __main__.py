@@ -1,0 +1,7 @@
+"""``python -m kchip`` runs the command-line interface."""
+
+import sys
+
+from kchip.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Luigi flow stages from RTL to an MPW-ready layout."""

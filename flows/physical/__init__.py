@@ -1,0 +1,1 @@
+"""Pure-Python physical design: DEF/LEF models, placement, clock tree and routing."""

@@ -1,0 +1,1 @@
+"""kchip.rtl.npu_core"""

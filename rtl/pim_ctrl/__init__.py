@@ -1,0 +1,1 @@
+"""kchip.rtl.pim_ctrl"""

@@ -1,0 +1,8 @@
+"""Every external tool kchip uses, in flow order: the list ``kchip doctor`` checks."""
+
+from kchip.tools import iverilog, klayout, magic, netgen, opensta, verilator, yosys
+from kchip.tools.base import ToolSpec
+
+ALL_TOOLS: tuple[ToolSpec, ...] = (
+    yosys.TOOL, verilator.TOOL, iverilog.TOOL, klayout.TOOL, magic.TOOL, netgen.TOOL, opensta.TOOL,
+)

