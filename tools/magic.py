@@ -1,6 +1,16 @@
-"""Magic: design-rule checks with the SKY130 tech file and layout extraction for LVS."""
+"""Magic: design-rule checks with the SKY130 tech file and layout extraction for LVS.
 
-from kchip.tools.base import ToolSpec
+:func:`run_script` runs a Tcl script in batch mode (no graphics, no console) and checks that magic
+reached the script's end: magic keeps going after a failing command, loads an empty "minimum"
+technology when the tech file is missing, and may crash outright (segmentation fault), so the exit
+code alone does not say whether the work was done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kchip.tools.base import Invocation, ToolError, ToolSpec
 
 TOOL = ToolSpec(
     name="magic",
@@ -11,3 +21,62 @@ TOOL = ToolSpec(
     install_hint="apt-get install magic",
     source="Debian package magic",
 )
+
+DONE_MARKER = "kchip: magic script finished"
+FAILED_MARKER = "kchip: magic script failed:"
+CRASH_CODES = (-11, 139, -6, 134)
+TECH_LOAD_ERRORS = ("Error loading technology", "Failed to load technology")
+
+
+class MagicCrashed(ToolError):
+    """Magic died (for example a segmentation fault) before the end of its script."""
+
+
+def tcl_word(value: object) -> str:
+    """``value`` as one braced Tcl word; refuses text that braces cannot hold literally."""
+    text = str(value)
+    if any(ch in text for ch in "{}\\\n"):
+        raise ValueError(f"{text!r} contains a brace, backslash or newline; magic's Tcl cannot take it")
+    return "{" + text + "}"
+
+
+def gds_load_commands(gds: Path, top: str) -> list[str]:
+    """Tcl lines that read ``gds`` and open cell ``top``, failing when the GDS has no such cell."""
+    return [
+        f"gds read {tcl_word(gds)}",
+        f"if {{[lsearch -exact [cellname list allcells] {tcl_word(top)}] < 0}} {{",
+        f"    error {tcl_word(f'cell {top} is not in {gds}')}",
+        "}",
+        f"load {tcl_word(top)}",
+        "select top cell",
+    ]
+
+
+def run_script(invocation: Invocation, tech: Path, body: str, script: Path, *, log_name: str,
+               cwd: Path) -> str:
+    """Write ``body`` (Tcl) to ``script``, run it in magic with ``tech``; return magic's output.
+
+    The body runs inside ``catch``: a Tcl error raises :class:`ToolError` with its message, a magic
+    that dies before the end raises :class:`MagicCrashed`. ``quit`` comes on stdin as well, so magic
+    never waits for input.
+    """
+    wrapped = (f"if {{[catch {{\n{body.rstrip()}\n}} message]}} {{\n"
+               f"    puts \"{FAILED_MARKER} $message\"\n}} else {{\n    puts \"{DONE_MARKER}\"\n}}\n"
+               "quit -noprompt\n")
+    script.write_text(wrapped)
+    output = invocation.run(
+        TOOL, ["-dnull", "-noconsole", "-T", str(tech.resolve()), str(script.resolve())],
+        log_name=log_name, cwd=cwd, stdin="quit -noprompt\n", ok_codes=(0, *CRASH_CODES),
+    )
+    log = invocation.folder / log_name
+    for problem in TECH_LOAD_ERRORS:
+        if problem in output:
+            raise ToolError(f"magic could not load the tech file {str(tech)!r} ({problem!r}); log: {log}")
+    for line in output.splitlines():
+        if line.startswith(FAILED_MARKER):
+            raise ToolError(f"magic script {script} failed: {line[len(FAILED_MARKER):].strip()}; "
+                            f"log: {log}")
+    if DONE_MARKER not in output:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise MagicCrashed(f"magic died before the end of {script}\nlog: {log}\n--- last lines ---\n{tail}")
+    return output

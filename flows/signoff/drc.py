@@ -1,0 +1,118 @@
+"""Design-rule check of a GDS with magic and the PDK's full rule deck (``drc(full)``).
+
+:func:`run_drc` derives a loadable tech file (see :mod:`.magic_tech`), runs magic in batch mode and
+reads back every error box magic reports, grouped by rule. ``cif_rules`` decides what happens to the
+rules magic evaluates through generated CIF layers (latch-up tap distance, n-well taps, metal holes,
+wide-metal halos, ...): ``"keep"`` checks them in magic, ``"drop"`` leaves them out, ``"auto"`` keeps
+them and, should magic crash on them, checks again without them. Rules left out are returned in
+:attr:`DrcResult.dropped_rules` so that :mod:`.layout_rules` can cover them.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from kchip.flows.signoff.magic_tech import TechRule, derive_magic_tech
+from kchip.tools import magic
+from kchip.tools.base import Invocation
+
+CIF_RULE_POLICIES = ("auto", "keep", "drop")
+METRIC_UNITS = {"drc__errors__count": "errors"}
+
+
+@dataclass(frozen=True)
+class DrcError:
+    """One error box reported by magic, in microns."""
+
+    rule: str
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class DrcResult:
+    """What magic found: every error box, the rules it did not check, and where its files are."""
+
+    errors: tuple[DrcError, ...]
+    dropped_rules: tuple[TechRule, ...]
+    report: Path
+    log: Path
+    tech: Path
+
+    @property
+    def errors_by_rule(self) -> dict[str, int]:
+        """Error count per rule message, most frequent first."""
+        return dict(Counter(error.rule for error in self.errors).most_common())
+
+    @property
+    def total(self) -> int:
+        return len(self.errors)
+
+    def metrics(self) -> dict[str, int]:
+        """Flat metrics (units in :data:`METRIC_UNITS`)."""
+        return {"drc__errors__count": self.total}
+
+
+def drc_script(gds: Path, top: str, report: Path) -> str:
+    """Magic Tcl: check ``top`` hierarchically, write one error box per line (rule, box in um)."""
+    partial = report.with_name(report.name + ".tmp")
+    return "\n".join([
+        "drc euclidean on",
+        "drc style drc(full)",
+        *magic.gds_load_commands(gds, top),
+        "drc check",
+        "drc catchup",
+        "set scale [cif scale out]",
+        f"set out [open {magic.tcl_word(partial)} w]",
+        "foreach {why boxes} [drc listall why] {",
+        "    foreach box $boxes {",
+        "        set um {}",
+        "        foreach v $box { lappend um [expr {$v * $scale}] }",
+        "        puts $out [join [concat [list $why] $um] \"\\t\"]",
+        "    }",
+        "}",
+        "close $out",
+        f"file rename -force {magic.tcl_word(partial)} {magic.tcl_word(report)}",
+    ])
+
+
+def read_report(report: Path) -> tuple[DrcError, ...]:
+    """The error boxes of a report written by :func:`drc_script`."""
+    with open(report, newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    return tuple(DrcError(row[0], tuple(round(float(v), 4) for v in row[1:5])) for row in rows if row)
+
+
+def _check(gds: Path, top: str, source_tech: Path, workdir: Path, invocation: Invocation, *,
+           drop_cif_rules: bool) -> DrcResult:
+    suffix = "-nocif" if drop_cif_rules else ""
+    tech = workdir / f"sky130A{suffix}.tech"
+    dropped = derive_magic_tech(source_tech, tech, drop_cif_rules=drop_cif_rules)
+    report = workdir / f"drc{suffix}.tsv"
+    log_name = f"magic-drc{suffix}.log"
+    magic.run_script(invocation, tech, drc_script(gds.resolve(), top, report), workdir / f"drc{suffix}.tcl",
+                     log_name=log_name, cwd=workdir)
+    return DrcResult(read_report(report), dropped, report, invocation.folder / log_name, tech)
+
+
+def run_drc(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
+            cif_rules: str = "auto") -> DrcResult:
+    """Check ``top`` in ``gds`` against the PDK's magic rule deck; scripts and reports go to ``workdir``."""
+    if cif_rules not in CIF_RULE_POLICIES:
+        raise ValueError(f"cif_rules={cif_rules!r} is not valid; choose one of {CIF_RULE_POLICIES}")
+    gds = Path(gds)
+    if not gds.is_file():
+        raise FileNotFoundError(f"GDS {str(gds)!r} does not exist")
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if cif_rules == "drop":
+        return _check(gds, top, pdk.magic_tech, workdir, invocation, drop_cif_rules=True)
+    try:
+        return _check(gds, top, pdk.magic_tech, workdir, invocation, drop_cif_rules=False)
+    except magic.MagicCrashed:
+        if cif_rules == "keep":
+            raise
+        return _check(gds, top, pdk.magic_tech, workdir, invocation, drop_cif_rules=True)
+

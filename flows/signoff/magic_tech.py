@@ -1,0 +1,86 @@
+"""A magic tech file derived at run time from the PDK's, so that the installed magic can load it.
+
+open_pdks' ``sky130A.tech`` declares ``requires magic-8.3.111`` in its ``version`` section; an older
+magic (Debian ships 8.3.105) refuses the whole file and then crashes on the first DRC command. The
+derived copy drops that requirement and, on request, the DRC rules that magic evaluates by
+generating CIF layers during the check (``cifmaxwidth``/``cifspacing``: latch-up tap distance,
+n-well taps, metal holes, wide-metal halos, ...). That code path is where magic 8.3.x is known to
+crash on some layouts (RTimothyEdwards/magic#92); dropping those rules is the fallback, and the
+dropped rules are returned so they can be checked another way and named in the report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+CIF_RULE_KEYWORDS = ("cifmaxwidth", "cifspacing")
+
+
+@dataclass(frozen=True)
+class TechRule:
+    """One DRC rule of the tech file: its statement keyword and the message magic reports."""
+
+    keyword: str
+    description: str
+
+    @property
+    def rule_id(self) -> str:
+        """The foundry rule name at the end of the message, e.g. ``LU.2`` or ``met1.7``."""
+        return rule_id(self.description)
+
+
+def rule_id(description: str) -> str:
+    """The last parenthesised group of a magic DRC message (``"... (met1.2)"`` -> ``met1.2``)."""
+    found = re.findall(r"\(([^()]*)\)", description)
+    return found[-1].strip() if found else description.strip()
+
+
+def _statements(lines: list[str]) -> list[tuple[int, int]]:
+    """Line spans ``[start, end)`` of the tech file's statements (a trailing ``\\`` continues one)."""
+    spans, start = [], 0
+    while start < len(lines):
+        end = start + 1
+        while lines[end - 1].rstrip().endswith("\\") and end < len(lines):
+            end += 1
+        spans.append((start, end))
+        start = end
+    return spans
+
+
+def _drc_section(lines: list[str]) -> tuple[int, int]:
+    """Line span of the ``drc`` section (from its header to its ``end``)."""
+    for number, line in enumerate(lines):
+        if line.strip() == "drc":
+            for last in range(number + 1, len(lines)):
+                if lines[last].strip() == "end":
+                    return number, last
+    raise ValueError("the tech file has no 'drc ... end' section")
+
+
+def derive_magic_tech(source: Path, dest: Path, *, drop_cif_rules: bool) -> tuple[TechRule, ...]:
+    """Write a loadable copy of ``source`` to ``dest``; return the DRC rules left out.
+
+    The ``requires magic-...`` line is always removed. With ``drop_cif_rules`` every
+    ``cifmaxwidth``/``cifspacing`` rule of the ``drc`` section is removed as well.
+    """
+    lines = Path(source).read_text().splitlines(keepends=True)
+    first, last = _drc_section(lines)
+    keep = [not re.match(r"\s*requires\s+magic-", line) for line in lines]
+    dropped = []
+    if drop_cif_rules:
+        for start, end in _statements(lines[first:last]):
+            statement = " ".join(line.strip().rstrip("\\") for line in lines[first + start:first + end])
+            keyword = statement.split(maxsplit=1)[0] if statement.strip() else ""
+            if keyword in CIF_RULE_KEYWORDS:
+                message = re.search(r'"([^"]*)"', statement)
+                dropped.append(TechRule(keyword, message.group(1) if message else statement))
+                for number in range(first + start, first + end):
+                    keep[number] = False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text("".join(line for line, kept in zip(lines, keep) if kept))
+    os.replace(tmp, dest)
+    return tuple(dropped)
