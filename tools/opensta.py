@@ -1,6 +1,24 @@
-"""OpenSTA: static timing analysis with liberty, SPEF parasitics and a propagated clock."""
+"""OpenSTA: static timing analysis with liberty, SPEF parasitics and a propagated clock.
 
-from kchip.tools.base import ToolSpec
+:func:`run_sta` times a gate-level netlist against an SDC file and returns setup and hold slack,
+the worst paths as text, the clock latency at every register clock pin and the unconstrained
+endpoints. It is written for OpenSTA 2.0.17 (Debian 12), which has no ``report_clock_latency``: the
+latency is read from ``report_arrival`` at each register clock pin, and the skew is the spread of
+those latencies (global skew); that version's ``report_clock_skew`` reported 0 on a design whose
+clock pins differed by 0.14 ns. OpenSTA keeps going after a failing command and exits 0, so the
+script runs inside a Tcl ``catch`` and reports failure itself.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kchip.tools.base import Invocation, ToolError, ToolSpec
 
 TOOL = ToolSpec(
     name="opensta",
@@ -11,3 +29,223 @@ TOOL = ToolSpec(
     install_hint="apt-get install opensta",
     source="Debian package opensta",
 )
+
+METRIC_UNITS = {
+    "timing__setup__ws": "ns",
+    "timing__setup__tns": "ns",
+    "timing__hold__ws": "ns",
+    "timing__hold__tns": "ns",
+    "timing__unconstrained__count": "endpoints",
+    "clock__skew__worst": "ns",
+    "clock__insertion__max": "ns",
+    "clock__insertion__min": "ns",
+}
+_MARK = "KCHIP"
+_UNBOUNDED = 1e29
+
+
+@dataclass(frozen=True)
+class StaResult:
+    """What one OpenSTA run measured; times in ns. A slack is None when no path was constrained;
+    ``clock_latencies`` (register clock pin -> latency) is empty with an ideal clock."""
+
+    setup_ws: float | None
+    setup_tns: float
+    hold_ws: float | None
+    hold_tns: float
+    clock_latencies: dict[str, float]
+    unconstrained_endpoints: int
+    setup_paths: str
+    hold_paths: str
+    warnings: list[str]
+    script: Path
+    log: Path
+    seconds: float
+    units: dict[str, str] = field(default_factory=lambda: dict(METRIC_UNITS))
+
+    @property
+    def insertion_max(self) -> float | None:
+        return max(self.clock_latencies.values(), default=None)
+
+    @property
+    def insertion_min(self) -> float | None:
+        return min(self.clock_latencies.values(), default=None)
+
+    @property
+    def skew(self) -> float | None:
+        """Global clock skew: latest minus earliest register clock pin."""
+        return self.insertion_max - self.insertion_min if self.clock_latencies else None
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """Flat metrics (see ``units``); quantities that could not be measured are left out."""
+        values = {
+            "timing__setup__ws": self.setup_ws,
+            "timing__setup__tns": self.setup_tns,
+            "timing__hold__ws": self.hold_ws,
+            "timing__hold__tns": self.hold_tns,
+            "timing__unconstrained__count": float(self.unconstrained_endpoints),
+            "clock__skew__worst": self.skew,
+            "clock__insertion__max": self.insertion_max,
+            "clock__insertion__min": self.insertion_min,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+
+def _tcl_path(path: Path) -> str:
+    text = str(path)
+    if any(c in text for c in "{}\\"):
+        raise ValueError(f"path {text!r} cannot be passed to OpenSTA (braces or backslash)")
+    return "{" + text + "}"
+
+
+def sta_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Path, *,
+               spef: Path | None, propagated: bool, path_count: int) -> str:
+    """The OpenSTA Tcl script; results are printed as ``KCHIP <key> <value>`` lines.
+
+    Clock pin latencies are only read with a propagated clock: with an ideal clock,
+    ``report_arrival`` still shows wire-load delay on the clock net that the timing checks ignore.
+    """
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_$]*$", top):
+        raise ValueError(f"top = {top!r} is not a plain Verilog module name")
+    clock_mode = "set_propagated_clock [all_clocks]" if propagated else "unset_propagated_clock [all_clocks]"
+    read_spef = f'puts "{_MARK} spef_read [read_spef {_tcl_path(spef)}]"' if spef else ""
+    report = f"-group_count {path_count} -endpoint_count 1 -format full_clock_expanded " \
+             "-fields {slew cap input_pin net} -digits 3"
+    return f"""\
+# kchip static timing analysis of {top}
+proc kchip_report_values {{}} {{
+    puts "{_MARK} setup_ws [sta::worst_slack -max]"
+    puts "{_MARK} setup_tns [sta::total_negative_slack -max]"
+    puts "{_MARK} hold_ws [sta::worst_slack -min]"
+    puts "{_MARK} hold_tns [sta::total_negative_slack -min]"
+    set unconstrained 0
+    foreach problem [sta::check_timing_cmd 0 0 0 0 1 0 0] {{
+        incr unconstrained [expr {{[llength $problem] - 1}}]
+    }}
+    puts "{_MARK} unconstrained $unconstrained"
+    if {{{int(propagated)}}} {{
+        foreach pin [all_registers -clock_pins] {{
+            puts "{_MARK} clock_pin [get_full_name $pin]"
+            report_arrival $pin
+        }}
+    }}
+    puts "{_MARK} end"
+}}
+
+proc kchip_run {{}} {{
+    set ::sta_report_default_digits 4
+    read_liberty {_tcl_path(liberty)}
+    read_verilog {_tcl_path(netlist_v)}
+    link_design {top}
+    read_sdc {_tcl_path(sdc)}
+    {clock_mode}
+    {read_spef}
+    report_checks -path_delay max {report} > {_tcl_path(workdir / "setup_paths.rpt")}
+    report_checks -path_delay min {report} > {_tcl_path(workdir / "hold_paths.rpt")}
+    kchip_report_values
+}}
+
+if {{[catch kchip_run message]}} {{
+    puts "{_MARK} error $message"
+    exit 1
+}}
+exit 0
+"""
+
+
+def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
+            workdir: str | os.PathLike, invocation: Invocation, spef: str | os.PathLike | None = None,
+            propagated: bool = True, *, corner: str = "tt", path_count: int = 5,
+            allow_spef_warnings: bool = False) -> StaResult:
+    """Time ``top`` in ``netlist_v`` against ``sdc`` with the PDK's full liberty at ``corner``.
+
+    ``propagated`` computes the clock network delay (use it once a clock tree exists); otherwise the
+    clock is ideal. With ``spef``, wire parasitics are annotated; a warning while reading the SPEF
+    (such as a net or pin name the netlist lacks) is an error unless ``allow_spef_warnings``.
+    """
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    inputs = {"netlist": Path(netlist_v).resolve(), "SDC": Path(sdc).resolve()}
+    if spef is not None:
+        inputs["SPEF"] = Path(spef).resolve()
+    for what, path in inputs.items():
+        if not path.is_file():
+            raise FileNotFoundError(f"STA of {top!r}: {what} file {str(path)!r} does not exist")
+    if not isinstance(path_count, int) or path_count < 1:
+        raise ValueError(f"path_count = {path_count!r} must be a positive integer")
+    script = workdir / "sta.tcl"
+    script.write_text(sta_script(inputs["netlist"], top, pdk.liberty(corner), inputs["SDC"], workdir,
+                                 spef=inputs.get("SPEF"), propagated=propagated, path_count=path_count))
+    for report in ("setup_paths.rpt", "hold_paths.rpt"):
+        (workdir / report).unlink(missing_ok=True)
+    started = time.perf_counter()
+    log_name = "sta.log"
+    output = invocation.run(TOOL, ["-no_splash", "-exit", str(script)], log_name=log_name,
+                            cwd=workdir, ok_codes=(0, 1))
+    seconds = time.perf_counter() - started
+    values, sections = _parse_marked(output)
+    log = invocation.folder / log_name
+    if "error" in values or "end" not in sections:
+        raise ToolError(f"OpenSTA failed on {top!r}: {values.get('error', 'no results printed')}\n"
+                        f"script: {script}\nlog: {log}")
+    warnings = [line for line in output.splitlines() if line.startswith("Warning")]
+    spef_warnings = _spef_warnings(output, values, inputs["SPEF"]) if spef is not None else []
+    if spef_warnings and not allow_spef_warnings:
+        raise ToolError(f"OpenSTA warned while reading {spef}:\n" + "\n".join(spef_warnings[:20])
+                        + f"\nlog: {log}")
+    return StaResult(
+        setup_ws=_slack(values["setup_ws"]), setup_tns=float(values["setup_tns"]),
+        hold_ws=_slack(values["hold_ws"]), hold_tns=float(values["hold_tns"]),
+        clock_latencies=_clock_latencies(sections),
+        unconstrained_endpoints=int(values["unconstrained"]),
+        setup_paths=(workdir / "setup_paths.rpt").read_text(),
+        hold_paths=(workdir / "hold_paths.rpt").read_text(),
+        warnings=warnings, script=script, log=log, seconds=seconds)
+
+
+def _parse_marked(output: str) -> tuple[dict[str, str], dict[str, str]]:
+    """``KCHIP key value`` lines as values, and the text after each ``KCHIP`` line as sections."""
+    values: dict[str, str] = {}
+    sections: dict[str, str] = {}
+    current: str | None = None
+    for line in output.splitlines():
+        if line.startswith(_MARK + " "):
+            key, _, value = line[len(_MARK) + 1:].partition(" ")
+            values[key] = value
+            current = line[len(_MARK) + 1:]
+            sections[current] = ""
+        elif current is not None:
+            sections[current] += line + "\n"
+    return values, sections
+
+
+def _slack(text: str) -> float | None:
+    value = float(text)
+    return None if abs(value) >= _UNBOUNDED or math.isinf(value) else value
+
+
+def _clock_latencies(sections: dict[str, str]) -> dict[str, float]:
+    """Latency of each register clock pin after its clock's rising edge (the later transition)."""
+    latencies = {}
+    for key, text in sections.items():
+        if not key.startswith("clock_pin "):
+            continue
+        pin_values = []
+        for line in text.splitlines():
+            edge = re.match(r"^\s*\(\S+ \^\)\s+r\s+(\S+):(\S+)\s+f\s+(\S+):(\S+)", line)
+            if edge:
+                pin_values += [float(v) for v in edge.groups() if "INF" not in v]
+        if pin_values:
+            latencies[key.removeprefix("clock_pin ")] = max(pin_values)
+    return latencies
+
+
+def _spef_warnings(output: str, values: dict[str, str], spef: Path) -> list[str]:
+    """Warnings and errors OpenSTA printed about the SPEF file (they go to stderr, which the log
+    holds after the results), and a note when ``read_spef`` did not report success."""
+    problems = [line for line in output.splitlines()
+                if re.match(r"^(Warning|Error)", line) and str(spef) in line]
+    if values.get("spef_read") != "1":
+        problems.append(f"read_spef returned {values.get('spef_read')!r} instead of 1")
+    return problems
