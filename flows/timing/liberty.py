@@ -6,6 +6,7 @@ by counting braces outside strings and comments. Everything else is copied byte 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -103,9 +104,15 @@ def _describe(name: str, body: str) -> LibertyCell:
 
 
 def read_cells(path: Path) -> dict[str, LibertyCell]:
-    """Every cell of the liberty file at ``path`` by name."""
+    """Every cell of the liberty file at ``path`` by name (parsed once per file version)."""
+    stat = os.stat(path)
+    return dict(_read_cells(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cells(path: str, mtime_ns: int, size: int) -> dict[str, LibertyCell]:
     text = Path(path).read_text()
-    return {name: _describe(name, text[start:end]) for name, start, end in _cell_spans(text, str(path))}
+    return {name: _describe(name, text[start:end]) for name, start, end in _cell_spans(text, path)}
 
 
 def write_filtered_liberty(source: Path, dest: Path, drop: Callable[[str], bool]) -> dict[str, LibertyCell]:
