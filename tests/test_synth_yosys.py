@@ -140,3 +140,16 @@ def test_unknown_top_fails_with_the_log(pdk, tmp_path):
     with pytest.raises(ToolError, match="yosys failed"):
         synthesize([source], "nosuchtop", pdk, tmp_path / "w", Invocation(tmp_path / "w"))
     assert not (tmp_path / "w" / "nosuchtop.nl.v").exists()
+
+
+def test_clock_period_makes_abc_map_for_delay(pdk, tmp_path):
+    source = tmp_path / "tiny.v"
+    source.write_text(verilog.convert(TinyCounter(), name="tiny", emit_src=False))
+    result = synthesize([source], "tiny", pdk, tmp_path / "w", Invocation(tmp_path / "w"),
+                        clock_period_ns=5.0)
+    assert "abc -D 5000 -constr abc.constr -liberty" in result.script.read_text()
+    constraints = (tmp_path / "w" / "abc.constr").read_text()
+    assert f"set_driving_cell {pdk.stdcell['buffer_cell']}\n" in constraints
+    load_ff = float(re.search(r"set_load (\S+)", constraints).group(1))
+    assert 1.0 < load_ff < 100.0, "ABC takes the load in fF"
+    assert result.metrics["synth__flops__count"] == 8
