@@ -1,0 +1,62 @@
+"""Verification of kchip.rtl.npu_core: golden model, cocotb bench and its registration.
+
+:func:`npu_testbench` describes the cocotb bench for one set of generator parameters;
+``TESTBENCHES`` are the ones ``kchip verify`` knows: the default 4x4 core and a 3x3 one (an array
+size that is not a power of two, with odd buffer depths).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kchip.verification.runner import Testbench
+
+TOP = "npu_core"
+
+
+#: Yosys's ``(* full_case *)`` hint in front of ``case`` statements, which pyverilog cannot parse.
+_FULL_CASE = re.compile(r"^[ \t]*\(\* full_case = 32'd1 \*\)\n", re.M)
+
+
+def verilog_text(**parameters) -> str:
+    """Verilog of ``NpuCore(**parameters)`` that pyverilog and both simulators read.
+
+    Source locations and internal attributes are left out, and so are the ``full_case`` hints:
+    every such ``case`` sits in an ``always @*`` block that assigns a default first, so the hint
+    changes nothing.
+    """
+    from amaranth.back import verilog
+
+    from kchip.rtl.npu_core import NpuCore
+
+    text = verilog.convert(NpuCore(**parameters), name=TOP, emit_src=False,
+                           strip_internal_attrs=True)
+    return _FULL_CASE.sub("", text)
+
+
+def write_verilog(folder: Path, **parameters) -> Path:
+    """Write the core's Verilog to ``folder/npu_core.v``, keeping the file if it is unchanged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{TOP}.v"
+    text = verilog_text(**parameters)
+    if not path.is_file() or path.read_text() != text:
+        temporary = path.with_suffix(".v.tmp")
+        temporary.write_text(text)
+        temporary.replace(path)
+    return path
+
+
+def npu_testbench(*, name: str = TOP, **parameters) -> Testbench:
+    """The cocotb bench of an ``NpuCore`` built with ``parameters``."""
+    return Testbench(
+        name=name, top=TOP, test_module="kchip.verification.npu_core.tb_npu_core",
+        sources=lambda folder: [write_verilog(folder, **parameters)], parameters=parameters,
+        description=f"NpuCore({', '.join(f'{k}={v}' for k, v in parameters.items())}) "
+                    "against the numpy golden model")
+
+
+TESTBENCHES = (
+    npu_testbench(n=4, a_depth=16, b_depth=16),
+    npu_testbench(name="npu_core_n3", n=3, a_depth=13, b_depth=11),
+)
