@@ -88,3 +88,13 @@ def test_failures_are_reported(pdk, netlist, tmp_path):
         run_sta(netlist, "nosuchtop", pdk, sdc, tmp_path, Invocation(tmp_path))
     with pytest.raises(FileNotFoundError, match="missing.spef"):
         run_sta(netlist, "counter", pdk, sdc, tmp_path, Invocation(tmp_path), spef=tmp_path / "missing.spef")
+
+
+def test_cells_missing_from_the_liberty_are_an_error(pdk, netlist, tmp_path):
+    text = netlist.read_text()
+    assert "sky130_fd_sc_hd__dfxtp_1 " in text
+    bogus = tmp_path / "bogus.nl.v"
+    bogus.write_text(text.replace("sky130_fd_sc_hd__dfxtp_1 ", "sky130_fd_sc_hd__nosuch_1 ", 1))
+    sdc = write_sdc(pdk_constraints(pdk, "clk", 10.0), tmp_path / "c.sdc")
+    with pytest.raises(ToolError, match="sky130_fd_sc_hd__nosuch_1 not found"):
+        run_sta(bogus, "counter", pdk, sdc, tmp_path, Invocation(tmp_path))

@@ -162,7 +162,8 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
 
     ``propagated`` computes the clock network delay (use it once a clock tree exists); otherwise the
     clock is ideal. With ``spef``, wire parasitics are annotated; a warning while reading the SPEF
-    (such as a net or pin name the netlist lacks) is an error unless ``allow_spef_warnings``.
+    (such as a net or pin name the netlist lacks) is an error unless ``allow_spef_warnings``. A cell
+    missing from the liberty is always an error (OpenSTA would make it an untimed black box).
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -190,6 +191,11 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
         raise ToolError(f"OpenSTA failed on {top!r}: {values.get('error', 'no results printed')}\n"
                         f"script: {script}\nlog: {log}")
     warnings = [line for line in output.splitlines() if line.startswith("Warning")]
+    black_boxes = [line for line in warnings if "Creating black box" in line]
+    if black_boxes:
+        raise ToolError(f"OpenSTA found cells of {inputs['netlist']} that are not in "
+                        f"{pdk.liberty(corner)}, so their paths would go untimed:\n"
+                        + "\n".join(black_boxes[:20]) + f"\nlog: {log}")
     spef_warnings = _spef_warnings(output, values, inputs["SPEF"]) if spef is not None else []
     if spef_warnings and not allow_spef_warnings:
         raise ToolError(f"OpenSTA warned while reading {spef}:\n" + "\n".join(spef_warnings[:20])
