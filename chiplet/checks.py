@@ -95,7 +95,7 @@ def check_bump_pitch(system: System) -> list[Violation]:
 
 def check_shoreline(system: System) -> list[Violation]:
     """The PHYs on each edge fit its length, opposite PHYs do not overlap, bumps fit the die."""
-    found = []
+    found, link_of = [], _link_of(system)
     for die in system.dies.values():
         on_edge: dict[str, list[Interface]] = defaultdict(list)
         for iface in die.interfaces.values():
@@ -109,7 +109,8 @@ def check_shoreline(system: System) -> list[Violation]:
             total_area += sum(area for _, area in sizes)
             depth[edge] = max((area / width for width, area in sizes), default=0.0)
             if shoreline > die.edge_length(edge) * (1 + 1e-9):
-                names = ", ".join(f"{i.name} {w:.3g} mm" for i, (w, _) in zip(ifaces, sizes))
+                names = ", ".join(f"{i.name} (link {link_of.get(i.key, 'none')}) {w:.3g} mm"
+                                  for i, (w, _) in zip(ifaces, sizes))
                 found.append(Violation("shoreline", f"die {die.name}",
                                        f"die {die.name} {edge} edge: PHYs need {shoreline:.3g} mm of "
                                        f"shoreline ({names}), the edge is {die.edge_length(edge):g} mm"))

@@ -156,8 +156,8 @@ def _pinned_arcs(system: System, net: Network, route: tuple[str, ...], source: s
 class _PathLP:
     """The path-flow LP and its column generation."""
 
-    def __init__(self, net: Network, demand_die: np.ndarray, amount: np.ndarray, pinned: np.ndarray):
-        self.net, self.demand_die, self.amount, self.pinned = net, demand_die, amount, pinned
+    def __init__(self, net: Network, amount: np.ndarray, pinned: np.ndarray, slack: float):
+        self.net, self.amount, self.pinned, self.slack = net, amount, pinned, slack
         self.columns: list[tuple[int, np.ndarray]] = []
         self.known: set[tuple[int, bytes]] = set()
 
@@ -188,7 +188,8 @@ class _PathLP:
         demands = np.array([d for d, _ in self.columns])
         a_eq = coo_matrix((np.ones(paths), (demands, np.arange(paths))),
                           shape=(len(self.amount), a_ub.shape[1])).tocsr()
-        result = linprog(cost, A_ub=a_ub, b_ub=net.capacity, A_eq=a_eq, b_eq=self.amount,
+        capacity = net.capacity if with_overflow else net.capacity + self.slack
+        result = linprog(cost, A_ub=a_ub, b_ub=capacity, A_eq=a_eq, b_eq=self.amount,
                          bounds=(0, None), method="highs")
         if result.status != 0:
             raise RuntimeError(f"path LP failed: {result.message}")
@@ -245,14 +246,14 @@ def route(system: System, *, max_rounds: int = 200, latency_rounds: int = 30) ->
     for i in routed:
         np.add.at(row_load, net.row_of_arc[first[i]], demands[i].gbyte_per_s)
     slack = TOLERANCE * max(1.0, amount.sum() if len(amount) else 0.0)
-    if np.all(row_load <= net.capacity + slack):
+    if bool(np.all(row_load <= net.capacity + slack)):
         paths = [(i, first[i], demands[i].gbyte_per_s) for i in routed]
         return Routing(net, paths, row_load, True, True, "shortest-path",
                        np.zeros(len(net.capacity)), unroutable)
 
     position = {i: k for k, i in enumerate(routed)}
     pinned = np.array([demands[i].route is not None for i in routed])
-    lp = _PathLP(net, np.array(routed), amount, pinned)
+    lp = _PathLP(net, amount, pinned, slack)
     for i in routed:
         lp.add(position[i], first[i])
     lp_sources, lp_targets = sources[routed], targets[routed]
@@ -266,7 +267,7 @@ def route(system: System, *, max_rounds: int = 200, latency_rounds: int = 30) ->
         if lp.price(result, with_latency=False, sources=lp_sources, targets=lp_targets) == 0:
             proven = True
             break
-    feasible = result.fun <= slack
+    feasible = bool(result.fun <= slack)
     if feasible:
         for _ in range(latency_rounds):
             rounds += 1
