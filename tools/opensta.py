@@ -74,7 +74,9 @@ class StaResult:
     @property
     def skew(self) -> float | None:
         """Global clock skew: latest minus earliest register clock pin."""
-        return self.insertion_max - self.insertion_min if self.clock_latencies else None
+        if not self.clock_latencies:
+            return None
+        return round(self.insertion_max - self.insertion_min, 6)
 
     @property
     def metrics(self) -> dict[str, float]:
