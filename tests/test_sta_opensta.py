@@ -87,7 +87,8 @@ def test_failures_are_reported(pdk, netlist, tmp_path):
     with pytest.raises(ToolError, match="OpenSTA failed on 'nosuchtop'"):
         run_sta(netlist, "nosuchtop", pdk, sdc, tmp_path, Invocation(tmp_path))
     with pytest.raises(FileNotFoundError, match="missing.spef"):
-        run_sta(netlist, "counter", pdk, sdc, tmp_path, Invocation(tmp_path), spef=tmp_path / "missing.spef")
+        run_sta(netlist, "counter", pdk, sdc, tmp_path, Invocation(tmp_path),
+                spef=tmp_path / "missing.spef")
 
 
 def test_cells_missing_from_the_liberty_are_an_error(pdk, netlist, tmp_path):

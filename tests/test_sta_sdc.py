@@ -61,6 +61,7 @@ def test_write_is_atomic(tmp_path):
     ({"input_delay_ns": 8.0}, "input_delay_ns = 8.0"),
     ({"output_delay_ns": -1}, "output_delay_ns = -1"),
     ({"clock_port": "clk[0]"}, "clock_port = 'clk\\[0\\]'"),
+    ({"clock_port": ""}, "clock_port = ''"),
     ({"driving_cell": "buf 2"}, "driving_cell = 'buf 2'"),
     ({"output_load_pf": -0.1}, "output_load_pf = -0.1"),
 ])

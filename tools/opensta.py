@@ -110,7 +110,7 @@ def sta_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Pat
     """
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_$]*$", top):
         raise ValueError(f"top = {top!r} is not a plain Verilog module name")
-    clock_mode = "set_propagated_clock [all_clocks]" if propagated else "unset_propagated_clock [all_clocks]"
+    clock_mode = ("set" if propagated else "unset") + "_propagated_clock [all_clocks]"
     read_spef = f'puts "{_MARK} spef_read [read_spef {_tcl_path(spef)}]"' if spef else ""
     report = f"-group_count {path_count} -endpoint_count 1 -format full_clock_expanded " \
              "-fields {slew cap input_pin net} -digits 3"

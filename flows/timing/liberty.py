@@ -91,8 +91,9 @@ def _pins(body: str) -> dict[str, LibertyPin]:
     for head, following in zip(heads, heads[1:] + [None]):
         text = body[head.end():following.start() if following else len(body)]
         direction, capacitance = _DIRECTION.search(text), _CAPACITANCE.search(text)
-        pins.setdefault(head.group(1), LibertyPin(head.group(1), direction.group(1) if direction else "unknown",
-                                         float(capacitance.group(1)) if capacitance else 0.0))
+        pins.setdefault(head.group(1), LibertyPin(
+            head.group(1), direction.group(1) if direction else "unknown",
+            float(capacitance.group(1)) if capacitance else 0.0))
     return pins
 
 
@@ -115,7 +116,8 @@ def _read_cells(path: str, mtime_ns: int, size: int) -> dict[str, LibertyCell]:
     return {name: _describe(name, text[start:end]) for name, start, end in _cell_spans(text, path)}
 
 
-def write_filtered_liberty(source: Path, dest: Path, drop: Callable[[str], bool]) -> dict[str, LibertyCell]:
+def write_filtered_liberty(source: Path, dest: Path,
+                           drop: Callable[[str], bool]) -> dict[str, LibertyCell]:
     """Copy ``source`` to ``dest`` without the cells for which ``drop(name)`` is true.
 
     The file is written under a temporary name and renamed. Returns the cells that were kept.

@@ -47,7 +47,10 @@ class Constraints:
     propagated_clock: bool = False
 
     def __post_init__(self):
-        for name in ("clock_name", "driving_cell", "driving_pin") + (("clock_port",) if self.clock_port else ()):
+        identifiers = ["clock_name", "driving_cell", "driving_pin"]
+        if self.clock_port is not None:
+            identifiers.append("clock_port")
+        for name in identifiers:
             value = getattr(self, name)
             if not isinstance(value, str) or not _NAME.match(value):
                 raise ConstraintError(f"constraint {name} = {value!r} is not a plain identifier "
@@ -96,9 +99,10 @@ def pdk_constraints(pdk, clock_port: str | None, period_ns: float, *, corner: st
 
 def sdc_text(c: Constraints) -> str:
     """The SDC commands for ``c`` (OpenSTA dialect: ``delete_from_list`` removes the clock port)."""
-    if c.clock_port:
-        clock = [f"create_clock -name {c.clock_name} -period {c.period_ns:g} [get_ports {{{c.clock_port}}}]",
-                 f"set data_inputs [delete_from_list [all_inputs] [get_ports {{{c.clock_port}}}]]"]
+    if c.clock_port is not None:
+        port = f"[get_ports {{{c.clock_port}}}]"
+        clock = [f"create_clock -name {c.clock_name} -period {c.period_ns:g} {port}",
+                 f"set data_inputs [delete_from_list [all_inputs] {port}]"]
     else:
         clock = [f"create_clock -name {c.clock_name} -period {c.period_ns:g}",
                  "set data_inputs [all_inputs]"]
