@@ -259,9 +259,10 @@ def check_reachability(system: System, routing: Routing) -> list[Violation]:
         residual = graph - flow.flow
         residual.data = np.where(residual.data > 0, 1, 0).astype(np.int32)
         residual.eliminate_zeros()
-        side = set(breadth_first_order(residual, start, return_predecessors=False).tolist())
-        cut = sorted({system.links[net.link_of_arc[a]].name for a in range(len(net.tail))
-                      if int(net.tail[a]) in side and int(net.head[a]) not in side})
+        side = np.zeros(net.nodes, dtype=bool)
+        side[breadth_first_order(residual, start, return_predecessors=False)] = True
+        crossing = np.flatnonzero(side[net.tail] & ~side[net.head])
+        cut = sorted({system.links[net.link_of_arc[a]].name for a in crossing})
         found.append(Violation("reachability", f"die {die.name}",
                                f"die {die.name} has {flow.flow_value} edge-disjoint path(s) from the AP "
                                f"die {system.ap}, needs {die.redundancy}; cutting link(s) "

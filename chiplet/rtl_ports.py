@@ -75,22 +75,36 @@ def _parser():
 
 
 def _constant(node) -> int | None:
-    from pyverilog.vparser.ast import IntConst
+    """The value of a constant width expression (literals and + - * / **), else None."""
+    from pyverilog.vparser import ast
 
-    if not isinstance(node, IntConst):
-        return None
-    text = node.value.replace("_", "").lower()
-    match = re.fullmatch(r"(?:\d*)'s?([bodh])([0-9a-f]+)", text)
-    if match:
-        return int(match.group(2), {"b": 2, "o": 8, "d": 10, "h": 16}[match.group(1)])
-    return int(text) if text.isdigit() else None
+    if isinstance(node, ast.IntConst):
+        text = node.value.replace("_", "").lower()
+        match = re.fullmatch(r"(?:\d*)'s?([bodh])([0-9a-f]+)", text)
+        if match:
+            return int(match.group(2), {"b": 2, "o": 8, "d": 10, "h": 16}[match.group(1)])
+        return int(text) if text.isdigit() else None
+    operations = {ast.Plus: lambda a, b: a + b, ast.Minus: lambda a, b: a - b,
+                  ast.Times: lambda a, b: a * b, ast.Divide: lambda a, b: a // b if b else None,
+                  ast.Power: lambda a, b: a ** b}
+    if type(node) in operations:
+        left, right = _constant(node.left), _constant(node.right)
+        return None if left is None or right is None else operations[type(node)](left, right)
+    return None
+
+
+def _text(node) -> str:
+    """Short source-like text of a width bound, for messages."""
+    if hasattr(node, "left") and hasattr(node, "right"):
+        return f"{_text(node.left)} {type(node).__name__.lower()} {_text(node.right)}"
+    return str(getattr(node, "value", getattr(node, "name", node)))
 
 
 def _port(name: str, direction: str, width_node) -> Port:
     if width_node is None:
         return Port(name, direction, 1, "1")
     msb, lsb = _constant(width_node.msb), _constant(width_node.lsb)
-    text = f"[{getattr(width_node.msb, 'value', '?')}:{getattr(width_node.lsb, 'value', '?')}]"
+    text = f"[{_text(width_node.msb)}:{_text(width_node.lsb)}]"
     return Port(name, direction, None if msb is None or lsb is None else abs(msb - lsb) + 1, text)
 
 
