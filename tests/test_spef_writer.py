@@ -123,6 +123,8 @@ def test_names_are_escaped_except_bus_subscripts():
     (lambda n: n.pins.__setitem__(0, PinNode((1, 0, 0), "u1:Y", "X")), "direction 'X'"),
     (lambda n: n.segments.__setitem__(0, Segment((1, 0, 0), (1, 10, 0), "m1", 10.0, 0.0)),
      "width_um = 0.0"),
+    (lambda n: n.segments.__setitem__(0, Segment((1, 0, 0), (1, 10, 0), "m1", float("inf"), 0.2)),
+     "length_um = inf"),
 ])
 def test_malformed_nets_are_rejected(parasitics, change, message):
     net = _small_net()

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Hashable, Iterable
 
+import networkx
+
 DIRECTIONS = ("I", "O", "B")
 _BUS_BIT = re.compile(r"^(.*?)(\[\d+\])$")
 _SAFE = re.compile(r"[A-Za-z0-9_]")
@@ -169,53 +171,33 @@ def _check_net(net: RoutedNet) -> None:
         if pin.ref.count(":") > 1 or pin.ref.startswith(":") or pin.ref.endswith(":"):
             raise SpefError(f"net {net.name!r}: pin ref {pin.ref!r} must be 'instance:PIN' or a port name")
     for segment in net.segments:
-        for what in ("length_um", "width_um"):
-            value = getattr(segment, what)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (
-                    what == "width_um" and value == 0):
-                raise SpefError(f"net {net.name!r}: segment {segment.a!r} -> {segment.b!r} has "
-                                f"{what} = {value!r}; it must be a finite number > 0 (length may be 0)")
-    edges = [(s.a, s.b) for s in net.segments] + [(v.a, v.b) for v in net.vias]
-    if not edges:
+        length, width = segment.length_um, segment.width_um
+        if not (_finite(length) and _finite(width) and length >= 0 and width > 0):
+            raise SpefError(f"net {net.name!r}: segment {segment.a!r} -> {segment.b!r} has length_um = "
+                            f"{length!r} and width_um = {width!r}; both must be finite numbers, the "
+                            "length >= 0 and the width > 0")
+    graph = networkx.Graph()
+    graph.add_edges_from([(s.a, s.b) for s in net.segments] + [(v.a, v.b) for v in net.vias])
+    if graph.number_of_nodes() == 0:
         if len({p.node for p in net.pins}) > 1:
             raise SpefError(f"net {net.name!r} has {len(net.pins)} pins at different nodes and no wires")
         return
-    components = _components(edges)
-    pin_nodes = {p.node for p in net.pins}
     for pin in net.pins:
-        if pin.node not in components:
+        if pin.node not in graph:
             raise SpefError(f"net {net.name!r}: pin {pin.ref!r} sits at node {pin.node!r}, which no "
                             "segment or via reaches")
-    for root, nodes in _groups(components).items():
-        if not nodes & pin_nodes:
-            raise SpefError(f"net {net.name!r}: wires at nodes {sorted(map(repr, nodes))[:4]} are not "
+    pin_nodes = {p.node for p in net.pins}
+    pieces = list(networkx.connected_components(graph))
+    for piece in pieces:
+        if not piece & pin_nodes:
+            raise SpefError(f"net {net.name!r}: wires at nodes {sorted(map(repr, piece))[:4]} are not "
                             "connected to any pin of the net (a dangling piece)")
-    if len(_groups(components)) > 1:
-        raise SpefError(f"net {net.name!r} is open: its pins are in {len(_groups(components))} "
-                        "separate pieces of wire")
+    if len(pieces) > 1:
+        raise SpefError(f"net {net.name!r} is open: its pins are in {len(pieces)} separate pieces of wire")
 
 
-def _components(edges: Iterable[tuple[Hashable, Hashable]]) -> dict[Hashable, Hashable]:
-    """Union-find over the nodes: node -> representative of its connected piece."""
-    parent: dict[Hashable, Hashable] = {}
-
-    def find(node):
-        parent.setdefault(node, node)
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    for a, b in edges:
-        parent[find(a)] = find(b)
-    return {node: find(node) for node in list(parent)}
-
-
-def _groups(components: dict[Hashable, Hashable]) -> dict[Hashable, set]:
-    groups: dict[Hashable, set] = defaultdict(set)
-    for node, root in components.items():
-        groups[root].add(node)
-    return groups
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class _NameMap:
