@@ -22,7 +22,9 @@ Method (path formulation with column generation, exact for the linear relaxation
 Limits: flows may split across paths (fractional routing, as flit-interleaved links allow); the
 latency objective is a sum, so one demand may be given a slower path to let others fit and a latency
 budget miss is then reported although another split might meet every budget (constrained routing is
-NP-hard). Phase 3 stops after ``max_rounds`` and then keeps its feasible, possibly slower, routing.
+NP-hard). Step 2 gives up after ``max_rounds`` LP solves and then reports the routing as not
+proven (a capacity violation says so); step 3 stops after ``latency_rounds`` solves and keeps its
+last routing, which fits but may be slower than the optimum.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class _PathLP:
         self.net, self.amount, self.pinned, self.slack = net, amount, pinned, slack
         self.columns: list[tuple[int, np.ndarray]] = []
         self.known: set[tuple[int, bytes]] = set()
+        self.solved = 0   # columns in the last solved LP (its solution vector starts with them)
 
     def add(self, demand: int, arcs: np.ndarray) -> bool:
         key = (demand, arcs.tobytes())
@@ -193,6 +196,7 @@ class _PathLP:
                          bounds=(0, None), method="highs")
         if result.status != 0:
             raise RuntimeError(f"path LP failed: {result.message}")
+        self.solved = paths
         return result
 
     def price(self, result, *, with_latency: bool, sources: np.ndarray, targets: np.ndarray) -> int:
@@ -218,6 +222,26 @@ class _PathLP:
         return added
 
 
+def _fastest_paths(system: System, net: Network, sources: np.ndarray, targets: np.ndarray):
+    """Each demand's lowest-latency path (or its pinned route); demands without any path apart."""
+    finder = _PathFinder(net, net.latency)
+    free = [i for i, d in enumerate(system.demands) if d.route is None]
+    paths: dict[int, np.ndarray] = {}
+    unroutable = []
+    if free:
+        unique_sources, which = np.unique(sources[free], return_inverse=True)
+        distance, predecessors = finder.run(unique_sources)
+        for k, i in enumerate(free):
+            if np.isinf(distance[which[k], targets[i]]):
+                unroutable.append(i)
+            else:
+                paths[i] = finder.path(predecessors[which[k]], sources[i], targets[i])
+    for i, d in enumerate(system.demands):
+        if d.route is not None:
+            paths[i] = _pinned_arcs(system, net, d.route, d.source)
+    return paths, unroutable
+
+
 def route(system: System, *, max_rounds: int = 200, latency_rounds: int = 30) -> Routing:
     """Route all demands of ``system`` at once (see the module docstring for the method)."""
     net = Network.of(system)
@@ -225,48 +249,29 @@ def route(system: System, *, max_rounds: int = 200, latency_rounds: int = 30) ->
     demands = system.demands
     sources = np.array([net.exit[die_index[d.source]] for d in demands], dtype=np.int64)
     targets = np.array([net.entry[die_index[d.target]] for d in demands], dtype=np.int64)
-    finder = _PathFinder(net, net.latency)
-    free = [i for i, d in enumerate(demands) if d.route is None]
-    unique_sources, which = np.unique(sources[free], return_inverse=True) if free else ([], [])
-    distance, predecessors = finder.run(np.asarray(unique_sources)) if free else (None, None)
-    first: dict[int, np.ndarray] = {}
-    unroutable = []
-    for k, i in enumerate(free):
-        if np.isinf(distance[which[k], targets[i]]):
-            unroutable.append(i)
-        else:
-            first[i] = finder.path(predecessors[which[k]], sources[i], targets[i])
-    for i, d in enumerate(demands):
-        if d.route is not None:
-            first[i] = _pinned_arcs(system, net, d.route, d.source)
-
+    first, unroutable = _fastest_paths(system, net, sources, targets)
     routed = sorted(first)
     amount = np.array([demands[i].gbyte_per_s for i in routed])
     row_load = np.zeros(len(net.capacity))
     for i in routed:
         np.add.at(row_load, net.row_of_arc[first[i]], demands[i].gbyte_per_s)
-    slack = TOLERANCE * max(1.0, amount.sum() if len(amount) else 0.0)
+    slack = TOLERANCE * max(1.0, float(amount.sum()))
     if bool(np.all(row_load <= net.capacity + slack)):
         paths = [(i, first[i], demands[i].gbyte_per_s) for i in routed]
         return Routing(net, paths, row_load, True, True, "shortest-path",
                        np.zeros(len(net.capacity)), unroutable)
 
-    position = {i: k for k, i in enumerate(routed)}
     pinned = np.array([demands[i].route is not None for i in routed])
     lp = _PathLP(net, amount, pinned, slack)
-    for i in routed:
-        lp.add(position[i], first[i])
+    for k, i in enumerate(routed):
+        lp.add(k, first[i])
     lp_sources, lp_targets = sources[routed], targets[routed]
     rounds, proven = 0, False
-    while rounds < max_rounds:
+    while rounds < max_rounds and not proven:
         rounds += 1
         result = lp.solve(with_overflow=True)
-        if result.fun <= slack:
-            proven = True
-            break
-        if lp.price(result, with_latency=False, sources=lp_sources, targets=lp_targets) == 0:
-            proven = True
-            break
+        proven = result.fun <= slack or lp.price(result, with_latency=False, sources=lp_sources,
+                                                 targets=lp_targets) == 0
     feasible = bool(result.fun <= slack)
     if feasible:
         for _ in range(latency_rounds):
@@ -274,12 +279,10 @@ def route(system: System, *, max_rounds: int = 200, latency_rounds: int = 30) ->
             result = lp.solve(with_overflow=False)
             if lp.price(result, with_latency=True, sources=lp_sources, targets=lp_targets) == 0:
                 break
-        else:
-            result = lp.solve(with_overflow=False)
-    flows = result.x[:len(lp.columns)]
+    flows = result.x[:lp.solved]
     paths = [(routed[d], arcs, float(f)) for (d, arcs), f in zip(lp.columns, flows) if f > slack]
     row_load = np.zeros(len(net.capacity))
     for _, arcs, flow in paths:
         np.add.at(row_load, net.row_of_arc[arcs], flow)
-    overflow = np.zeros(len(net.capacity)) if feasible else result.x[len(lp.columns):]
-    return Routing(net, paths, row_load, feasible, proven, "lp", overflow, unroutable, rounds)
+    overflow = np.zeros(len(net.capacity)) if feasible else result.x[lp.solved:]
+    return Routing(net, paths, row_load, feasible, bool(proven), "lp", overflow, unroutable, rounds)

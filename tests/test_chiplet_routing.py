@@ -161,3 +161,12 @@ def test_pinned_route_is_kept_although_a_faster_one_exists():
                      [("a", "b", 5, ["a-c-1", "c-b-2"])])
     (path,) = route(system).paths
     assert path[1].tolist() == [2, 4] and path[2] == 5
+
+
+def test_lp_stopped_early_is_reported_as_undecided():
+    system = _random_system(0)
+    assert route(system).rounds > 1
+    routing = route(system, max_rounds=1)
+    assert not routing.proven and not routing.feasible
+    assert any(v.message == "routing undecided: the path LP did not reach its optimum in 1 rounds"
+               for v in check_capacity(system, routing))
