@@ -47,7 +47,7 @@ def measure(dies: int, links: int, demands: int, load: float, repeat: int) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1, help="runs per point; the best is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per point; the best is kept")
     args = parser.parse_args()
     headline = {name: measure(1000, 10000, 10000, load, args.repeat) for name, load in LOADS.items()}
     growth = [measure(n, 10 * n, 10 * n, LOADS["busy"], args.repeat) for n in (100, 200, 500, 1000)]

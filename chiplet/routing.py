@@ -199,18 +199,27 @@ class _PathLP:
         self.solved = paths
         return result
 
-    def price(self, result, *, with_latency: bool, sources: np.ndarray, targets: np.ndarray) -> int:
-        """Add every demand's best path under the duals if it improves the LP; return how many."""
+    def price(self, result, *, with_latency: bool, sources: np.ndarray, targets: np.ndarray,
+              fastest: np.ndarray) -> int:
+        """Add every demand's best path under the duals if it improves the LP; return how many.
+
+        A path's reduced cost is its dual length (plus its latency in the latency LP) minus the
+        demand's dual. Dual lengths are never negative, so a demand whose dual does not exceed the
+        length of its ``fastest`` path (0 in the overflow LP) cannot improve and is not searched.
+        """
         net = self.net
         row_price = np.maximum(-result.ineqlin.marginals, 0.0)
         demand_price = result.eqlin.marginals
         arc_price = row_price[net.row_of_arc]
         weights = arc_price + (net.latency if with_latency else 1e-9 * net.latency)
+        scale = max(1.0, float(np.abs(demand_price).max(initial=0.0)))
+        bound = fastest if with_latency else 0.0
+        free = np.flatnonzero(~self.pinned & (demand_price > bound + 1e-9 * scale))
+        if len(free) == 0:
+            return 0
         finder = _PathFinder(net, weights)
-        free = np.flatnonzero(~self.pinned)
         unique_sources, which = np.unique(sources[free], return_inverse=True)
         _, predecessors = finder.run(unique_sources)
-        scale = max(1.0, float(np.abs(demand_price).max(initial=0.0)))
         added = 0
         for k, d in enumerate(free):
             arcs = finder.path(predecessors[which[k]], sources[d], targets[d])
@@ -266,18 +275,20 @@ def route(system: System, *, max_rounds: int = 200, latency_rounds: int = 30) ->
     for k, i in enumerate(routed):
         lp.add(k, first[i])
     lp_sources, lp_targets = sources[routed], targets[routed]
+    fastest = np.array([net.latency[first[i]].sum() for i in routed])
     rounds, proven = 0, False
     while rounds < max_rounds and not proven:
         rounds += 1
         result = lp.solve(with_overflow=True)
         proven = result.fun <= slack or lp.price(result, with_latency=False, sources=lp_sources,
-                                                 targets=lp_targets) == 0
+                                                 targets=lp_targets, fastest=fastest) == 0
     feasible = bool(result.fun <= slack)
     if feasible:
         for _ in range(latency_rounds):
             rounds += 1
             result = lp.solve(with_overflow=False)
-            if lp.price(result, with_latency=True, sources=lp_sources, targets=lp_targets) == 0:
+            if lp.price(result, with_latency=True, sources=lp_sources, targets=lp_targets,
+                        fastest=fastest) == 0:
                 break
     flows = result.x[:lp.solved]
     paths = [(routed[d], arcs, float(f)) for (d, arcs), f in zip(lp.columns, flows) if f > slack]
