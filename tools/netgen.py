@@ -1,6 +1,10 @@
 """Netgen: layout-versus-schematic comparison."""
 
-from kchip.tools.base import ToolSpec
+from __future__ import annotations
+
+from pathlib import Path
+
+from kchip.tools.base import Invocation, ToolSpec
 
 TOOL = ToolSpec(
     name="netgen",
@@ -11,3 +15,9 @@ TOOL = ToolSpec(
     install_hint="apt-get install netgen-lvs",
     source="Debian package netgen-lvs",
 )
+
+
+def run_script(invocation: Invocation, script: Path, *, log_name: str, cwd: Path) -> str:
+    """Run a netgen Tcl script in batch mode; return netgen's output."""
+    return invocation.run(TOOL, ["-batch", "source", str(script.resolve())], log_name=log_name,
+                          cwd=cwd, stdin="quit\n")

@@ -5,7 +5,8 @@ reads back every error box magic reports, grouped by rule. ``cif_rules`` decides
 rules magic evaluates through generated CIF layers (latch-up tap distance, n-well taps, metal holes,
 wide-metal halos, ...): ``"keep"`` checks them in magic, ``"drop"`` leaves them out, ``"auto"`` keeps
 them and, should magic crash on them, checks again without them. Rules left out are returned in
-:attr:`DrcResult.dropped_rules` so that :mod:`.layout_rules` can cover them.
+:attr:`DrcResult.dropped_rules`; :func:`run_drc_signoff` checks them with :mod:`.layout_rules`
+and names those still unchecked.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from kchip.flows.signoff.layout_rules import LayoutRuleResult, check_layout_rules
 from kchip.flows.signoff.magic_tech import TechRule, derive_magic_tech
 from kchip.tools import magic
 from kchip.tools.base import Invocation
@@ -116,3 +118,39 @@ def run_drc(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
             raise
         return _check(gds, top, pdk.magic_tech, workdir, invocation, drop_cif_rules=True)
 
+
+
+@dataclass(frozen=True)
+class DrcSignoff:
+    """Magic's check plus KLayout's checks of the rules magic left out."""
+
+    magic: DrcResult
+    layout_rules: LayoutRuleResult
+
+    @property
+    def errors_by_rule(self) -> dict[str, int]:
+        """Magic's counts by rule message, then KLayout's by rule id (prefixed ``klayout:``)."""
+        extra = {f"klayout: {rule}": count for rule, count in self.layout_rules.errors_by_rule.items()}
+        return {**self.magic.errors_by_rule, **extra}
+
+    @property
+    def total(self) -> int:
+        return self.magic.total + self.layout_rules.total
+
+    @property
+    def unchecked_rules(self) -> tuple[str, ...]:
+        """Messages of the rules neither magic nor KLayout checked."""
+        return tuple(rule.description for rule in self.magic.dropped_rules
+                     if rule.rule_id in self.layout_rules.unchecked)
+
+    def metrics(self) -> dict[str, int]:
+        """Flat metrics (units in :data:`METRIC_UNITS`)."""
+        return {"drc__errors__count": self.total}
+
+
+def run_drc_signoff(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
+                    cif_rules: str = "auto") -> DrcSignoff:
+    """:func:`run_drc`, then every rule it dropped that :mod:`.layout_rules` can check."""
+    result = run_drc(gds, top, pdk, workdir, invocation, cif_rules=cif_rules)
+    dropped = [rule.rule_id for rule in result.dropped_rules]
+    return DrcSignoff(result, check_layout_rules(gds, top, pdk, rules=dropped))

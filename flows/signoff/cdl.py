@@ -1,0 +1,163 @@
+"""The standard-cell CDL rewritten into the device form magic's extraction produces.
+
+Magic extracts SKY130 transistors as subcircuit instances (``X0 d g s b sky130_fd_pr__nfet_01v8
+w=.. l=..``) and the conb cell's shorts as ``sky130_fd_pr__res_generic_po`` resistors, while the
+PDK's CDL writes ``M`` cards with bare model names and a multiplier (``m=2``), ``short``
+resistors, and ``/`` before subcircuit names. :func:`write_lvs_cdl` rewrites each of those so that
+netgen compares like with like: ``m=`` is folded into ``w`` (netgen merges the layout's parallel
+fingers by adding their widths), or, for cells drawn with separate finger stacks, expanded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping
+
+DEVICE_PREFIX = "sky130_fd_pr__"
+SHORT_RESISTOR = "sky130_fd_pr__res_generic_po"
+_SCALE = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "meg": 1e6,
+          "g": 1e9, "t": 1e12}
+
+
+def spice_number(text: str) -> float:
+    """A SPICE number with an optional scale suffix (``0.65``, ``650000u``, ``1.2meg``)."""
+    match = re.fullmatch(r"([-+]?[0-9.]+(?:e[-+]?\d+)?)(meg|[fpnumkgt])?[a-z]*", text.strip().lower())
+    if match is None:
+        raise ValueError(f"{text!r} is not a SPICE number")
+    return float(match.group(1)) * _SCALE.get(match.group(2) or "", 1.0)
+
+
+def _cards(text: str) -> list[str]:
+    """Netlist lines with ``+`` continuation lines joined to the card they continue."""
+    cards: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("+") and cards:
+            cards[-1] += " " + line[1:].strip()
+        else:
+            cards.append(line)
+    return cards
+
+
+@dataclass(frozen=True)
+class _Transistor:
+    name: str
+    drain: str
+    gate: str
+    source: str
+    bulk: str
+    model: str
+    width: float
+    length: float
+    fingers: int
+
+    @classmethod
+    def parse(cls, card: str) -> "_Transistor":
+        name, drain, gate, source, bulk, model, *rest = card.split()
+        params = dict(item.split("=", 1) for item in rest if "=" in item)
+        if "w" not in params or "l" not in params:
+            raise ValueError(f"transistor card without w= and l=: {card!r}")
+        fingers = spice_number(params.get("m", "1"))
+        if fingers != int(fingers) or fingers < 1:
+            raise ValueError(f"transistor card with a multiplier that is not a whole number: {card!r}")
+        return cls(name[1:], drain, gate, source, bulk, DEVICE_PREFIX + model, spice_number(params["w"]),
+                   spice_number(params["l"]), int(fingers))
+
+    def card(self, *, suffix: str = "", width: float | None = None,
+             rename: dict[str, str] | None = None) -> str:
+        nets = [(rename or {}).get(net, net) for net in (self.drain, self.gate, self.source, self.bulk)]
+        return (f"X{self.name}{suffix} {' '.join(nets)} {self.model} "
+                f"w={self.width if width is None else width:.6g} l={self.length:.6g}")
+
+
+def stack_nets(header: str, body: list[str]) -> list[str]:
+    """Inner nets of a subcircuit's finger stacks: internal, no gate, joining the source/drain of
+    exactly two transistors that have the same finger count > 1. These are the nets a layout may
+    draw once per finger (split) or once for all fingers (shared)."""
+    ports = {p for p in header.split()[2:] if "=" not in p}
+    transistors = [_Transistor.parse(c) for c in body if c.split() and c[0] in "Mm"]
+    touching: dict[str, list[_Transistor]] = {}
+    gates = {t.gate for t in transistors}
+    for t in transistors:
+        for net in {t.drain, t.source}:
+            touching.setdefault(net, []).append(t)
+    return sorted(net for net, devices in touching.items()
+                  if net not in ports and net not in gates and len(devices) == 2
+                  and len({d.fingers for d in devices}) == 1 and devices[0].fingers > 1)
+
+
+def subckt_cards(body: list[str], split: Iterable[str] = ()) -> list[str]:
+    """A subcircuit's cards in magic's device form, with the stack nets in ``split`` drawn per finger."""
+    split = set(split)
+    cards = []
+    for card in body:
+        if not (card.split() and card[0] in "Mm"):
+            cards.append(rewrite_card(card))
+            continue
+        t = _Transistor.parse(card)
+        if split & {t.drain, t.source}:
+            cards += [t.card(suffix=f"_f{k}", rename={n: f"{n}_f{k}" for n in split})
+                      for k in range(t.fingers)]
+        else:
+            cards.append(t.card(width=t.width * t.fingers))
+    return cards
+
+
+def subckt_text(name: str, header: str, body: list[str], split: Iterable[str] = ()) -> str:
+    """One subcircuit in magic's device form (see :func:`subckt_cards`), ``.SUBCKT`` to ``.ENDS``."""
+    return "\n".join([header, *subckt_cards(body, split), f".ENDS {name}", ""]) + "\n"
+
+
+def read_subckts(source: Path) -> dict[str, tuple[str, list[str]]]:
+    """``{name: (header card, body cards)}`` for every subcircuit of a CDL file."""
+    subckts: dict[str, tuple[str, list[str]]] = {}
+    body: list[str] | None = None
+    for card in _cards(Path(source).read_text()):
+        tokens = card.split()
+        keyword = tokens[0].lower() if tokens else ""
+        if keyword == ".subckt":
+            body = []
+            subckts[tokens[1]] = (card, body)
+        elif keyword == ".ends":
+            body = None
+        elif body is not None and tokens and not tokens[0].startswith("*"):
+            body.append(card)
+    return subckts
+
+
+def rewrite_card(card: str) -> str:
+    """One CDL card in magic's device form (cards that need no change come back unchanged)."""
+    tokens = card.split()
+    if not tokens:
+        return card
+    kind = tokens[0][0].upper()
+    if kind == "M":
+        transistor = _Transistor.parse(card)
+        return transistor.card(width=transistor.width * transistor.fingers)
+    if kind == "R" and len(tokens) == 4 and tokens[3].lower() == "short":
+        return f"R{tokens[0][1:]} {tokens[1]} {tokens[2]} {SHORT_RESISTOR}"
+    if kind == "X" and "/" in tokens:
+        return " ".join(token for token in tokens if token != "/")
+    return card
+
+
+def write_lvs_cdl(source: Path, dest: Path, split: Mapping[str, Iterable[str]] | None = None,
+                  replace: Mapping[str, str] | None = None) -> Path:
+    """Rewrite the CDL ``source`` into ``dest`` (written atomically); return ``dest``.
+
+    Transistors with ``m=N`` become one device N times as wide, except those on the stack nets
+    named in ``split[cell]``: these become N devices and the net one net per finger, the way some
+    layouts draw them (``a21oi_2`` splits its n-stack's inner net, ``a21oi_4`` shares it). netgen
+    merges parallel devices but not parallel stacks, so the netlist has to follow the layout.
+    ``replace`` gives subcircuit texts to use instead of the CDL's, by subcircuit name.
+    """
+    split, replace = split or {}, replace or {}
+    text = "".join(replace.get(name) or subckt_text(name, header, body, split.get(name, ()))
+                   for name, (header, body) in read_subckts(source).items())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, dest)
+    return dest

@@ -1,0 +1,305 @@
+"""Layout versus schematic: magic extracts the GDS, netgen compares it with the gate-level netlist.
+
+The reference side is the synthesized Verilog plus the standard-cell CDL (rewritten by
+:mod:`.cdl`). The layout has power pins on every cell (VPWR/VGND, and the wells VPB/VNB, which tap
+cells tie to VPWR/VGND), the synthesized netlist has none; :func:`write_powered_netlist` adds them
+(the cell's power pins to the design's VPWR/VGND ports, n-well to VPWR, p-well to VGND), which is
+what a placed-and-routed layout with tap cells implements. Physical-only cells (taps, fill, decap)
+have no counterpart in the netlist and are ignored by class in the generated netgen setup.
+
+Extraction uses the tech file's ``sky130(vendor)`` input style so that the top cell's text labels
+become ports.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from kchip.flows.signoff.cdl import (DEVICE_PREFIX, SHORT_RESISTOR, read_subckts, stack_nets, subckt_text,
+                                     write_lvs_cdl)
+from kchip.flows.signoff.magic_tech import derive_magic_tech
+from kchip.tools import magic, netgen
+from kchip.tools.base import Invocation
+
+METRIC_UNITS = {"lvs__mismatch__count": "mismatches"}
+PHYSICAL_ONLY_CELLS = ("*__tapvpwrvgnd_*", "*__fill_*", "*__decap_*", "*__lpflow_decapkapwr_*")
+MATCH_TEXT = "Circuits match uniquely."
+
+
+@dataclass(frozen=True)
+class LvsResult:
+    """netgen's verdict with the counts behind it and where the files are.
+
+    ``unverified_cells`` are standard cells whose layout matches no form of their CDL netlist; the
+    comparison used their extracted layout instead, so only their connections were checked.
+    """
+
+    matched: bool
+    result_text: str
+    mismatches: int
+    unverified_cells: tuple[str, ...]
+    report: Path
+    log: Path
+    layout_netlist: Path
+    reference_netlist: Path
+
+    def metrics(self) -> dict[str, int]:
+        """Flat metrics (units in :data:`METRIC_UNITS`)."""
+        return {"lvs__mismatch__count": self.mismatches}
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def subckt_pins(cdl: Path) -> dict[str, list[str]]:
+    """``{subcircuit name: its pins in order}`` for every ``.SUBCKT`` in a CDL/SPICE file."""
+    pins = {}
+    for match in re.finditer(r"^\.subckt\s+(\S+)([^\n]*)", Path(cdl).read_text(), re.I | re.M):
+        pins[match.group(1)] = [p for p in match.group(2).split() if "=" not in p]
+    return pins
+
+
+def write_powered_netlist(netlist_v: Path, dest: Path, top: str, cell_pins: dict[str, list[str]],
+                          power: dict[str, str]) -> Path:
+    """Copy a flat gate-level Verilog netlist with power connections added; return ``dest``.
+
+    ``power`` maps a cell power pin to a design net (``{"VPWR": "VPWR", "VPB": "VPWR", ...}``);
+    each instance of a cell in ``cell_pins`` gets those of its pins it lacks, and the design nets
+    become ``inout`` ports of ``top`` unless it already has them.
+    """
+    text = Path(netlist_v).read_text()
+    header = re.search(rf"^\s*module\s+{re.escape(top)}\s*\((.*?)\)\s*;", text, re.M | re.S)
+    if header is None:
+        raise ValueError(f"{str(netlist_v)!r} has no 'module {top}(...);' header; is {top!r} the top module?")
+    ports = [p.strip() for p in header.group(1).split(",") if p.strip()]
+    nets = [net for net in dict.fromkeys(power.values()) if net not in ports]
+
+    def add_power(match: re.Match) -> str:
+        cell, body = match.group(2), match.group(4)
+        present = set(re.findall(r"\.\s*([A-Za-z_]\w*)\s*\(", body))
+        extra = [f".{pin}({power[pin]})" for pin in cell_pins.get(cell, [])
+                 if pin in power and pin not in present]
+        if not extra:
+            return match.group(0)
+        joiner = ", " if body.strip() else ""
+        return f"{match.group(1)}{cell} {match.group(3)} ({', '.join(extra)}{joiner}{body});"
+
+    instance = re.compile(r"^(\s*)(\S+)\s+(\S+)\s*\((.*?)\);", re.M | re.S)
+    body = instance.sub(add_power, text[header.end():])
+    declarations = "".join(f"\n  inout {net};" for net in nets)
+    new_header = f"module {top}({', '.join(nets + ports)});{declarations}"
+    return _write_atomic(dest, text[:header.start()] + new_header + body)
+
+
+def extraction_script(gds: Path, top: str, spice: Path) -> str:
+    """Magic Tcl: read the GDS with labels as ports, extract ``top`` and write an LVS netlist."""
+    return "\n".join([
+        "drc off",
+        "cif istyle sky130(vendor)",
+        *magic.gds_load_commands(gds, top),
+        "extract no all",
+        "extract all",
+        "ext2spice lvs",
+        f"ext2spice -o {magic.tcl_word(spice)}",
+    ])
+
+
+def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str]) -> str:
+    """A netgen setup script for the devices and cells found in the two netlists.
+
+    Transistors: source and drain are interchangeable, parallel fingers merge with their widths
+    added, W and L agree to 1 %, extraction-only properties are ignored. Resistors modelling the
+    conb cell's shorts are compared by topology only. Physical-only cells are ignored.
+    """
+    lines = ["# netgen setup written by kchip.flows.signoff.lvs"]
+    for model in sorted(set(device_models)):
+        for circuit in (1, 2):
+            target = f'"-circuit{circuit} {model}"'
+            if "fet" in model:
+                lines += [
+                    f"permute {target} 1 3",
+                    f"property {target} parallel enable",
+                    f"property {target} parallel {{l critical}} {{w add}}",
+                    f"property {target} tolerance {{w 0.01}} {{l 0.01}}",
+                    f"property {target} delete as ad ps pd nrd nrs sa sb sd mult",
+                ]
+            elif model == SHORT_RESISTOR:
+                lines += [f"permute {target} 1 2", f"property {target} delete w l"]
+    for cell in sorted(set(physical_cells)):
+        lines += [f'ignore class "-circuit1 {cell}"', f'ignore class "-circuit2 {cell}"']
+    return "\n".join(lines) + "\n"
+
+
+def _instance_classes(spice: Path) -> set[str]:
+    """Names of the subcircuits/devices instantiated in a SPICE netlist (``X``/``R`` cards)."""
+    classes = set()
+    for line in Path(spice).read_text().splitlines():
+        tokens = line.split()
+        if tokens and tokens[0][0] in "XxRr":
+            positional = [t for t in tokens[1:] if "=" not in t]
+            if positional:
+                classes.add(positional[-1])
+    return classes
+
+
+def count_mismatches(comparisons: list[dict]) -> int:
+    """Differences in netgen's JSON result: device and net counts, unmatched nets/devices, pins."""
+    total = 0
+    for circuit in comparisons:
+        devices = circuit.get("devices", [[], []])
+        first, second = (dict(map(tuple, side)) for side in devices)
+        total += sum(abs(first.get(c, 0) - second.get(c, 0)) for c in first.keys() | second.keys())
+        nets = circuit.get("nets", [0, 0])
+        total += abs(nets[0] - nets[1])
+        for key in ("badnets", "badelements"):
+            total += sum(max(len(group[0]), len(group[1])) for group in circuit.get(key, []))
+        pins = circuit.get("pins", [[], []])
+        total += sum(1 for side in pins for pin in side if "no matching pin" in str(pin))
+        total += len(circuit.get("properties", []))
+    return total
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    result_text: str
+    mismatches: int
+    unmatched_cells: tuple[str, ...]
+
+
+def _compare(invocation: Invocation, workdir: Path, top: str, layout_spice: Path, cells_cdl: Path,
+             powered: Path, setup: Path, report: Path, log_name: str) -> _Comparison:
+    """Run netgen once and read its verdict, JSON counts and the subcircuits it had to flatten."""
+    w = magic.tcl_word
+    script = _write_atomic(report.with_suffix(".tcl"), "\n".join([
+        f"set layout [readnet spice {w(layout_spice)}]",
+        f"set reference [readnet spice {w(cells_cdl)}]",
+        f"readnet verilog {w(powered)} $reference",
+        f"lvs [list $layout {w(top)}] [list $reference {w(top)}] {w(setup)} {w(report)} -json",
+        "quit",
+    ]) + "\n")
+    output = netgen.run_script(invocation, script, log_name=log_name, cwd=workdir)
+    result = re.findall(r"^Result:\s*(.*)$", output, re.M)
+    json_report = report.with_suffix(".json")
+    if not result or not json_report.is_file():
+        raise RuntimeError(f"netgen gave no LVS result for {top!r}; log: {invocation.folder / log_name}")
+    text = report.read_text()
+    result_text = result[-1].strip() + (" (property errors)" if "had property errors" in text else "")
+    flattened = re.findall(r"Flattening non-matched subcircuits (\S+)", text)
+    return _Comparison(result_text, count_mismatches(json.loads(json_report.read_text())),
+                       tuple(dict.fromkeys(flattened)))
+
+
+def _layout_subckt(spice: Path, cell: str) -> str | None:
+    """The ``.subckt cell ... .ends`` text of an extracted netlist, or None when it has none."""
+    match = re.search(rf"^\.subckt\s+{re.escape(cell)}\s.*?^\.ends\b[^\n]*\n", Path(spice).read_text(),
+                      re.M | re.S | re.I)
+    return match.group(0) if match else None
+
+
+def choose_stack_forms(invocation: Invocation, workdir: Path, cells: Iterable[str], layout_spice: Path,
+                       pdk_cdl: Path) -> dict[str, tuple[str, ...]]:
+    """For each cell, the stack nets to draw per finger so that its CDL matches its layout.
+
+    Every combination of the cell's :func:`.cdl.stack_nets` is compared with the cell's extracted
+    netlist in one netgen run; cells without a matching combination are left out.
+    """
+    folder = workdir / "stack-forms"
+    folder.mkdir(parents=True, exist_ok=True)
+    subckts = read_subckts(pdk_cdl)
+    variants: list[tuple[str, tuple[str, ...]]] = []
+    commands = []
+    w = magic.tcl_word
+    for cell in cells:
+        layout_text = _layout_subckt(layout_spice, cell)
+        if cell not in subckts or layout_text is None:
+            continue
+        layout_file = _write_atomic(folder / f"{cell}.layout.spice", layout_text)
+        nets = stack_nets(*subckts[cell])
+        for size in range(1, len(nets) + 1):
+            for split in itertools.combinations(nets, size):
+                reference = _write_atomic(folder / f"{cell}.{len(variants)}.spice",
+                                          subckt_text(cell, *subckts[cell], split))
+                variants.append((cell, split))
+                commands.append(f"lvs [list {w(layout_file)} {w(cell)}] [list {w(reference)} {w(cell)}] "
+                                f"{w(folder / 'netgen_setup.tcl')} nolog")
+    if not variants:
+        return {}
+    models = {c for cell in {cell for cell, _ in variants}
+              for c in _instance_classes(folder / f"{cell}.layout.spice") if c.startswith(DEVICE_PREFIX)}
+    setup = _write_atomic(folder / "netgen_setup.tcl", netgen_setup(models, ()))
+    script = _write_atomic(folder / "compare.tcl", "\n".join([*commands, "quit"]) + "\n")
+    output = netgen.run_script(invocation, script, log_name="netgen-stack-forms.log", cwd=folder)
+    verdicts = [line.strip() for line in re.findall(r"^Result:\s*(.*)$", output, re.M)]
+    if len(verdicts) != len(variants):
+        raise RuntimeError(f"netgen compared {len(verdicts)} of {len(variants)} cell variants; "
+                           f"log: {invocation.folder / 'netgen-stack-forms.log'}")
+    chosen: dict[str, tuple[str, ...]] = {}
+    for (cell, split), verdict in zip(variants, verdicts):
+        if verdict == MATCH_TEXT and cell not in chosen:
+            chosen[cell] = split
+    return chosen
+
+
+def run_lvs(gds: Path, netlist_v: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
+            physical_cells: Iterable[str] = PHYSICAL_ONLY_CELLS) -> LvsResult:
+    """Extract ``top`` from ``gds`` and compare it with ``netlist_v`` (a flat gate-level netlist).
+
+    Standard cells that do not match their CDL with folded fingers get the finger-stack form their
+    layout has (:func:`choose_stack_forms`) and the comparison runs again; the second verdict
+    stands. ``mismatches`` is at least 1 whenever netgen does not report a unique match.
+    """
+    gds, netlist_v = Path(gds), Path(netlist_v)
+    for path, what in ((gds, "GDS"), (netlist_v, "netlist")):
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    workdir = Path(workdir).resolve()
+    extract_dir = workdir / "extract"
+    extract_dir.mkdir(parents=True, exist_ok=True)
+
+    tech = workdir / "sky130A.tech"
+    derive_magic_tech(pdk.magic_tech, tech, drop_cif_rules=False)
+    layout_spice = workdir / f"{top}.layout.spice"
+    magic.run_script(invocation, tech, extraction_script(gds.resolve(), top, layout_spice),
+                     workdir / "extract.tcl", log_name="magic-extract.log", cwd=extract_dir)
+    if not layout_spice.is_file():
+        raise RuntimeError(f"magic wrote no netlist {str(layout_spice)!r}; see {invocation.folder}")
+
+    cells_cdl = write_lvs_cdl(pdk.cdl, workdir / "cells.lvs.cdl")
+    stdcell = pdk.stdcell
+    power = {stdcell["power_pin"]: stdcell["power_pin"], stdcell["ground_pin"]: stdcell["ground_pin"],
+             stdcell["nwell_pin"]: stdcell["power_pin"], stdcell["pwell_pin"]: stdcell["ground_pin"]}
+    powered = write_powered_netlist(netlist_v, workdir / f"{top}.powered.v", top,
+                                    subckt_pins(cells_cdl), power)
+
+    classes = _instance_classes(layout_spice)
+    models = {c for c in classes if c.startswith(DEVICE_PREFIX)}
+    ignored = {c for c in classes if any(fnmatch.fnmatchcase(c, p) for p in physical_cells)}
+    setup = _write_atomic(workdir / "netgen_setup.tcl", netgen_setup(models, ignored))
+
+    report = workdir / "lvs.report"
+    outcome = _compare(invocation, workdir, top, layout_spice, cells_cdl, powered, setup, report,
+                       "netgen-lvs.log")
+    unmatched = [cell for cell in outcome.unmatched_cells if cell != top]
+    split = choose_stack_forms(invocation, workdir, unmatched, layout_spice, pdk.cdl)
+    unverified = tuple(cell for cell in unmatched if cell not in split)
+    log_name = "netgen-lvs.log"
+    if unmatched:
+        replace = {cell: _layout_subckt(layout_spice, cell) for cell in unverified}
+        cells_cdl = write_lvs_cdl(pdk.cdl, workdir / "cells.stack-forms.lvs.cdl", split, replace)
+        report, log_name = workdir / "lvs-stack-forms.report", "netgen-lvs-stack-forms.log"
+        outcome = _compare(invocation, workdir, top, layout_spice, cells_cdl, powered, setup, report,
+                           log_name)
+    matched = outcome.result_text == MATCH_TEXT and outcome.mismatches == 0
+    return LvsResult(matched, outcome.result_text, max(outcome.mismatches, 0 if matched else 1),
+                     unverified, report, invocation.folder / log_name, layout_spice, powered)

@@ -1,0 +1,107 @@
+"""Tests for kchip.flows.signoff.lvs: magic extraction and netgen against the gate-level netlist."""
+
+import pytest
+
+from kchip.flows.signoff import lvs
+from kchip.pdk import PdkError, load_pdk
+from kchip.tools import magic, netgen
+from kchip.tools.base import Invocation, probe
+from signoff_layouts import Row, chain_netlist, inverter_chain
+
+POWER = {"VPWR": "VPWR", "VGND": "VGND", "VPB": "VPWR", "VNB": "VGND"}
+
+
+@pytest.fixture(scope="module")
+def pdk():
+    for tool in (magic.TOOL, netgen.TOOL):
+        if probe(tool) is None:
+            pytest.skip(f"{tool.name} is not installed")
+    try:
+        return load_pdk("sky130A")
+    except PdkError as exc:
+        pytest.skip(f"no SKY130 PDK: {exc}")
+
+
+def compare(pdk, tmp_path, gds, netlist, top="chain"):
+    workdir = tmp_path / "lvs"
+    return lvs.run_lvs(gds, netlist, top, pdk, workdir, Invocation(workdir))
+
+
+def test_powered_netlist_adds_missing_power_pins_and_ports(tmp_path):
+    netlist = chain_netlist(tmp_path / "chain.v")
+    pins = {"sky130_fd_sc_hd__inv_1": ["A", "VGND", "VNB", "VPB", "VPWR", "Y"]}
+    text = lvs.write_powered_netlist(netlist, tmp_path / "out.v", "chain", pins, POWER).read_text()
+    assert text.startswith("module chain(VPWR, VGND, in, out);\n  inout VPWR;\n  inout VGND;")
+    assert text.count(".VGND(VGND), .VNB(VGND), .VPB(VPWR), .VPWR(VPWR),") == 2
+    assert ".A(mid)" in text and text.rstrip().endswith("endmodule")
+
+
+def test_powered_netlist_keeps_existing_connections(tmp_path):
+    netlist = tmp_path / "tap.v"
+    netlist.write_text("module t(VPWR, a);\n  inout VPWR;\n  input a;\n"
+                       "  tap _1_ (.VPWR(VPWR));\n  inv _2_ (.A(a), .VGND(gnd2));\nendmodule\n")
+    pins = {"tap": ["VGND", "VPWR"], "inv": ["A", "VGND", "VPWR", "Y"]}
+    text = lvs.write_powered_netlist(netlist, tmp_path / "out.v", "t", pins, POWER).read_text()
+    assert "module t(VGND, VPWR, a);" in text
+    assert "tap _1_ (.VGND(VGND), .VPWR(VPWR));" in text
+    assert "inv _2_ (.VPWR(VPWR), .A(a), .VGND(gnd2));" in text
+    with pytest.raises(ValueError, match="'other'"):
+        lvs.write_powered_netlist(netlist, tmp_path / "out.v", "other", pins, POWER)
+
+
+def test_count_mismatches_from_netgen_json():
+    same = {"devices": [[["inv", 2]], [["inv", 2]]], "nets": [5, 5], "badnets": [], "badelements": [],
+            "pins": [["A", "Y"], ["A", "Y"]]}
+    assert lvs.count_mismatches([same]) == 0
+    different = {"devices": [[["inv", 2], ["nand", 1]], [["inv", 3]]], "nets": [6, 5],
+                 "badnets": [[[["n1", []]], [["n2", []], ["n3", []]]]], "badelements": [[[["u1", []]], []]],
+                 "pins": [["A", "(no matching pin)"], ["A", "Y"]]}
+    assert lvs.count_mismatches([same, different]) == 2 + 1 + 2 + 1 + 1
+
+
+def test_setup_covers_transistors_resistors_and_ignored_cells():
+    setup = lvs.netgen_setup(["sky130_fd_pr__nfet_01v8", "sky130_fd_pr__res_generic_po"],
+                             ["sky130_fd_sc_hd__tapvpwrvgnd_1"])
+    assert 'permute "-circuit2 sky130_fd_pr__nfet_01v8" 1 3' in setup
+    assert 'property "-circuit1 sky130_fd_pr__nfet_01v8" parallel {l critical} {w add}' in setup
+    assert 'property "-circuit2 sky130_fd_pr__res_generic_po" delete w l' in setup
+    assert 'ignore class "-circuit1 sky130_fd_sc_hd__tapvpwrvgnd_1"' in setup
+
+
+def test_layout_matches_its_netlist(pdk, tmp_path):
+    gds = inverter_chain(pdk, tmp_path / "chain.gds")
+    result = compare(pdk, tmp_path, gds, chain_netlist(tmp_path / "chain.v"))
+    assert result.matched and result.result_text == "Circuits match uniquely."
+    assert result.metrics() == {"lvs__mismatch__count": 0}
+    assert result.unverified_cells == ()
+    assert ".subckt chain" in result.layout_netlist.read_text()
+    assert "Circuits match uniquely." in result.report.read_text()
+
+
+def test_swapped_connection_is_a_mismatch(pdk, tmp_path):
+    gds = inverter_chain(pdk, tmp_path / "chain.gds")
+    result = compare(pdk, tmp_path, gds, chain_netlist(tmp_path / "bad.v", second_input="in"))
+    assert not result.matched
+    assert result.metrics()["lvs__mismatch__count"] > 0
+
+
+def test_cells_drawn_with_split_finger_stacks(pdk, tmp_path):
+    """a21oi_2 draws its n-stack once per finger, a211oi_4 matches no form of its CDL."""
+    row = Row(pdk, "cells")
+    row.place("tapvpwrvgnd_1")
+    row.place("a21oi_2")
+    row.place("a211oi_4")
+    row.place("tapvpwrvgnd_1")
+    row.label((68, 5), "VPWR", 0.2, 2.72)
+    row.label((68, 5), "VGND", 0.2, 0.0)
+    gds = row.write(tmp_path / "cells.gds")
+    netlist = tmp_path / "cells.v"
+    netlist.write_text(
+        "module cells();\n  wire a, b, c, d, e, f, g, h, i;\n"
+        "  sky130_fd_sc_hd__a21oi_2 _1_ (.A1(a), .A2(b), .B1(c), .Y(d));\n"
+        "  sky130_fd_sc_hd__a211oi_4 _2_ (.A1(e), .A2(f), .B1(g), .C1(h), .Y(i));\nendmodule\n")
+    result = compare(pdk, tmp_path, gds, netlist, top="cells")
+    assert result.matched
+    assert result.unverified_cells == ("sky130_fd_sc_hd__a211oi_4",)
+    assert result.report.name == "lvs-stack-forms.report"
+    assert "sndA1_f1" in (tmp_path / "lvs" / "cells.stack-forms.lvs.cdl").read_text()
