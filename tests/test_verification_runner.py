@@ -1,11 +1,13 @@
 """The generic cocotb runner: seeds go through, failures raise and are named, builds are reused."""
 
+import json
 import textwrap
 
 import pytest
 from amaranth.back import verilog
 
 from kchip.rtl.examples.counter import Counter
+from kchip.cli import main
 from kchip.verification import runner
 
 BENCH_MODULE = textwrap.dedent("""
@@ -111,3 +113,31 @@ def test_verilator_run(bench, tmp_path):
     result = runner.run(bench, simulator="verilator", seed=9, build_root=tmp_path / "b",
                         tests=["counts", "sees_seed"], env={"EXPECTED_SEED": "9"})
     assert result.passed and result.tests == 2
+
+
+def test_cli_lists_benches(capsys):
+    assert main(["verify", "list"]) == 0
+    assert "npu_core_n3" in capsys.readouterr().out
+
+
+def test_cli_refuses_an_unknown_bench(capsys):
+    assert main(["verify", "run", "no_such_bench"]) == 2
+    assert "unknown testbench 'no_such_bench'" in capsys.readouterr().err
+
+
+def test_cli_runs_records_and_reruns_failures(tmp_path, monkeypatch, capsys):
+    common = ["verify", "run", "npu_core_n3", "--build-root", str(tmp_path / "b")]
+    only = ["--test", "rounding_ties_and_shift_limits"]
+    monkeypatch.setenv("KCHIP_NPU_COVERAGE", str(tmp_path / "cov.json"))
+    assert main(common + only + ["--seed", "21", "--junit", str(tmp_path / "j")]) == 0
+    assert (tmp_path / "j" / "npu_core_n3-icarus.xml").is_file()
+    assert main(common + ["--rerun-failures"]) == 0
+    assert "no failures recorded" in capsys.readouterr().out
+    monkeypatch.setenv("KCHIP_NPU_GOLDEN_FAULT", "truncate")
+    assert main(common + only + ["--seed", "22"]) == 1
+    assert main(common + ["--rerun-failures"]) == 1
+    assert capsys.readouterr().out.count("seed 22 ") == 2
+    bench = runner.discover()["npu_core_n3"]
+    record = runner.build_dir_for(bench, "icarus", tmp_path / "b") / "last-run.json"
+    assert json.loads(record.read_text()) == {"seed": 22,
+                                              "failed": ["rounding_ties_and_shift_limits"]}

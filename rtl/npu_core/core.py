@@ -184,73 +184,80 @@ class NpuCore(wiring.Component):
         m.d.comb += [array.a[r].eq(port.data) for r, port in enumerate(a_reads)]
         m.d.comb += [array.b[c].eq(port.data) for c, port in enumerate(b_reads)]
 
+        # -- the validated operation, in registers only as wide as the buffers allow ---------
+        rows, cols = range(n * self.a_depth + 1), range(n * self.b_depth + 1)
+        depth_k, steps = range(self.k_max + 1), range(max(self.k_max, 2 * n - 1) + 1)
+        job_m, job_k, job_n = Signal(rows), Signal(depth_k), Signal(cols)
+        job_a, job_b = Signal(range(self.a_depth)), Signal(range(self.b_depth))
+
         # -- operand loaders -----------------------------------------------------------------
-        la_m, la_k, la_bank, la_row = (Signal(wide, name=f"la_{x}") for x in "mkbr")
-        lb_n, lb_k, lb_bank, lb_col = (Signal(wide, name=f"lb_{x}") for x in "nkbc")
+        la_m, la_k, la_bank = Signal(rows), Signal(depth_k), Signal(range(n))
+        lb_n, lb_k, lb_bank = Signal(cols), Signal(depth_k), Signal(range(n))
+        la_row, lb_col = Signal(range(self.a_depth + 1)), Signal(range(self.b_depth + 1))
         a_loading, b_loading = Signal(), Signal()
         m.d.comb += [self.a_in.ready.eq(a_loading), self.b_in.ready.eq(b_loading)]
         a_take = self.a_in.valid & a_loading
         b_take = self.b_in.valid & b_loading
         for r, port in enumerate(a_writes):
-            m.d.comb += [port.addr.eq(a_base + la_row + la_k), port.data.eq(self.a_in.payload),
+            m.d.comb += [port.addr.eq(job_a + la_row + la_k), port.data.eq(self.a_in.payload),
                          port.en.eq(a_take & (la_bank == r))]
         for c, port in enumerate(b_writes):
-            m.d.comb += [port.addr.eq(b_base + lb_col + lb_k), port.data.eq(self.b_in.payload),
+            m.d.comb += [port.addr.eq(job_b + lb_col + lb_k), port.data.eq(self.b_in.payload),
                          port.en.eq(b_take & (lb_bank == c))]
         with m.If(a_take):
-            with m.If(la_k == shape_k - 1):
+            with m.If(la_k == job_k - 1):
                 m.d.sync += [la_k.eq(0), la_m.eq(la_m + 1)]
-                with m.If(la_m == shape_m - 1):
+                with m.If(la_m == job_m - 1):
                     m.d.sync += a_loading.eq(0)
                 with m.If(la_bank == n - 1):
-                    m.d.sync += [la_bank.eq(0), la_row.eq(la_row + shape_k)]
+                    m.d.sync += [la_bank.eq(0), la_row.eq(la_row + job_k)]
                 with m.Else():
                     m.d.sync += la_bank.eq(la_bank + 1)
             with m.Else():
                 m.d.sync += la_k.eq(la_k + 1)
         with m.If(b_take):
-            with m.If(lb_n == shape_n - 1):
+            with m.If(lb_n == job_n - 1):
                 m.d.sync += [lb_n.eq(0), lb_bank.eq(0), lb_col.eq(0), lb_k.eq(lb_k + 1)]
-                with m.If(lb_k == shape_k - 1):
+                with m.If(lb_k == job_k - 1):
                     m.d.sync += b_loading.eq(0)
             with m.Else():
                 m.d.sync += lb_n.eq(lb_n + 1)
                 with m.If(lb_bank == n - 1):
-                    m.d.sync += [lb_bank.eq(0), lb_col.eq(lb_col + shape_k)]
+                    m.d.sync += [lb_bank.eq(0), lb_col.eq(lb_col + job_k)]
                 with m.Else():
                     m.d.sync += lb_bank.eq(lb_bank + 1)
 
         # -- feeder: issues buffer reads tile by tile -----------------------------------------
-        period = Signal(wide)
-        m.d.comb += period.eq(Mux(shape_k < 2 * n - 1, 2 * n - 1, shape_k))
-        f_k, f_m0, f_n0, f_arow, f_bcol = (Signal(wide, name=f"f_{x}")
-                                           for x in ("k", "m0", "n0", "arow", "bcol"))
+        period = Signal(steps)
+        m.d.comb += period.eq(Mux(job_k < 2 * n - 1, 2 * n - 1, job_k))
+        f_k, f_m0, f_n0 = Signal(steps), Signal(rows), Signal(cols)
+        f_arow, f_bcol = Signal(range(self.a_depth + 1)), Signal(range(self.b_depth + 1))
         feeding = Signal()
         issue_valid = Signal()
-        m.d.comb += issue_valid.eq(feeding & (f_k < shape_k))
+        m.d.comb += issue_valid.eq(feeding & (f_k < job_k))
         for port in a_reads:
-            m.d.comb += port.addr.eq(a_base + f_arow + f_k)
+            m.d.comb += port.addr.eq(job_a + f_arow + f_k)
         for port in b_reads:
-            m.d.comb += port.addr.eq(b_base + f_bcol + f_k)
+            m.d.comb += port.addr.eq(job_b + f_bcol + f_k)
         with m.If(advance):
             m.d.sync += [array.valid.eq(issue_valid), array.first.eq(issue_valid & (f_k == 0)),
-                         array.last.eq(issue_valid & (f_k == shape_k - 1))]
+                         array.last.eq(issue_valid & (f_k == job_k - 1))]
             with m.If(feeding):
                 with m.If(f_k == period - 1):
                     m.d.sync += f_k.eq(0)
-                    with m.If(f_n0 + n >= shape_n):
+                    with m.If(f_n0 + n >= job_n):
                         m.d.sync += [f_n0.eq(0), f_bcol.eq(0), f_m0.eq(f_m0 + n),
-                                     f_arow.eq(f_arow + shape_k)]
-                        with m.If(f_m0 + n >= shape_m):
+                                     f_arow.eq(f_arow + job_k)]
+                        with m.If(f_m0 + n >= job_m):
                             m.d.sync += feeding.eq(0)
                     with m.Else():
-                        m.d.sync += [f_n0.eq(f_n0 + n), f_bcol.eq(f_bcol + shape_k)]
+                        m.d.sync += [f_n0.eq(f_n0 + n), f_bcol.eq(f_bcol + job_k)]
                 with m.Else():
                     m.d.sync += f_k.eq(f_k + 1)
 
         # -- drain: picks finished sums one by one, requantizes them into c_out ---------------
         d_i, d_j = Signal(range(n)), Signal(range(n))
-        d_m0, d_n0 = Signal(wide), Signal(wide)
+        d_m0, d_n0 = Signal(rows), Signal(cols)
         drained_all = Signal()
         pick = Signal(signed(self.acc_width))
         pick_valid = Signal()
@@ -260,22 +267,21 @@ class NpuCore(wiring.Component):
             requant.acc.eq(pick), requant.mult.eq(mult), requant.shift.eq(shift),
             requant.relu.eq(relu),
         ]
-        rows = data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), n), n)
-        results = Signal(rows)
+        results = Signal(data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), n), n))
         m.d.comb += results.eq(array.result)
         with m.If(move):
             m.d.sync += [self.c_out.payload.eq(requant.y), self.c_out.valid.eq(pick_valid),
                          pick_valid.eq(0)]
             with m.If(drain_busy):
                 m.d.sync += [pick.eq(results[d_i][d_j]),
-                             pick_valid.eq((d_m0 + d_i < shape_m) & (d_n0 + d_j < shape_n))]
+                             pick_valid.eq((d_m0 + d_i < job_m) & (d_n0 + d_j < job_n))]
                 with m.If(d_j == n - 1):
                     m.d.sync += d_j.eq(0)
                     with m.If(d_i == n - 1):
                         m.d.sync += [d_i.eq(0), drain_busy.eq(0)]
-                        with m.If(d_n0 + n >= shape_n):
+                        with m.If(d_n0 + n >= job_n):
                             m.d.sync += [d_n0.eq(0), d_m0.eq(d_m0 + n)]
-                            with m.If(d_m0 + n >= shape_m):
+                            with m.If(d_m0 + n >= job_m):
                                 m.d.sync += drained_all.eq(1)
                         with m.Else():
                             m.d.sync += d_n0.eq(d_n0 + n)
@@ -314,6 +320,8 @@ class NpuCore(wiring.Component):
                     m.next = "IDLE"
                 with m.Elif((check_row >= shape_m) & (check_row >= shape_n)):
                     m.d.sync += [
+                        job_m.eq(shape_m), job_k.eq(shape_k), job_n.eq(shape_n),
+                        job_a.eq(a_base), job_b.eq(b_base),
                         a_loading.eq(load_a), b_loading.eq(load_b),
                         la_m.eq(0), la_k.eq(0), la_bank.eq(0), la_row.eq(0),
                         lb_n.eq(0), lb_k.eq(0), lb_bank.eq(0), lb_col.eq(0),
