@@ -44,7 +44,7 @@ def test_powered_netlist_keeps_existing_connections(tmp_path):
     text = lvs.write_powered_netlist(netlist, tmp_path / "out.v", "t", pins, POWER).read_text()
     assert "module t(VGND, VPWR, a);" in text
     assert "tap _1_ (.VGND(VGND), .VPWR(VPWR));" in text
-    assert "inv _2_ (.VPWR(VPWR), .A(a), .VGND(gnd2));" in text
+    assert "inv _2_ (.VPWR(VPWR), .Y(), .A(a), .VGND(gnd2));" in text
     with pytest.raises(ValueError, match="'other'"):
         lvs.write_powered_netlist(netlist, tmp_path / "out.v", "other", pins, POWER)
 
@@ -105,3 +105,27 @@ def test_cells_drawn_with_split_finger_stacks(pdk, tmp_path):
     assert result.unverified_cells == ("sky130_fd_sc_hd__a211oi_4",)
     assert result.report.name == "lvs-stack-forms.report"
     assert "sndA1_f1" in (tmp_path / "lvs" / "cells.stack-forms.lvs.cdl").read_text()
+
+
+def test_bus_ports_and_a_tie_cell_with_an_open_output(pdk, tmp_path):
+    """Bit-select port names as yosys writes them, and conb_1 with LO left out of the instance."""
+    row = Row(pdk, "busy")
+    row.place("tapvpwrvgnd_1")
+    first, second = row.place("inv_1", 2)
+    row.place("conb_1")
+    row.place("tapvpwrvgnd_1")
+    for bit, x in enumerate((first, second)):
+        row.label((67, 5), f"a[{bit}]", x + 0.48, 1.2)
+        row.label((67, 5), f"y[{bit}]", x + 0.93, 2.0)
+    row.label((68, 5), "VPWR", 1.0, 2.72)
+    row.label((68, 5), "VGND", 1.0, 0.0)
+    gds = row.write(tmp_path / "busy.gds")
+    netlist = tmp_path / "busy.v"
+    source = ("module busy(a, y);\n  input [1:0] a;\n  wire [1:0] a;\n  output [1:0] y;\n  wire [1:0] y;\n"
+              "  wire _0_;\n  sky130_fd_sc_hd__inv_1 _1_ (\n    .A(a[0]),\n    .Y(y[{out}])\n  );\n"
+              "  sky130_fd_sc_hd__inv_1 _2_ (\n    .A(a[1]),\n    .Y(y[{other}])\n  );\n"
+              "  sky130_fd_sc_hd__conb_1 _3_ (\n    .HI(_0_)\n  );\nendmodule\n")
+    netlist.write_text(source.format(out=0, other=1))
+    assert compare(pdk, tmp_path, gds, netlist, top="busy").matched
+    netlist.write_text(source.format(out=1, other=0))
+    assert not compare(pdk, tmp_path, gds, netlist, top="busy").matched

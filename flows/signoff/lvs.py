@@ -76,7 +76,9 @@ def write_powered_netlist(netlist_v: Path, dest: Path, top: str, cell_pins: dict
 
     ``power`` maps a cell power pin to a design net (``{"VPWR": "VPWR", "VPB": "VPWR", ...}``);
     each instance of a cell in ``cell_pins`` gets those of its pins it lacks, and the design nets
-    become ``inout`` ports of ``top`` unless it already has them.
+    become ``inout`` ports of ``top`` unless it already has them. Other pins an instance leaves out
+    are written as explicit no-connects (``.LO()``): netgen 1.5.133 misassigns the connections of
+    an instance that names fewer pins than its cell has.
     """
     text = Path(netlist_v).read_text()
     header = re.search(rf"^\s*module\s+{re.escape(top)}\s*\((.*?)\)\s*;", text, re.M | re.S)
@@ -88,8 +90,7 @@ def write_powered_netlist(netlist_v: Path, dest: Path, top: str, cell_pins: dict
     def add_power(match: re.Match) -> str:
         cell, body = match.group(2), match.group(4)
         present = set(re.findall(r"\.\s*([A-Za-z_]\w*)\s*\(", body))
-        extra = [f".{pin}({power[pin]})" for pin in cell_pins.get(cell, [])
-                 if pin in power and pin not in present]
+        extra = [f".{pin}({power.get(pin, '')})" for pin in cell_pins.get(cell, []) if pin not in present]
         if not extra:
             return match.group(0)
         joiner = ", " if body.strip() else ""
