@@ -82,7 +82,7 @@ class Network:
         entered[0::2], entered[1::2] = b, a
         half = np.array([link.standard.duplex == "half" for link in system.links], dtype=bool)
         rows_per_link = np.where(half, 1, 2)
-        first_row = np.concatenate(([0], np.cumsum(rows_per_link)[:-1])).astype(np.int64)
+        first_row = (np.cumsum(rows_per_link) - rows_per_link).astype(np.int64)
         row_of_arc = np.repeat(first_row, 2) + np.tile([0, 1], len(a)) * np.repeat(~half, 2)
         link_cap = np.array([link.capacity_gbyte_s for link in system.links], dtype=float)
         capacity = np.repeat(link_cap, rows_per_link)

@@ -170,3 +170,8 @@ def test_lp_stopped_early_is_reported_as_undecided():
     assert not routing.proven and not routing.feasible
     assert any(v.message == "routing undecided: the path LP did not reach its optimum in 1 rounds"
                for v in check_capacity(system, routing))
+
+
+def test_system_without_links_routes_nothing():
+    routing = route(_system({"a": "ap", "b": "io"}, [], [("a", "b", 1)]))
+    assert routing.unroutable == [0] and routing.paths == [] and routing.feasible
