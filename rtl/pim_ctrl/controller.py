@@ -24,11 +24,9 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from .isa import (ARRAY_READ_OPS, PIM_LANE_BITS, RESERVED_ROWS, Command, Mode, PimOp, RequestKind,
-                  mode_row)
+from .geometry import ADDRESS_MAPS, Geometry
+from .isa import PIM_LANE_BITS, RESERVED_ROWS, Command, Mode, PimOp, RequestKind, mode_row
 from .timing import DramTiming, timing_preset
-
-ADDRESS_MAPS = ("row_bank_col", "row_col_bank")
 
 
 def _check_int(name: str, value, valid: tuple[int, ...] | range) -> None:
@@ -100,9 +98,11 @@ class PimController(wiring.Component):
         self.row_bits, self.col_bits, self.data_width = row_bits, col_bits, data_width
         self.queue_depth, self.tag_bits, self.pim_regs = queue_depth, tag_bits, pim_regs
         self.address_map = address_map
-        self.bank_bits = (banks - 1).bit_length()
+        self.geometry = Geometry(banks=banks, bank_groups=bank_groups, row_bits=row_bits,
+                                 col_bits=col_bits, data_width=data_width, pim_regs=pim_regs,
+                                 address_map=address_map)
+        self.bank_bits, self.addr_bits = self.geometry.bank_bits, self.geometry.addr_bits
         self.reg_bits = (pim_regs - 1).bit_length()
-        self.addr_bits = row_bits + self.bank_bits + col_bits
         #: Reads in flight at most: one per tCCD_S over the read latency, plus one.
         self.read_fifo_depth = -(-timing.CL // timing.tCCD_S) + 2
         super().__init__({
@@ -123,20 +123,6 @@ class PimController(wiring.Component):
     def refresh_period(self) -> int:
         """Cycles between refreshes becoming due: tREFI less the worst-case drain."""
         return self.timing.tREFI - self.timing.refresh_drain_cycles
-
-    def split_address(self, addr: int) -> tuple[int, int, int]:
-        """(bank, row, column) of a host address under this controller's address map."""
-        col_mask, bank_mask = (1 << self.col_bits) - 1, (1 << self.bank_bits) - 1
-        if self.address_map == "row_bank_col":
-            return ((addr >> self.col_bits) & bank_mask, addr >> (self.col_bits + self.bank_bits),
-                    addr & col_mask)
-        return addr & bank_mask, addr >> (self.col_bits + self.bank_bits), (addr >> self.bank_bits) & col_mask
-
-    def join_address(self, bank: int, row: int, col: int) -> int:
-        """The host address of (bank, row, column); the inverse of :meth:`split_address`."""
-        if self.address_map == "row_bank_col":
-            return (row << (self.col_bits + self.bank_bits)) | (bank << self.col_bits) | col
-        return (row << (self.col_bits + self.bank_bits)) | (col << self.bank_bits) | bank
 
     def _decode(self, addr):
         cb, bb = self.col_bits, self.bank_bits

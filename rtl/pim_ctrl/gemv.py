@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .controller import PimController
+from .geometry import Geometry
 from .isa import PIM_LANE_BITS, RESERVED_ROWS, Mode, PimOp, Request, RequestKind
 
 _MASK = (1 << PIM_LANE_BITS) - 1
@@ -29,9 +29,9 @@ def _pack(values) -> int:
 
 @dataclass(frozen=True)
 class GemvPlan:
-    """Where an ``outputs`` x ``inputs`` matrix lives on a controller, and how to compute with it."""
+    """Where an ``outputs`` x ``inputs`` matrix lives in a DRAM ``geometry``, and how to compute with it."""
 
-    controller: PimController
+    geometry: Geometry
     outputs: int
     inputs: int
     base_row: int = 0
@@ -42,23 +42,23 @@ class GemvPlan:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GemvPlan {name} = {value!r} must be a positive integer")
         last_row = self.result_position(self.slots - 1)[0]
-        usable = (1 << self.controller.row_bits) - RESERVED_ROWS
+        usable = (1 << self.geometry.row_bits) - RESERVED_ROWS
         if last_row >= usable:
             raise ValueError(f"GemvPlan {self.outputs}x{self.inputs} needs rows up to {last_row} "
-                             f"from base_row {self.base_row}; the controller has rows "
+                             f"from base_row {self.base_row}; the geometry has rows "
                              f"0..{usable - 1} outside the mode rows")
 
     @property
     def lanes(self) -> int:
-        return self.controller.data_width // PIM_LANE_BITS
+        return self.geometry.lanes
 
     @property
     def banks(self) -> int:
-        return self.controller.banks
+        return self.geometry.banks
 
     @property
     def accumulators(self) -> int:
-        return self.controller.pim_regs - 1
+        return self.geometry.pim_regs - 1
 
     @property
     def chunks(self) -> int:
@@ -74,7 +74,7 @@ class GemvPlan:
 
     @property
     def _columns(self) -> int:
-        return 1 << self.controller.col_bits
+        return 1 << self.geometry.col_bits
 
     def _position(self, index: int) -> tuple[int, int]:
         return self.base_row + index // self._columns, index % self._columns
@@ -110,7 +110,7 @@ class GemvPlan:
 
     def offload_requests(self, x) -> list[Request]:
         """Everything the host sends for one GEMV, ending with the reads of the results."""
-        join = self.controller.join_address
+        join = self.geometry.join_address
         requests = [Request(RequestKind.MODE, mode=Mode.ALL_BANK_PIM.value)]
         for group in range(self.groups):
             members = [s for s in range(group * self.accumulators,
@@ -139,7 +139,7 @@ class GemvPlan:
         for i in range(self.outputs):
             slot, bank = divmod(i, self.banks)
             row, col = self.result_position(slot)
-            reads.append(Request(RequestKind.READ, self.controller.join_address(bank, row, col)))
+            reads.append(Request(RequestKind.READ, self.geometry.join_address(bank, row, col)))
         return reads
 
     def host_readout_requests(self) -> list[Request]:
@@ -151,8 +151,8 @@ class GemvPlan:
                     if self.output_index(bank, slot) < self.outputs:
                         row, col = self.weight_position(slot, chunk)
                         reads.append(Request(RequestKind.READ,
-                                             self.controller.join_address(bank, row, col)))
-        reads.sort(key=lambda r: self.controller.split_address(r.addr)[1:])
+                                             self.geometry.join_address(bank, row, col)))
+        reads.sort(key=lambda r: self.geometry.split_address(r.addr)[1:])
         return reads
 
     def reduce(self, result_words: list[int]) -> list[int]:
