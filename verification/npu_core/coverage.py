@@ -1,8 +1,9 @@
 """Functional coverage of the NPU bench: which shapes and corner values the tests exercised.
 
-Bins are counted per operation that reaches the core; :meth:`Coverage.report` lists the hits of
-every bin and the bins never hit. Counts are merged into a JSON file so that the tests of one run
-(each a separate cocotb test) add up.
+Bins are counted per operation that reaches the core; :func:`report` lists the hits of every bin
+and the bins never hit. Counts are merged into a JSON file so that the tests of one run (each a
+separate cocotb test, all in one simulator process) add up; the first save of a process starts
+the file afresh, so a run never inherits the counts of an earlier one.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def _size_bins(prefix: str, size: int, n: int) -> list[str]:
 class Coverage:
     """Counts of :data:`BINS`, merged into ``path`` (JSON) on every :meth:`save`."""
 
+    #: Files this process has written: only those are merged with, others are overwritten.
+    _started: set[Path] = set()
+
     def __init__(self, path: Path | None = None):
         self.path = Path(path or os.environ.get("KCHIP_NPU_COVERAGE", "npu_coverage.json"))
         self.hits = {name: 0 for name in BINS}
@@ -82,12 +86,13 @@ class Coverage:
     def save(self) -> dict[str, int]:
         """Add this object's counts to the file's (atomically) and return the merged counts."""
         merged = dict(self.hits)
-        if self.path.is_file():
+        if self.path.resolve() in Coverage._started and self.path.is_file():
             for name, count in json.loads(self.path.read_text()).items():
                 merged[name] = merged.get(name, 0) + count
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(merged, indent=1, sort_keys=True))
         temporary.replace(self.path)
+        Coverage._started.add(self.path.resolve())
         self.hits = {name: 0 for name in BINS}
         return merged
 
