@@ -62,7 +62,7 @@ class PimController(wiring.Component):
     """DRAM controller with FR-FCFS scheduling, refresh and an all-bank PIM engine.
 
     Host port: a request is taken when ``req_valid & req_ready``; ``req_ready`` depends only on
-    internal state. ``req_kind`` selects READ / WRITE (``req_addr``, ``req_wdata``), PIM
+    internal state (a finishing all-bank request frees the slot for the next one in the same cycle). ``req_kind`` selects READ / WRITE (``req_addr``, ``req_wdata``), PIM
     (``req_pim_op``, ``req_pim_dst``, ``req_pim_src``, ``req_addr`` for row and column, ``req_wdata``
     for BCAST) or MODE (``req_mode``). Read data comes back on ``rsp_*`` with the request's tag,
     possibly out of order. An illegal request (wrong kind for the mode, a reserved mode row, an
@@ -359,7 +359,7 @@ class PimController(wiring.Component):
         # ---- host requests -----------------------------------------------------------------------
         req_bank, req_row, req_col = self._decode(self.req_addr)
         accept = Signal()
-        m.d.comb += [self.req_ready.eq(~slot_valid & (q_count < depth)),
+        m.d.comb += [self.req_ready.eq((~slot_valid | retire_slot) & (q_count < depth)),
                      accept.eq(self.req_valid & self.req_ready)]
         user_row = req_row < (1 << self.row_bits) - RESERVED_ROWS
         kind = self.req_kind

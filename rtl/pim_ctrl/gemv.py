@@ -2,11 +2,15 @@
 
 Layout (as in HBM-PIM's GEMV kernel): output row ``i`` belongs to bank ``i % banks``, slot
 ``i // banks``. A column word of a bank holds ``lanes`` consecutive elements of one W row, so every
-PIM unit multiplies its word lane by lane with a chunk of x that was broadcast into register 0 of all
-banks, accumulating into one register per slot. The remaining ``pim_regs - 1`` registers hold the
-accumulators of a *group* of slots; each group walks over all chunks of x. Finally each accumulator is
-stored into a result row, read by the host in single-bank mode and its lanes summed: lane arithmetic
-is 16-bit wrap-around, so ``y`` equals ``W @ x`` in int16 exactly, whatever the order of additions.
+PIM unit multiplies its word lane by lane with a chunk of x broadcast into a register of all banks,
+accumulating into one register per slot.
+
+The PIM registers are split in two: the first half holds a *block* of x chunks, the rest the
+accumulators of a *group* of slots. Broadcasting a whole block before its MACs pays the
+write-to-read turnaround once per block instead of once per chunk. Each group walks over all blocks;
+finally its accumulators are stored into result rows, read by the host in single-bank mode, and
+their lanes summed. Lane arithmetic is 16-bit wrap-around, so ``y`` equals ``W @ x`` in int16
+exactly, whatever the order of additions.
 
 Every (slot, chunk) word sits at the same row and column in every bank, because an all-bank column
 command addresses one row and column in all of them. Words are laid out in execution order, so the
@@ -57,8 +61,14 @@ class GemvPlan:
         return self.geometry.banks
 
     @property
+    def x_registers(self) -> int:
+        """Registers holding broadcast chunks of x: the first half."""
+        return max(1, self.geometry.pim_regs // 2)
+
+    @property
     def accumulators(self) -> int:
-        return self.geometry.pim_regs - 1
+        """Registers accumulating one slot each: the second half."""
+        return self.geometry.pim_regs - self.x_registers
 
     @property
     def chunks(self) -> int:
@@ -115,20 +125,23 @@ class GemvPlan:
         for group in range(self.groups):
             members = [s for s in range(group * self.accumulators,
                                         (group + 1) * self.accumulators) if s < self.slots]
-            for chunk in range(self.chunks):
-                chunk_x = [int(v) for v in x[chunk * self.lanes:(chunk + 1) * self.lanes]]
-                row, col = self.weight_position(members[0], chunk)
-                requests.append(Request(RequestKind.PIM, join(0, row, col), _pack(chunk_x),
-                                        PimOp.BCAST, dst=0))
-                for acc, slot in enumerate(members):
-                    row, col = self.weight_position(slot, chunk)
-                    op = PimOp.MUL if chunk == 0 else PimOp.MAC
-                    requests.append(Request(RequestKind.PIM, join(0, row, col), op=op,
-                                            dst=1 + acc, src=0))
+            for first in range(0, self.chunks, self.x_registers):
+                block = range(first, min(first + self.x_registers, self.chunks))
+                row, col = self.weight_position(members[0], first)
+                for reg, chunk in enumerate(block):
+                    chunk_x = x[chunk * self.lanes:(chunk + 1) * self.lanes]
+                    requests.append(Request(RequestKind.PIM, join(0, row, col), _pack(chunk_x),
+                                            PimOp.BCAST, dst=reg))
+                for reg, chunk in enumerate(block):
+                    for acc, slot in enumerate(members):
+                        row, col = self.weight_position(slot, chunk)
+                        op = PimOp.MUL if chunk == 0 else PimOp.MAC
+                        requests.append(Request(RequestKind.PIM, join(0, row, col), op=op,
+                                                dst=self.x_registers + acc, src=reg))
             for acc, slot in enumerate(members):
                 row, col = self.result_position(slot)
                 requests.append(Request(RequestKind.PIM, join(0, row, col), op=PimOp.STORE,
-                                        src=1 + acc))
+                                        src=self.x_registers + acc))
         requests.append(Request(RequestKind.MODE, mode=Mode.SINGLE_BANK.value))
         requests += self.result_reads()
         return requests
