@@ -68,5 +68,6 @@ def test_tiles_back_to_back(n, ks):
 
 @pytest.mark.parametrize("n", [1, 17, 4.0])
 def test_bad_size_is_refused(n):
-    with pytest.raises(ValueError, match=f"SystolicArray n must be an integer from 2 to 16, not {n!r}"):
+    message = f"SystolicArray n must be an integer from 2 to 16, not {n!r}"
+    with pytest.raises(ValueError, match=message):
         SystolicArray(n=n)

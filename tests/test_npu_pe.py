@@ -20,7 +20,8 @@ def test_accumulator_width_bound():
 
 @pytest.mark.parametrize("bad", [15, 49, "22", 22.0, True])
 def test_bad_acc_width_is_refused(bad):
-    with pytest.raises(ValueError, match=f"acc_width must be an integer from 16 to 48, not {bad!r}"):
+    message = f"acc_width must be an integer from 16 to 48, not {bad!r}"
+    with pytest.raises(ValueError, match=message):
         ProcessingElement(acc_width=bad)
 
 

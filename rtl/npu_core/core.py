@@ -43,37 +43,33 @@ by tile: tiles in row-major order of tile position (N-row blocks outer, N-column
 inside a tile row by row, elements outside C (edge tiles) skipped; M x N beats in all.
 """
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from dataclasses import dataclass
+
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from kchip.rtl.npu_core.array import SystolicArray, check_size
+from kchip.rtl.npu_core.csr import FIELD_WIDTH, ControlRegisters, Error, wishbone_signature
+from kchip.rtl.npu_core.loader import BankedLoader
 from kchip.rtl.npu_core.pe import accumulator_width
 from kchip.rtl.npu_core.requant import SHIFT_MAX, Requantizer
 
 #: Buffer depths (words per bank) the generator accepts.
 DEPTH_RANGE = (2, 65536)
-DIM_WIDTH = 16
 
+@dataclass(frozen=True)
+class _Job:
+    """The validated operation, in registers only as wide as the buffers allow."""
 
-class Reg:
-    """Word addresses of the control and status registers."""
-
-    CTRL, STATUS, M, K, N, A_BASE, B_BASE, QUANT, CYCLES, ARRAY_N, A_DEPTH, B_DEPTH = range(12)
-
-
-class Error:
-    """Error causes reported in STATUS bits 11:8."""
-
-    NONE, ZERO_DIMENSION, BAD_SHIFT, A_TOO_BIG, B_TOO_BIG, START_WHILE_BUSY = range(6)
-
-
-def wishbone_signature(addr_width: int = 4) -> wiring.Signature:
-    """A Wishbone B4 classic bus with 32-bit data, seen from the initiator (the CPU side)."""
-    return wiring.Signature({
-        "cyc": Out(1), "stb": Out(1), "we": Out(1), "adr": Out(addr_width),
-        "dat_w": Out(32), "dat_r": In(32), "ack": In(1),
-    })
+    m: Signal
+    k: Signal
+    n: Signal
+    a_base: Signal
+    b_base: Signal
+    mult: Signal
+    shift: Signal
+    relu: Signal
 
 
 class NpuCore(wiring.Component):
@@ -103,213 +99,171 @@ class NpuCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.n
-        wide = DIM_WIDTH + 2
-
-        # -- registers -----------------------------------------------------------------------
-        shape_m, shape_k, shape_n = (Signal(DIM_WIDTH, name=x) for x in ("shape_m", "shape_k",
-                                                                          "shape_n"))
-        a_base, b_base = Signal(DIM_WIDTH), Signal(DIM_WIDTH)
-        mult, shift, relu = Signal(16), Signal(6), Signal(1)
-        load_a, load_b = Signal(), Signal()
-        busy, done, error = Signal(), Signal(), Signal()
-        cause = Signal(4)
-        cycles = Signal(32)
-        start = Signal()
-
-        # -- Wishbone slave ------------------------------------------------------------------
-        wb = self.wb
-        access = Signal()
-        m.d.comb += access.eq(wb.cyc & wb.stb & ~wb.ack)
-        m.d.sync += wb.ack.eq(access)
-        readable = {
-            Reg.CTRL: Cat(Const(0, 1), load_a, load_b),
-            Reg.STATUS: Cat(busy, done, error, Const(0, 5), cause),
-            Reg.M: shape_m, Reg.K: shape_k, Reg.N: shape_n,
-            Reg.A_BASE: a_base, Reg.B_BASE: b_base,
-            Reg.QUANT: Cat(mult, shift, Const(0, 2), relu),
-            Reg.CYCLES: cycles,
-            Reg.ARRAY_N: Const(n, 32), Reg.A_DEPTH: Const(self.a_depth, 32),
-            Reg.B_DEPTH: Const(self.b_depth, 32),
-        }
-        with m.If(access):
-            with m.Switch(wb.adr):
-                for address, value in readable.items():
-                    with m.Case(address):
-                        m.d.sync += wb.dat_r.eq(value)
-                with m.Default():
-                    m.d.sync += wb.dat_r.eq(0)
-        write = Signal()
-        m.d.comb += [write.eq(access & wb.we),
-                     start.eq(write & (wb.adr == Reg.CTRL) & wb.dat_w[0])]
-        with m.If(write & ~busy):
-            with m.Switch(wb.adr):
-                for address, target in ((Reg.M, shape_m), (Reg.K, shape_k), (Reg.N, shape_n),
-                                        (Reg.A_BASE, a_base), (Reg.B_BASE, b_base)):
-                    with m.Case(address):
-                        m.d.sync += target.eq(wb.dat_w)
-                with m.Case(Reg.QUANT):
-                    m.d.sync += [mult.eq(wb.dat_w[0:16]), shift.eq(wb.dat_w[16:22]),
-                                 relu.eq(wb.dat_w[24])]
-                with m.Case(Reg.CTRL):
-                    m.d.sync += [load_a.eq(wb.dat_w[1]), load_b.eq(wb.dat_w[2])]
-        with m.If(write & (wb.adr == Reg.STATUS)):
-            with m.If(wb.dat_w[1]):
-                m.d.sync += done.eq(0)
-            with m.If(wb.dat_w[2]):
-                m.d.sync += [error.eq(0), cause.eq(Error.NONE)]
-        with m.If(busy):
-            m.d.sync += cycles.eq(cycles + 1)
-
-        # -- buffers ---------------------------------------------------------------------------
-        a_banks = [memory.Memory(shape=signed(8), depth=self.a_depth, init=[]) for _ in range(n)]
-        b_banks = [memory.Memory(shape=signed(8), depth=self.b_depth, init=[]) for _ in range(n)]
-        for index, bank in enumerate(a_banks):
-            m.submodules[f"a_bank{index}"] = bank
-        for index, bank in enumerate(b_banks):
-            m.submodules[f"b_bank{index}"] = bank
-        a_writes = [bank.write_port() for bank in a_banks]
-        b_writes = [bank.write_port() for bank in b_banks]
-        a_reads = [bank.read_port() for bank in a_banks]
-        b_reads = [bank.read_port() for bank in b_banks]
-
-        # -- array, drain and requantizer ----------------------------------------------------
+        m.submodules.csr = csr = ControlRegisters(n=n, a_depth=self.a_depth,
+                                                  b_depth=self.b_depth)
+        wiring.connect(m, wiring.flipped(self.wb), csr.bus)
         m.submodules.array = array = SystolicArray(n=n, acc_width=self.acc_width)
         m.submodules.requant = requant = Requantizer(acc_width=self.acc_width)
-        advance = Signal()
-        drain_busy = Signal()
-        m.d.comb += advance.eq(~(array.origin_last & drain_busy))
+        loaders = {}
+        for name, depth, lines, banked_by in (("a", self.a_depth, n * self.a_depth, "rows"),
+                                              ("b", self.b_depth, n * self.b_depth, "columns")):
+            loaders[name] = BankedLoader(n=n, depth=depth, max_lines=lines, banked_by=banked_by)
+            m.submodules[f"{name}_loader"] = loaders[name]
+        wiring.connect(m, wiring.flipped(self.a_in), loaders["a"].data)
+        wiring.connect(m, wiring.flipped(self.b_in), loaders["b"].data)
+
+        job = _Job(
+            m=Signal(range(n * self.a_depth + 1)), k=Signal(range(self.k_max + 1)),
+            n=Signal(range(n * self.b_depth + 1)),
+            a_base=Signal(range(self.a_depth)), b_base=Signal(range(self.b_depth)),
+            mult=Signal.like(csr.mult), shift=Signal(range(SHIFT_MAX + 1)), relu=Signal())
+        for loader, lines, base in ((loaders["a"], job.m, job.a_base),
+                                    (loaders["b"], job.n, job.b_base)):
+            m.d.comb += [loader.lines.eq(lines), loader.k.eq(job.k), loader.base.eq(base)]
+        m.d.comb += [requant.mult.eq(job.mult), requant.shift.eq(job.shift),
+                     requant.relu.eq(job.relu)]
+
+        advance, begin = Signal(), Signal()
         m.d.comb += array.en.eq(advance)
-        for bank_port in a_reads + b_reads:
-            m.d.comb += bank_port.en.eq(advance)
+        a_reads = self._buffer(m, "a", self.a_depth, loaders["a"], advance)
+        b_reads = self._buffer(m, "b", self.b_depth, loaders["b"], advance)
         m.d.comb += [array.a[r].eq(port.data) for r, port in enumerate(a_reads)]
         m.d.comb += [array.b[c].eq(port.data) for c, port in enumerate(b_reads)]
+        self._feeder(m, job, begin, advance, array, a_reads, b_reads)
+        draining, finished = self._drain(m, job, begin, advance, array, requant)
+        m.d.comb += advance.eq(~(array.origin_last & draining))
+        self._sequencer(m, csr, job, loaders, begin, finished)
+        return m
 
-        # -- the validated operation, in registers only as wide as the buffers allow ---------
-        rows, cols = range(n * self.a_depth + 1), range(n * self.b_depth + 1)
-        depth_k, steps = range(self.k_max + 1), range(max(self.k_max, 2 * n - 1) + 1)
-        job_m, job_k, job_n = Signal(rows), Signal(depth_k), Signal(cols)
-        job_a, job_b = Signal(range(self.a_depth)), Signal(range(self.b_depth))
+    def _buffer(self, m, name, depth, loader, advance):
+        """``n`` banks written by ``loader``; their read ports, which move only on ``advance``."""
+        reads = []
+        for index in range(self.n):
+            bank = memory.Memory(shape=signed(8), depth=depth, init=[])
+            m.submodules[f"{name}_bank{index}"] = bank
+            write, read = bank.write_port(), bank.read_port()
+            m.d.comb += [write.addr.eq(loader.addr), write.data.eq(loader.wdata),
+                         write.en.eq(loader.we[index]), read.en.eq(advance)]
+            reads.append(read)
+        return reads
 
-        # -- operand loaders -----------------------------------------------------------------
-        la_m, la_k, la_bank = Signal(rows), Signal(depth_k), Signal(range(n))
-        lb_n, lb_k, lb_bank = Signal(cols), Signal(depth_k), Signal(range(n))
-        la_row, lb_col = Signal(range(self.a_depth + 1)), Signal(range(self.b_depth + 1))
-        a_loading, b_loading = Signal(), Signal()
-        m.d.comb += [self.a_in.ready.eq(a_loading), self.b_in.ready.eq(b_loading)]
-        a_take = self.a_in.valid & a_loading
-        b_take = self.b_in.valid & b_loading
-        for r, port in enumerate(a_writes):
-            m.d.comb += [port.addr.eq(job_a + la_row + la_k), port.data.eq(self.a_in.payload),
-                         port.en.eq(a_take & (la_bank == r))]
-        for c, port in enumerate(b_writes):
-            m.d.comb += [port.addr.eq(job_b + lb_col + lb_k), port.data.eq(self.b_in.payload),
-                         port.en.eq(b_take & (lb_bank == c))]
-        with m.If(a_take):
-            with m.If(la_k == job_k - 1):
-                m.d.sync += [la_k.eq(0), la_m.eq(la_m + 1)]
-                with m.If(la_m == job_m - 1):
-                    m.d.sync += a_loading.eq(0)
-                with m.If(la_bank == n - 1):
-                    m.d.sync += [la_bank.eq(0), la_row.eq(la_row + job_k)]
+    def _feeder(self, m, job, begin, advance, array, a_reads, b_reads):
+        """Read the buffers tile by tile (row blocks outer, column blocks inner, K inner-most).
+
+        All banks read the same word; the array skews rows and columns. A tile takes
+        max(K, 2n - 1) steps, the last ones bubbles when K is short, so that one tile is finished
+        before the next one's last step reaches PE (0, 0).
+        """
+        n = self.n
+        steps = range(max(self.k_max, 2 * n - 1) + 1)
+        period, step = Signal(steps), Signal(steps)
+        row0, col0 = Signal.like(job.m), Signal.like(job.n)
+        a_block, b_block = Signal(range(self.a_depth + 1)), Signal(range(self.b_depth + 1))
+        feeding, issue = Signal(), Signal()
+        m.d.comb += [
+            period.eq(Mux(job.k < 2 * n - 1, 2 * n - 1, job.k)),
+            issue.eq(feeding & (step < job.k)),
+            *(port.addr.eq(job.a_base + a_block + step) for port in a_reads),
+            *(port.addr.eq(job.b_base + b_block + step) for port in b_reads),
+        ]
+        with m.If(begin):
+            m.d.sync += [feeding.eq(1), step.eq(0), row0.eq(0), col0.eq(0), a_block.eq(0),
+                         b_block.eq(0)]
+        with m.Elif(advance):
+            m.d.sync += [array.valid.eq(issue), array.first.eq(issue & (step == 0)),
+                         array.last.eq(issue & (step == job.k - 1))]
+            with m.If(feeding & (step == period - 1)):
+                m.d.sync += step.eq(0)
+                with m.If(col0 + n >= job.n):
+                    m.d.sync += [col0.eq(0), b_block.eq(0), row0.eq(row0 + n),
+                                 a_block.eq(a_block + job.k)]
+                    with m.If(row0 + n >= job.m):
+                        m.d.sync += feeding.eq(0)
                 with m.Else():
-                    m.d.sync += la_bank.eq(la_bank + 1)
-            with m.Else():
-                m.d.sync += la_k.eq(la_k + 1)
-        with m.If(b_take):
-            with m.If(lb_n == job_n - 1):
-                m.d.sync += [lb_n.eq(0), lb_bank.eq(0), lb_col.eq(0), lb_k.eq(lb_k + 1)]
-                with m.If(lb_k == job_k - 1):
-                    m.d.sync += b_loading.eq(0)
-            with m.Else():
-                m.d.sync += lb_n.eq(lb_n + 1)
-                with m.If(lb_bank == n - 1):
-                    m.d.sync += [lb_bank.eq(0), lb_col.eq(lb_col + job_k)]
-                with m.Else():
-                    m.d.sync += lb_bank.eq(lb_bank + 1)
+                    m.d.sync += [col0.eq(col0 + n), b_block.eq(b_block + job.k)]
+            with m.Elif(feeding):
+                m.d.sync += step.eq(step + 1)
 
-        # -- feeder: issues buffer reads tile by tile -----------------------------------------
-        period = Signal(steps)
-        m.d.comb += period.eq(Mux(job_k < 2 * n - 1, 2 * n - 1, job_k))
-        f_k, f_m0, f_n0 = Signal(steps), Signal(rows), Signal(cols)
-        f_arow, f_bcol = Signal(range(self.a_depth + 1)), Signal(range(self.b_depth + 1))
-        feeding = Signal()
-        issue_valid = Signal()
-        m.d.comb += issue_valid.eq(feeding & (f_k < job_k))
-        for port in a_reads:
-            m.d.comb += port.addr.eq(job_a + f_arow + f_k)
-        for port in b_reads:
-            m.d.comb += port.addr.eq(job_b + f_bcol + f_k)
-        with m.If(advance):
-            m.d.sync += [array.valid.eq(issue_valid), array.first.eq(issue_valid & (f_k == 0)),
-                         array.last.eq(issue_valid & (f_k == job_k - 1))]
-            with m.If(feeding):
-                with m.If(f_k == period - 1):
-                    m.d.sync += f_k.eq(0)
-                    with m.If(f_n0 + n >= job_n):
-                        m.d.sync += [f_n0.eq(0), f_bcol.eq(0), f_m0.eq(f_m0 + n),
-                                     f_arow.eq(f_arow + job_k)]
-                        with m.If(f_m0 + n >= job_m):
-                            m.d.sync += feeding.eq(0)
-                    with m.Else():
-                        m.d.sync += [f_n0.eq(f_n0 + n), f_bcol.eq(f_bcol + job_k)]
-                with m.Else():
-                    m.d.sync += f_k.eq(f_k + 1)
+    def _drain(self, m, job, begin, advance, array, requant):
+        """Move each finished tile, element by element, through the requantizer to ``c_out``.
 
-        # -- drain: picks finished sums one by one, requantizes them into c_out ---------------
-        d_i, d_j = Signal(range(n)), Signal(range(n))
-        d_m0, d_n0 = Signal(rows), Signal(cols)
-        drained_all = Signal()
-        pick = Signal(signed(self.acc_width))
-        pick_valid = Signal()
-        move = Signal()
+        Two registers deep (pick the sum, then the requantized byte on ``c_out``), both moving
+        only when ``c_out`` is empty or taken. Elements outside C are picked but not sent.
+        Returns ``draining`` (a tile is being read out: the next must not overwrite it) and
+        ``finished`` (the operation's last byte has left).
+        """
+        n = self.n
+        row, col = Signal(range(n)), Signal(range(n))
+        row0, col0 = Signal.like(job.m), Signal.like(job.n)
+        draining, drained_all, finished = Signal(), Signal(), Signal()
+        pick, pick_valid, move = Signal(signed(self.acc_width)), Signal(), Signal()
+        results = Signal(data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), n), n))
         m.d.comb += [
             move.eq(~self.c_out.valid | self.c_out.ready),
-            requant.acc.eq(pick), requant.mult.eq(mult), requant.shift.eq(shift),
-            requant.relu.eq(relu),
+            requant.acc.eq(pick),
+            results.eq(array.result),
+            finished.eq(drained_all & ~pick_valid & ~self.c_out.valid),
         ]
-        results = Signal(data.ArrayLayout(data.ArrayLayout(signed(self.acc_width), n), n))
-        m.d.comb += results.eq(array.result)
         with m.If(move):
             m.d.sync += [self.c_out.payload.eq(requant.y), self.c_out.valid.eq(pick_valid),
                          pick_valid.eq(0)]
-            with m.If(drain_busy):
-                m.d.sync += [pick.eq(results[d_i][d_j]),
-                             pick_valid.eq((d_m0 + d_i < job_m) & (d_n0 + d_j < job_n))]
-                with m.If(d_j == n - 1):
-                    m.d.sync += d_j.eq(0)
-                    with m.If(d_i == n - 1):
-                        m.d.sync += [d_i.eq(0), drain_busy.eq(0)]
-                        with m.If(d_n0 + n >= job_n):
-                            m.d.sync += [d_n0.eq(0), d_m0.eq(d_m0 + n)]
-                            with m.If(d_m0 + n >= job_m):
+            with m.If(draining):
+                m.d.sync += [pick.eq(results[row][col]),
+                             pick_valid.eq((row0 + row < job.m) & (col0 + col < job.n)),
+                             col.eq(col + 1)]
+                with m.If(col == n - 1):
+                    m.d.sync += [col.eq(0), row.eq(row + 1)]
+                    with m.If(row == n - 1):
+                        m.d.sync += [row.eq(0), draining.eq(0)]
+                        with m.If(col0 + n >= job.n):
+                            m.d.sync += [col0.eq(0), row0.eq(row0 + n)]
+                            with m.If(row0 + n >= job.m):
                                 m.d.sync += drained_all.eq(1)
                         with m.Else():
-                            m.d.sync += d_n0.eq(d_n0 + n)
-                    with m.Else():
-                        m.d.sync += d_i.eq(d_i + 1)
-                with m.Else():
-                    m.d.sync += d_j.eq(d_j + 1)
+                            m.d.sync += col0.eq(col0 + n)
         with m.If(array.corner_last & advance):
-            m.d.sync += drain_busy.eq(1)
+            m.d.sync += draining.eq(1)
+        with m.If(begin):
+            m.d.sync += [row.eq(0), col.eq(0), row0.eq(0), col0.eq(0), drained_all.eq(0)]
+        return draining, finished
 
-        # -- sequencer -------------------------------------------------------------------------
-        check_row = Signal(wide)
+    def _sequencer(self, m, csr, job, loaders, begin, finished):
+        """IDLE -> CHECK (is every setting legal?) -> LOAD (operand streams) -> COMPUTE -> IDLE.
+
+        CHECK walks the row and column blocks adding K per block to the end address of A and B,
+        so no divider or multiplier is needed; it stops at the first block past a buffer's end.
+        Keeps BUSY, DONE, ERROR, the cause and the cycle count shown in STATUS and CYCLES.
+        """
+        n, wide = self.n, FIELD_WIDTH + 2
+        busy, done, error = Signal(), Signal(), Signal()
+        cause, cycles = Signal(4), Signal(32)
+        m.d.comb += [csr.busy.eq(busy), csr.done.eq(done), csr.error.eq(error),
+                     csr.cause.eq(cause), csr.cycles.eq(cycles)]
+        with m.If(csr.clear_done):
+            m.d.sync += done.eq(0)
+        with m.If(csr.clear_error):
+            m.d.sync += [error.eq(0), cause.eq(Error.NONE)]
+        with m.If(busy):
+            m.d.sync += cycles.eq(cycles + 1)
+
+        block0 = Signal(wide)
         a_end, b_end = Signal(wide + 1), Signal(wide + 1)
+        launch = Signal()
 
         def fail(code):
             return [error.eq(1), cause.eq(code)]
 
         with m.FSM(name="sequencer"):
             with m.State("IDLE"):
-                with m.If(start):
+                with m.If(csr.start):
                     m.d.sync += [done.eq(0), error.eq(0), cause.eq(Error.NONE)]
-                    with m.If((shape_m == 0) | (shape_k == 0) | (shape_n == 0)):
+                    with m.If((csr.m == 0) | (csr.k == 0) | (csr.n == 0)):
                         m.d.sync += fail(Error.ZERO_DIMENSION)
-                    with m.Elif(shift > SHIFT_MAX):
+                    with m.Elif(csr.shift > SHIFT_MAX):
                         m.d.sync += fail(Error.BAD_SHIFT)
                     with m.Else():
-                        m.d.sync += [busy.eq(1), cycles.eq(0), check_row.eq(0),
-                                     a_end.eq(a_base), b_end.eq(b_base)]
+                        m.d.sync += [busy.eq(1), cycles.eq(0), block0.eq(0),
+                                     a_end.eq(csr.a_base), b_end.eq(csr.b_base)]
                         m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(a_end > self.a_depth):
@@ -318,31 +272,28 @@ class NpuCore(wiring.Component):
                 with m.Elif(b_end > self.b_depth):
                     m.d.sync += [busy.eq(0), *fail(Error.B_TOO_BIG)]
                     m.next = "IDLE"
-                with m.Elif((check_row >= shape_m) & (check_row >= shape_n)):
-                    m.d.sync += [
-                        job_m.eq(shape_m), job_k.eq(shape_k), job_n.eq(shape_n),
-                        job_a.eq(a_base), job_b.eq(b_base),
-                        a_loading.eq(load_a), b_loading.eq(load_b),
-                        la_m.eq(0), la_k.eq(0), la_bank.eq(0), la_row.eq(0),
-                        lb_n.eq(0), lb_k.eq(0), lb_bank.eq(0), lb_col.eq(0),
-                    ]
+                with m.Elif((block0 >= csr.m) & (block0 >= csr.n)):
+                    m.d.comb += launch.eq(1)
+                    m.d.sync += [job.m.eq(csr.m), job.k.eq(csr.k), job.n.eq(csr.n),
+                                 job.a_base.eq(csr.a_base), job.b_base.eq(csr.b_base),
+                                 job.mult.eq(csr.mult), job.shift.eq(csr.shift),
+                                 job.relu.eq(csr.relu)]
                     m.next = "LOAD"
                 with m.Else():
-                    m.d.sync += check_row.eq(check_row + n)
-                    with m.If(check_row < shape_m):
-                        m.d.sync += a_end.eq(a_end + shape_k)
-                    with m.If(check_row < shape_n):
-                        m.d.sync += b_end.eq(b_end + shape_k)
+                    m.d.sync += block0.eq(block0 + n)
+                    with m.If(block0 < csr.m):
+                        m.d.sync += a_end.eq(a_end + csr.k)
+                    with m.If(block0 < csr.n):
+                        m.d.sync += b_end.eq(b_end + csr.k)
             with m.State("LOAD"):
-                with m.If(~a_loading & ~b_loading):
-                    m.d.sync += [feeding.eq(1), f_k.eq(0), f_m0.eq(0), f_n0.eq(0), f_arow.eq(0),
-                                 f_bcol.eq(0), d_i.eq(0), d_j.eq(0), d_m0.eq(0), d_n0.eq(0),
-                                 drained_all.eq(0)]
+                with m.If(~loaders["a"].busy & ~loaders["b"].busy):
+                    m.d.comb += begin.eq(1)
                     m.next = "COMPUTE"
             with m.State("COMPUTE"):
-                with m.If(drained_all & ~pick_valid & ~self.c_out.valid):
+                with m.If(finished):
                     m.d.sync += [busy.eq(0), done.eq(1)]
                     m.next = "IDLE"
-        with m.If(start & busy):
+        m.d.comb += [loaders["a"].start.eq(launch & csr.load_a),
+                     loaders["b"].start.eq(launch & csr.load_b)]
+        with m.If(csr.start & busy):
             m.d.sync += fail(Error.START_WHILE_BUSY)
-        return m

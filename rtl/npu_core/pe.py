@@ -11,7 +11,8 @@ ACC_WIDTH_RANGE = (16, 48)
 def check_acc_width(owner: str, acc_width) -> None:
     """Raise a clear error unless ``acc_width`` is an accumulator width the PE supports."""
     low, high = ACC_WIDTH_RANGE
-    if not isinstance(acc_width, int) or isinstance(acc_width, bool) or not low <= acc_width <= high:
+    if (not isinstance(acc_width, int) or isinstance(acc_width, bool)
+            or not low <= acc_width <= high):
         raise ValueError(f"{owner} acc_width must be an integer from {low} to {high}, "
                          f"not {acc_width!r}")
 

@@ -12,8 +12,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-
 from kchip.verification.npu_core import golden
 
 #: Every bin, with what it means.
@@ -74,7 +72,8 @@ class Coverage:
                 (scaled + (1 << op.shift >> 1)) >> op.shift < -128).any()),
             ("relu_clipped", op.relu and (
                 (scaled + (1 << op.shift >> 1)) >> op.shift < 0).any()),
-            ("rounding_tie", op.shift > 0 and (scaled % (1 << op.shift) == 1 << (op.shift - 1)).any()),
+            ("rounding_tie", op.shift > 0 and (
+                scaled % (1 << op.shift) == 1 << (op.shift - 1)).any()),
             ("shift_zero", op.shift == 0),
             ("operands_resident", not (op.load_a and op.load_b)),
             ("nonzero_base", op.a_base > 0 or op.b_base > 0),
