@@ -129,3 +129,30 @@ def test_bus_ports_and_a_tie_cell_with_an_open_output(pdk, tmp_path):
     assert compare(pdk, tmp_path, gds, netlist, top="busy").matched
     netlist.write_text(source.format(out=1, other=0))
     assert not compare(pdk, tmp_path, gds, netlist, top="busy").matched
+
+
+@pytest.mark.slow
+def test_every_usable_library_cell_matches(pdk, tmp_path):
+    """One row with each cell kchip may use (not dont_use), every signal pin on its own net."""
+    pins = lvs.subckt_pins(pdk.cdl)
+    row = Row(pdk, "library")
+    names = sorted(name for name in pins if name in row.widths and not pdk.is_dont_use(name))
+    lines, since_tap = [], 10.0
+    for number, name in enumerate(names):
+        if since_tap >= 10.0:
+            row.place("tapvpwrvgnd_1")
+            since_tap = 0.0
+        row.place(name.removeprefix("sky130_fd_sc_hd__"))
+        since_tap += row.widths[name]
+        signals = [pin for pin in pins[name] if pin not in POWER]
+        lines.append(f"  {name} u{number} ({', '.join(f'.{pin}(n{number}_{pin})' for pin in signals)});")
+    row.place("tapvpwrvgnd_1")
+    row.label((68, 5), "VPWR", 0.2, 2.72)
+    row.label((68, 5), "VGND", 0.2, 0.0)
+    gds = row.write(tmp_path / "library.gds")
+    netlist = tmp_path / "library.v"
+    netlist.write_text("module library();\n" + "\n".join(lines) + "\nendmodule\n")
+    result = compare(pdk, tmp_path, gds, netlist, top="library")
+    assert len(names) > 250
+    assert result.matched, result.report
+    assert len(result.unverified_cells) <= 2
