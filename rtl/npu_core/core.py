@@ -1,15 +1,17 @@
 """The NPU core: C = requantize(A x B) for int8 matrices, driven by a CPU over Wishbone.
 
-Dataflow: output-stationary. Each N x N tile of C stays in the PEs while the whole K
-dimension streams through, so a 64x64x64 product at N=4 is 256 tiles of 64 busy cycles each and
+``n`` is the array size (n x n PEs); M, K and N are the shape of the product.
+
+Dataflow: output-stationary. Each n x n tile of C stays in the PEs while the whole K
+dimension streams through, so a 64x64x64 product at n=4 is 256 tiles of 64 busy cycles each and
 the array never waits for partial sums to be written back; tiles follow each other without a gap
 because each PE keeps the finished sum in a result register while it starts the next one. (A
 weight-stationary array would need the partial sums of every output row to leave the array and
-come back, i.e. a wide accumulator memory, for every K larger than N.)
+come back, i.e. a wide accumulator memory, for every K larger than n.)
 
-Buffers: A lives in N banks (bank r holds rows m with m mod N = r, row block m // N at word
-``A_BASE + (m // N) * K + k``), B in N banks by column (bank c holds columns with n mod N = c, at
-``B_BASE + (n // N) * K + k``), so that every cycle each bank gives one operand to its array row
+Buffers: A lives in n banks (bank r holds the rows i with i mod n = r, at words
+``A_BASE + (i // n) * K + k``), B in n banks by column (bank c holds the columns j with
+j mod n = c, at ``B_BASE + (j // n) * K + k``), so that every cycle each bank gives one operand to its array row
 or column. Accumulators are ``15 + k_max.bit_length()`` bits wide (k_max = the smaller buffer
 depth, the largest K the buffers can hold): never overflowing, even for K x (-128) x (-128).
 
@@ -26,7 +28,7 @@ word   name      fields
 5, 6   A_BASE,   first buffer word of A / B in every bank (16 bits)
        B_BASE
 7      QUANT     bits 15:0 MULT (unsigned), bits 21:16 SHIFT (0..47), bit 24 RELU
-8      CYCLES    read: clock cycles from the last START to DONE
+8      CYCLES    read: clock cycles from the last START to DONE (settings check included)
 9-11   ARRAY_N,  read: the generator parameters n, a_depth, b_depth
        A_DEPTH,
        B_DEPTH
@@ -34,12 +36,13 @@ word   name      fields
 
 Writes to words 2-7 are ignored while BUSY. START with an illegal setting sets ERROR and the
 cause instead of BUSY: 1 a zero dimension, 2 SHIFT above 47, 3 A does not fit in its buffer
-(``A_BASE + ceil(M/N) * K > a_depth``), 4 B does not fit, 5 START while BUSY (ignored).
+(``A_BASE + ceil(M/n) * K > a_depth``), 4 B does not fit (``B_BASE + ceil(N/n) * K >
+b_depth``), 5 START while BUSY (the running operation goes on).
 
 Streams (``amaranth.lib.stream``, valid/ready, one int8 per beat): with LOAD_A, A arrives on
 ``a_in`` in row-major order (M x K beats); with LOAD_B, B on ``b_in`` row-major (K x N beats);
 without them the buffers keep what an earlier operation loaded. Results leave on ``c_out`` tile
-by tile: tiles in row-major order of tile position (N-row blocks outer, N-column blocks inner),
+by tile: tiles in row-major order of tile position (n-row blocks outer, n-column blocks inner),
 inside a tile row by row, elements outside C (edge tiles) skipped; M x N beats in all.
 """
 
