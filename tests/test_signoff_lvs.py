@@ -47,6 +47,9 @@ def test_powered_netlist_keeps_existing_connections(tmp_path):
     assert "inv _2_ (.VPWR(VPWR), .Y(), .A(a), .VGND(gnd2));" in text
     with pytest.raises(ValueError, match="'other'"):
         lvs.write_powered_netlist(netlist, tmp_path / "out.v", "other", pins, POWER)
+    netlist.write_text("module t(input a, output y);\nendmodule\n")
+    with pytest.raises(ValueError, match="port-name list"):
+        lvs.write_powered_netlist(netlist, tmp_path / "out.v", "t", pins, POWER)
 
 
 def test_count_mismatches_from_netgen_json():

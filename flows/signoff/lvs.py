@@ -92,6 +92,10 @@ def write_powered_netlist(netlist_v: Path, dest: Path, top: str, cell_pins: dict
     if header is None:
         raise ValueError(f"{str(netlist_v)!r} has no 'module {top}(...);' header; is {top!r} the top module?")
     ports = [p.strip() for p in header.group(1).split(",") if p.strip()]
+    if any(re.search(r"\s", port) for port in ports):
+        raise ValueError(f"{str(netlist_v)!r}: module {top!r} declares its ports in the header "
+                         f"({header.group(1).strip()[:60]!r}); expected a port-name list as yosys "
+                         "write_verilog writes it")
     nets = [net for net in dict.fromkeys(power.values()) if net not in ports]
 
     def add_power(match: re.Match) -> str:
@@ -100,7 +104,7 @@ def write_powered_netlist(netlist_v: Path, dest: Path, top: str, cell_pins: dict
         extra = [f".{pin}({power.get(pin, '')})" for pin in cell_pins.get(cell, []) if pin not in present]
         if not extra:
             return match.group(0)
-        joiner = ", " if body.strip() else ""
+        joiner = ("," if body.startswith("\n") else ", ") if body.strip() else ""
         return f"{match.group(1)}{cell} {match.group(3)} ({', '.join(extra)}{joiner}{body});"
 
     instance = re.compile(r"^(\s*)(\S+)\s+(\S+)\s*\((.*?)\);", re.M | re.S)
