@@ -1,0 +1,178 @@
+"""Floorplan: die and core size, standard-cell rows, well taps, power straps and I/O pins.
+
+Geometry conventions (all integers in nm, die origin at 0,0):
+- routing grid: x = 230 + 460*i (met2/met4 tracks), y = 170 + 340*j (met1/met3 tracks); met3 uses
+  every second y, met4 every second x;
+- the core origin is a multiple of the site width (x) and of the met1 pitch (y), so every cell pin
+  that lies on the cell's own track grid lands on the routing grid;
+- rows alternate N / FS so that neighbouring rows share their power rails; rail ``b`` (y = core_y0 +
+  b*row_height) is the ground rail for even ``b`` and the power rail for odd ``b``;
+- power straps are vertical met4 stripes joined to every rail of their net by a via stack.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from kchip.flows.physical.layout import Instance, Layout, Shape, Via
+from kchip.flows.physical.lef import Macro, Technology
+
+GRID_X0, GRID_DX, GRID_Y0, GRID_DY = 230, 460, 170, 340
+SIDES = ("left", "top", "right", "bottom")
+
+
+class FloorplanError(ValueError):
+    """The requested floorplan cannot hold the design."""
+
+
+@dataclass(frozen=True)
+class FloorplanConfig:
+    """What the design file and the stage configuration say about the floorplan."""
+
+    utilization: float | None
+    die_size_um: tuple[float, float] | None
+    aspect_ratio: float
+    core_margin_um: float
+    pins: dict[str, list[str]]
+    tap_cell: str
+    tap_spacing_um: float
+    strap_pitch_um: float
+    strap_width_um: float
+    power_net: str = "VPWR"
+    ground_net: str = "VGND"
+
+
+def _round_up(value: float, step: int) -> int:
+    return int(math.ceil(value / step)) * step
+
+
+def _core_size(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig,
+               site: tuple[int, int]) -> tuple[int, int]:
+    site_w, row_h = site
+    if cfg.die_size_um:
+        margin = _round_up(cfg.core_margin_um * 1000, site_w)
+        width = (int(cfg.die_size_um[0] * 1000) - 2 * margin) // site_w * site_w
+        height = (int(cfg.die_size_um[1] * 1000) - 2 * margin) // row_h * row_h
+        if width < 10 * site_w or height < row_h:
+            raise FloorplanError(f"die {cfg.die_size_um!r} um leaves no core inside a "
+                                 f"{cfg.core_margin_um} um margin")
+        return width, height
+    cell_area = sum(macros[i.cell].width * macros[i.cell].height for i in layout.instances.values())
+    tap_share = site_w / (cfg.tap_spacing_um * 1000)
+    area = cell_area * (1 + tap_share) / cfg.utilization
+    width = max(_round_up(math.sqrt(area / cfg.aspect_ratio), site_w), 20 * site_w)
+    height = max(_round_up(area / width, row_h), 2 * row_h)
+    return width, height
+
+
+def _place_taps(layout: Layout, cfg: FloorplanConfig, macros: dict[str, Macro]) -> None:
+    site_w = layout.site[0]
+    x0, _, x1, _ = layout.core
+    tap_w = macros[cfg.tap_cell].width
+    step = max(1, int(cfg.tap_spacing_um * 1000) // site_w) * site_w
+    columns = list(range(x0, x1 - tap_w + 1, step))
+    if x1 - tap_w - columns[-1] > step // 2:
+        columns.append(x1 - tap_w)
+    for r, (y, orient) in enumerate(layout.rows):
+        for k, x in enumerate(columns):
+            layout.instances[f"tap_{r}_{k}"] = Instance(cfg.tap_cell, {}, "tap", x, y, orient, True)
+
+
+def _add_straps(layout: Layout, tech: Technology, cfg: FloorplanConfig) -> None:
+    """Alternating VPWR/VGND met4 straps with a via stack at every rail of their own net."""
+    x0, y0, x1, y1 = layout.core
+    half = int(cfg.strap_width_um * 1000) // 2 // 5 * 5
+    pitch = int(cfg.strap_pitch_um * 1000)
+    count = max(2, 2 * round((x1 - x0) / pitch))
+    centres = [x0 + (x1 - x0) * (2 * k + 1) // (2 * count) // 5 * 5 for k in range(count)]
+    row_h = layout.site[1]
+    rail_half = 240
+    for k, cx in enumerate(centres):
+        net = cfg.ground_net if k % 2 == 0 else cfg.power_net
+        layout.shapes.append(Shape(net, "met4", (cx - half, y0 - rail_half, cx + half, y1 + rail_half)))
+        first = 0 if net == cfg.ground_net else 1
+        for b in range(first, len(layout.rows) + 1, 2):
+            ry = y0 + b * row_h
+            for layer in ("met2", "met3"):
+                layout.shapes.append(Shape(net, layer, (cx - half, ry - rail_half, cx + half, ry + rail_half)))
+            for lower, upper in (("met1", "met2"), ("met2", "met3"), ("met3", "met4")):
+                via = tech.via_between(lower, upper)
+                cut_layer, cut = via.cut(tech.cut_layers)
+                cut_w = cut[2] - cut[0]
+                enclosure = max(abs(via.rects[lower][0]), abs(via.rects[upper][0])) - cut_w // 2
+                cut_pitch = cut_w + tech.cut_spacing[cut_layer]
+                span = 2 * half - 2 * enclosure - cut_w
+                n = span // cut_pitch + 1
+                start = cx - (n - 1) * cut_pitch // 2
+                for c in range(n):
+                    layout.vias.append(Via(net, via.name, start + c * cut_pitch, ry))
+
+
+def _assign_sides(layout: Layout, cfg: FloorplanConfig) -> dict[str, list[str]]:
+    names = [p.name for p in layout.ports]
+    fixed = {name: side for side, pins in cfg.pins.items() for name in pins}
+    for name in fixed:
+        base = [p.name for p in layout.ports if p.name == name or p.name.startswith(name + "[")]
+        if not base:
+            raise FloorplanError(f"pin {name!r} in [pins] is not a port of {layout.top}; ports: "
+                                 f"{', '.join(sorted({n.split('[')[0] for n in names}))}")
+    sides: dict[str, list[str]] = {side: [] for side in SIDES}
+    rest = []
+    for name in names:
+        side = fixed.get(name) or fixed.get(name.split("[")[0])
+        (sides[side] if side else rest).append(name)
+    share = math.ceil(len(rest) / len(SIDES)) if rest else 0
+    for k, side in enumerate(SIDES):
+        sides[side] += rest[k * share:(k + 1) * share]
+    return sides
+
+
+def _place_pins(layout: Layout, cfg: FloorplanConfig) -> None:
+    """Pins on met3 (left, right) and met2 (top, bottom), evenly spread on every second track."""
+    _, _, die_w, die_h = layout.die
+    by_name = {p.name: p for p in layout.ports}
+    for side, names in _assign_sides(layout, cfg).items():
+        if not names:
+            continue
+        vertical_edge = side in ("left", "right")
+        step = 2 * GRID_DY * 2 if vertical_edge else 2 * GRID_DX
+        origin = GRID_Y0 if vertical_edge else GRID_X0
+        length = die_h if vertical_edge else die_w
+        slots = list(range(origin + step, length - step, step))
+        if len(slots) < len(names):
+            raise FloorplanError(f"{len(names)} pins do not fit on the {side} edge ({len(slots)} "
+                                 f"slots); enlarge the die or move pins to other sides")
+        stride = len(slots) / len(names)
+        for k, name in enumerate(names):
+            pos = slots[int((k + 0.5) * stride)]
+            port = by_name[name]
+            port.side = side
+            if vertical_edge:
+                port.layer = "met3"
+                x0 = 0 if side == "left" else die_w - GRID_DX
+                port.rect = (x0, pos - 150, x0 + GRID_DX, pos + 150)
+            else:
+                port.layer = "met2"
+                y0 = 0 if side == "bottom" else die_h - 2 * GRID_DY
+                port.rect = (pos - 70, y0, pos + 70, y0 + 2 * GRID_DY)
+
+
+def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: FloorplanConfig,
+              site_name: str) -> Layout:
+    """Size the die and core, create rows, taps, straps and pins; cells stay unplaced."""
+    unknown = sorted({i.cell for i in layout.instances.values()} - set(macros))
+    if unknown:
+        raise FloorplanError(f"cells not in the cell LEF: {', '.join(unknown)}")
+    layout.site = tech.sites[site_name]
+    site_w, row_h = layout.site
+    width, height = _core_size(layout, macros, cfg, layout.site)
+    mx = _round_up(cfg.core_margin_um * 1000, site_w)
+    my = _round_up(cfg.core_margin_um * 1000, GRID_DY * 2)
+    layout.core = (mx, my, mx + width, my + height)
+    layout.die = (0, 0, 2 * mx + width, 2 * my + height)
+    layout.rows = [(my + r * row_h, "N" if r % 2 == 0 else "FS") for r in range(height // row_h)]
+    _place_taps(layout, cfg, macros)
+    _add_straps(layout, tech, cfg)
+    _place_pins(layout, cfg)
+    return layout

@@ -1,0 +1,66 @@
+"""Stream out a routed layout: the PDK's cell layouts placed, plus the routed wires, vias and pins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import klayout.db as kdb
+
+from kchip.flows.physical.layout import Layout
+from kchip.flows.physical.lef import Macro, Technology
+
+
+def write_gds(layout: Layout, macros: dict[str, Macro], tech: Technology, cell_gds: Path,
+              gds_layers: dict[str, list[int]], pin_datatype: int, label_datatype: int,
+              out: Path) -> dict[str, float]:
+    """Write ``out`` atomically; return the number of shapes written per kind."""
+    ly = kdb.Layout()
+    ly.dbu = 0.001
+    ly.read(str(cell_gds))
+    library_tops = {c.cell_index() for c in ly.top_cells()}
+    top = ly.create_cell(layout.top)
+    layer_index = {name: ly.layer(gds[0], gds[1]) for name, gds in gds_layers.items()}
+
+    def pin_layer(name):
+        return ly.layer(gds_layers[name][0], pin_datatype)
+
+    def label_layer(name):
+        return ly.layer(gds_layers[name][0], label_datatype)
+
+    missing = sorted({i.cell for i in layout.instances.values() if ly.cell(i.cell) is None})
+    if missing:
+        raise ValueError(f"{cell_gds}: no layout for cells {', '.join(missing)}")
+    for name, inst in layout.instances.items():
+        cell = ly.cell(inst.cell)
+        if inst.orient == "FS":
+            trans = kdb.Trans(kdb.Trans.M0, inst.x, inst.y + macros[inst.cell].height)
+        else:
+            trans = kdb.Trans(kdb.Trans.R0, inst.x, inst.y)
+        top.insert(kdb.CellInstArray(cell.cell_index(), trans))
+    for shape in layout.shapes:
+        top.shapes(layer_index[shape.layer]).insert(kdb.Box(*shape.rect))
+    for via in layout.vias:
+        for layer, rect in tech.vias[via.via].rects.items():
+            top.shapes(layer_index[layer]).insert(
+                kdb.Box(via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
+    for port in layout.ports:
+        box = kdb.Box(*port.rect)
+        top.shapes(layer_index[port.layer]).insert(box)
+        top.shapes(pin_layer(port.layer)).insert(box)
+        top.shapes(label_layer(port.layer)).insert(kdb.Text(port.name, kdb.Trans(box.center())))
+    power_labels = 0
+    for shape in layout.shapes:
+        if shape.net in ("VPWR", "VGND") and shape.layer == "met4":
+            box = kdb.Box(*shape.rect)
+            top.shapes(pin_layer("met4")).insert(box)
+            top.shapes(label_layer("met4")).insert(kdb.Text(shape.net, kdb.Trans(box.center())))
+            power_labels += 1
+    for index in library_tops:
+        if ly.cell(index).parent_cells() == 0 and index != top.cell_index():
+            ly.prune_cell(index, -1)
+    tmp = Path(f"{out}.tmp{os.getpid()}.gds")
+    ly.write(str(tmp))
+    os.replace(tmp, out)
+    return {"gds__instances__count": len(layout.instances), "gds__shapes__count": len(layout.shapes),
+            "gds__vias__count": len(layout.vias), "gds__power_pins__count": power_labels}

@@ -1,0 +1,155 @@
+"""Choosing one access point per placed cell pin and drawing its via.
+
+Every signal pin gets a li1-met1 via whose li1 pad lies inside the pin. When no grid point of the
+pin can hold the pad, the via moves along its met1 track to where it fits and a met1 stub joins it
+to the nearest grid node, which becomes the pin's routing terminal. The via and stub are obstacles
+owned by the pin's net, so other nets keep their distance; candidates whose shapes would block a
+terminal already given to another net are skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import klayout.db as kdb
+
+from kchip.flows.physical.grid import DX, X0, FREE, RouteGrid
+from kchip.flows.physical.layout import Instance
+from kchip.flows.physical.lef import Macro, Technology
+
+Rect = tuple[int, int, int, int]
+BUCKET = 2000
+
+
+@dataclass(frozen=True)
+class Access:
+    """A pin's via position, its terminal node on met1 and the met1 shapes it draws."""
+
+    via_x: int
+    via_y: int
+    node: int
+    met1: tuple[Rect, ...]
+
+
+def _transform(inst: Instance, macro: Macro, rect: Rect) -> Rect:
+    x0, y0, x1, y1 = rect
+    if inst.orient == "FS":
+        y0, y1 = macro.height - y1, macro.height - y0
+    return (inst.x + x0, inst.y + y0, inst.x + x1, inst.y + y1)
+
+
+def _region(rects) -> kdb.Region:
+    region = kdb.Region()
+    for r in rects:
+        region.insert(kdb.Box(*r))
+    return region.merged()
+
+
+class PinAccessPlanner:
+    """Finds access candidates for pins of placed cells (cached per cell and orientation)."""
+
+    def __init__(self, tech: Technology, grid: RouteGrid):
+        self.tech = tech
+        self.grid = grid
+        via = tech.via_between("li1", "met1")
+        self.via_name = via.name
+        self.lower = via.rects["li1"]
+        self.upper = via.rects["met1"]
+        self.spacing = tech.layers["met1"].spacing
+        self.half_wire = tech.layers["met1"].width // 2
+        self._cache: dict[tuple[str, str], dict[str, list[tuple[int, int, int]]]] = {}
+        self._placed: dict[tuple[int, int], list[tuple[int, Rect]]] = {}
+        up = tech.via_between("met1", "met2").rects["met1"]
+        self.terminal_pad = (max(-up[0], up[2]), max(-up[1], up[3]))
+
+    def _local_candidates(self, macro: Macro, orient: str) -> dict[str, list[tuple[int, int, int]]]:
+        """Per pin: (via_x, via_y, grid_x) in cell coordinates, best first."""
+        key = (macro.name, orient)
+        if key in self._cache:
+            return self._cache[key]
+        flip = orient == "FS"
+
+        def local(rect):
+            x0, y0, x1, y1 = rect
+            return (x0, macro.height - y1, x1, macro.height - y0) if flip else rect
+
+        met1 = _region([local(r) for layer, r in macro.obstructions if layer == "met1"] +
+                       [local(r) for p in macro.pins.values() for layer, r in p.shapes if layer == "met1"])
+        lx0, ly0, lx1, ly1 = self.lower
+        ux0, uy0, ux1, uy1 = self.upper
+        result = {}
+        for name, pin in macro.signal_pins().items():
+            shapes = _region([local(r) for layer, r in pin.shapes if layer == "li1"])
+            found = []
+            for y in range(170, macro.height, 340):
+                xs = range(X0 % DX, macro.width, 5)
+                for x in xs:
+                    pad = kdb.Region(kdb.Box(x + lx0, y + ly0, x + lx1, y + ly1))
+                    if not (pad - shapes).is_empty():
+                        continue
+                    grid_x = X0 % DX + round((x - X0 % DX) / DX) * DX
+                    if not 0 <= grid_x < macro.width:
+                        continue
+                    keep = kdb.Region(kdb.Box(min(x + ux0, grid_x - self.half_wire), y + uy0,
+                                              max(x + ux1, grid_x + self.half_wire), y + uy1))
+                    if (keep.sized(self.spacing - 1) & met1).is_empty():
+                        found.append((abs(x - grid_x), abs(y - macro.height // 2), x, y, grid_x))
+            found.sort()
+            best: dict[tuple[int, int], tuple[int, int, int]] = {}
+            for _, _, x, y, grid_x in found:
+                best.setdefault((grid_x, y), (x, y, grid_x))
+            result[name] = list(best.values())
+        self._cache[key] = result
+        return result
+
+    def candidates(self, inst: Instance, macro: Macro, pin: str) -> list[Access]:
+        out = []
+        for vx, vy, gx in self._local_candidates(macro, inst.orient).get(pin, []):
+            x, y, node_x = inst.x + vx, inst.y + vy, inst.x + gx
+            ux0, uy0, ux1, uy1 = self.upper
+            shapes = [(x + ux0, y + uy0, x + ux1, y + uy1)]
+            if node_x != x:
+                shapes.append((min(x, node_x) - self.half_wire, y - self.half_wire,
+                               max(x, node_x) + self.half_wire, y + self.half_wire))
+            out.append(Access(x, y, self.grid.node_at(0, node_x, y), tuple(shapes)))
+        return out
+
+    def choose(self, access_list: list[Access], net_id: int) -> Access | None:
+        """The first candidate whose terminal is free for the net and whose shapes keep their
+        distance from every other net's access shapes and terminal via pads; None if none does."""
+        grid = self.grid
+        for access in access_list:
+            _, i, j = grid.decode(access.node)
+            if grid.wire_block[0, i, j] not in (FREE, net_id) or grid.via_block[0, i, j] not in (FREE, net_id):
+                continue
+            if any(self._too_close(rect, net_id) for rect in self._footprint(access)):
+                continue
+            self._remember(access, net_id)
+            return access
+        return None
+
+    def _buckets(self, rect: Rect):
+        x0, y0, x1, y1 = rect
+        for bx in range((x0 - BUCKET) // BUCKET, (x1 + BUCKET) // BUCKET + 1):
+            for by in range((y0 - BUCKET) // BUCKET, (y1 + BUCKET) // BUCKET + 1):
+                yield bx, by
+
+    def _too_close(self, rect: Rect, net_id: int) -> bool:
+        s = self.spacing
+        for bucket in self._buckets(rect):
+            for other_net, other in self._placed.get(bucket, ()):
+                if other_net != net_id and (rect[0] - s < other[2] and other[0] < rect[2] + s and
+                                            rect[1] - s < other[3] and other[1] < rect[3] + s):
+                    return True
+        return False
+
+    def _footprint(self, access: Access) -> tuple[Rect, ...]:
+        """The access shapes plus the pad of a met1-met2 via on the terminal node."""
+        x, y = self.grid.x(self.grid.decode(access.node)[1]), access.via_y
+        px, py = self.terminal_pad
+        return (*access.met1, (x - px, y - py, x + px, y + py))
+
+    def _remember(self, access: Access, net_id: int) -> None:
+        for rect in self._footprint(access):
+            for bucket in self._buckets(rect):
+                self._placed.setdefault(bucket, []).append((net_id, rect))

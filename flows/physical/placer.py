@@ -1,0 +1,253 @@
+"""Global placement by quadratic wirelength with area-balanced spreading, then row legalisation.
+
+Global placement follows the SimPL idea in a small form: solve the quadratic wirelength problem
+(cliques for small nets, a star node for large ones, I/O pins fixed), spread the solution by
+recursive area-balanced bisection, pull each cell towards its spread position with an anchor whose
+weight grows every round, and solve again. Legalisation then puts each cell on the nearest free run
+of sites in the nearest rows (taps are already fixed), and :class:`RowOccupancy` stays available so
+later stages (clock buffers) can insert cells the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from kchip.flows.physical.layout import Instance, Layout
+from kchip.flows.physical.lef import Macro
+
+STAR_THRESHOLD = 8
+
+
+class PlacementError(RuntimeError):
+    """The cells do not fit into the rows."""
+
+
+class RowOccupancy:
+    """Which sites of every row are taken; finds the nearest free run of sites for a cell."""
+
+    def __init__(self, layout: Layout, macros: dict[str, Macro]):
+        self.layout = layout
+        self.site_w, self.row_h = layout.site
+        self.x0, self.y0, x1, _ = layout.core
+        self.sites = (x1 - self.x0) // self.site_w
+        self.used = np.zeros((len(layout.rows), self.sites), dtype=bool)
+        for inst in layout.instances.values():
+            if inst.x is not None:
+                self.mark(inst.x, inst.y, macros[inst.cell].width)
+
+    def mark(self, x: int, y: int, width: int) -> None:
+        row = (y - self.y0) // self.row_h
+        start = (x - self.x0) // self.site_w
+        self.used[row, start:start + width // self.site_w] = True
+
+    def nearest(self, x: float, y: float, width: int, search_rows: int = 4) -> tuple[int, int]:
+        """Lower-left corner of the free run closest to (x, y) that fits ``width``; marks it used."""
+        n = width // self.site_w
+        want_row = int(np.clip(round((y - self.y0) / self.row_h), 0, len(self.layout.rows) - 1))
+        want_site = (x - self.x0) / self.site_w
+        best = None
+        for reach in (search_rows, len(self.layout.rows)):
+            for row in range(max(0, want_row - reach), min(len(self.layout.rows), want_row + reach + 1)):
+                free = ~self.used[row]
+                if free.sum() < n:
+                    continue
+                runs = np.convolve(free.astype(np.int32), np.ones(n, dtype=np.int32), "valid") == n
+                starts = np.flatnonzero(runs)
+                if starts.size == 0:
+                    continue
+                site = starts[np.argmin(np.abs(starts - want_site))]
+                cost = abs(site - want_site) * self.site_w + abs(row - want_row) * self.row_h
+                if best is None or cost < best[0]:
+                    best = (cost, row, int(site))
+            if best is not None:
+                break
+        if best is None:
+            raise PlacementError(f"no free run of {n} sites left in the core")
+        _, row, site = best
+        self.used[row, site:site + n] = True
+        return self.x0 + site * self.site_w, self.y0 + row * self.row_h
+
+
+def _spread(order_x: np.ndarray, xs, ys, areas, region, out_x, out_y) -> None:
+    """Recursive area-balanced bisection: cells keep their relative order, density becomes even."""
+    stack = [(order_x, region)]
+    while stack:
+        idx, (rx0, ry0, rx1, ry1) = stack.pop()
+        if idx.size == 0:
+            continue
+        if idx.size <= 2 or (rx1 - rx0 < 4000 and ry1 - ry0 < 6000):
+            out_x[idx] = np.clip(xs[idx], rx0, rx1) if idx.size == 1 else np.linspace(rx0, rx1, idx.size + 2)[1:-1][np.argsort(np.argsort(xs[idx]))]
+            out_y[idx] = (ry0 + ry1) / 2
+            continue
+        horizontal = (rx1 - rx0) >= (ry1 - ry0)
+        key = xs[idx] if horizontal else ys[idx]
+        idx = idx[np.argsort(key, kind="stable")]
+        cumulative = np.cumsum(areas[idx])
+        half = int(np.clip(np.searchsorted(cumulative, cumulative[-1] / 2) + 1, 1, idx.size - 1))
+        left, right = idx[:half], idx[half:]
+        fraction = cumulative[half - 1] / cumulative[-1]
+        if horizontal:
+            cut = rx0 + (rx1 - rx0) * fraction
+            stack += [(left, (rx0, ry0, cut, ry1)), (right, (cut, ry0, rx1, ry1))]
+        else:
+            cut = ry0 + (ry1 - ry0) * fraction
+            stack += [(left, (rx0, ry0, rx1, cut)), (right, (rx0, cut, rx1, ry1))]
+
+
+def _system(n_vars: int, nets, fixed_pos, anchors_w, anchors_pos):
+    """Quadratic system A x = b for one axis."""
+    rows, cols, vals = [], [], []
+    b = np.zeros(n_vars)
+    diag = np.zeros(n_vars)
+
+    def connect(a, b_, w):
+        # a, b_ are ('v', index) movable/star variables or ('f', position)
+        (ka, va), (kb, vb) = a, b_
+        if ka == "v" and kb == "v":
+            diag[va] += w
+            diag[vb] += w
+            rows.extend((va, vb))
+            cols.extend((vb, va))
+            vals.extend((-w, -w))
+        elif ka == "v":
+            diag[va] += w
+            b[va] += w * vb
+        elif kb == "v":
+            diag[vb] += w
+            b[vb] += w * va
+
+    for terminals, star, weight in nets:
+        resolved = [("v", t) if isinstance(t, (int, np.integer)) else ("f", fixed_pos(t)) for t in terminals]
+        if star is None:
+            for i in range(len(resolved)):
+                for j in range(i + 1, len(resolved)):
+                    connect(resolved[i], resolved[j], weight)
+        else:
+            for r in resolved:
+                connect(("v", star), r, weight)
+    diag += anchors_w
+    b += anchors_w * anchors_pos
+    A = sp.coo_matrix((vals, (rows, cols)), shape=(n_vars, n_vars)).tocsr() + sp.diags(diag + 1e-9)
+    return A, b
+
+
+def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: int = 1) -> dict[str, float]:
+    """Place every unplaced instance legally in the rows; returns placement metrics."""
+    movable = [n for n, i in layout.instances.items() if i.x is None]
+    index = {name: k for k, name in enumerate(movable)}
+    x0, y0, x1, y1 = layout.core
+    port_pos = {p.name: ((p.rect[0] + p.rect[2]) / 2, (p.rect[1] + p.rect[3]) / 2) for p in layout.ports}
+    fixed_xy = {}
+    for name, inst in layout.instances.items():
+        if inst.x is not None:
+            m = macros[inst.cell]
+            fixed_xy[name] = (inst.x + m.width / 2, inst.y + m.height / 2)
+    nets = []
+    n_vars = len(movable)
+    for net, terminals in layout.nets().items():
+        if net == layout.clock_net:
+            continue
+        ts = []
+        for inst, pin in terminals:
+            if inst == "":
+                ts.append(("port", pin))
+            elif inst in index:
+                ts.append(index[inst])
+            elif inst in fixed_xy:
+                ts.append(("inst", inst))
+        ts = list(dict.fromkeys(ts))
+        if len(ts) < 2:
+            continue
+        if len(ts) > STAR_THRESHOLD:
+            nets.append((ts, n_vars, 1.0))
+            n_vars += 1
+        else:
+            nets.append((ts, None, 1.0 / (len(ts) - 1)))
+    widths = np.array([macros[layout.instances[n].cell].width for n in movable], dtype=float)
+    areas = widths * layout.site[1]
+    rng = np.random.default_rng(seed)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    pos = np.zeros((n_vars, 2))
+    pos[:, 0] = cx + rng.normal(0, (x1 - x0) / 20, n_vars)
+    pos[:, 1] = cy + rng.normal(0, (y1 - y0) / 20, n_vars)
+    anchor_w = np.zeros(n_vars)
+    anchor_pos = pos.copy()
+    spread = pos[: len(movable)].copy()
+    for r in range(rounds):
+        for axis in (0, 1):
+            def fixed(t, axis=axis):
+                kind, name = t
+                return (port_pos[name] if kind == "port" else fixed_xy[name])[axis]
+            A, b = _system(n_vars, nets, fixed, anchor_w, anchor_pos[:, axis])
+            solution, _ = spla.cg(A, b, x0=pos[:, axis], rtol=1e-6, maxiter=1000)
+            pos[:, axis] = solution
+        if not movable:
+            break
+        out_x = np.empty(len(movable))
+        out_y = np.empty(len(movable))
+        _spread(np.arange(len(movable)), pos[: len(movable), 0], pos[: len(movable), 1], areas,
+                (x0, y0, x1, y1), out_x, out_y)
+        spread = np.stack([out_x, out_y], axis=1)
+        anchor_w[: len(movable)] = 0.02 * (2 ** r)
+        anchor_pos[: len(movable)] = spread
+    occupancy = RowOccupancy(layout, macros)
+    order = np.argsort(spread[:, 0] - widths / 2) if movable else []
+    displacement = 0.0
+    for k in order:
+        inst = layout.instances[movable[k]]
+        want_x = spread[k, 0] - widths[k] / 2
+        want_y = spread[k, 1] - layout.site[1] / 2
+        x, y = occupancy.nearest(want_x, want_y, int(widths[k]))
+        displacement += abs(x - want_x) + abs(y - want_y)
+        inst.x, inst.y = x, y
+        inst.orient = dict(layout.rows)[y]
+    return {
+        "place__displacement__mean_um": displacement / max(1, len(movable)) / 1000,
+        "place__hpwl__um": hpwl(layout, macros),
+    }
+
+
+def hpwl(layout: Layout, macros: dict[str, Macro]) -> float:
+    """Half-perimeter wirelength over all nets, from cell centres and pin centres, in um."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for port in layout.ports:
+        if port.rect:
+            points.setdefault(port.net, []).append(((port.rect[0] + port.rect[2]) / 2, (port.rect[1] + port.rect[3]) / 2))
+    for inst in layout.instances.values():
+        if inst.x is None:
+            continue
+        m = macros[inst.cell]
+        for net in inst.conns.values():
+            points.setdefault(net, []).append((inst.x + m.width / 2, inst.y + m.height / 2))
+    total = 0.0
+    for pts in points.values():
+        if len(pts) > 1:
+            xs, ys = zip(*pts)
+            total += max(xs) - min(xs) + max(ys) - min(ys)
+    return total / 1000
+
+
+def fill_rows(layout: Layout, macros: dict[str, Macro], fill_cells: list[str]) -> int:
+    """Fill every free site with filler cells (widest first) so the power rails run unbroken."""
+    occupancy = RowOccupancy(layout, macros)
+    widths = sorted(((macros[c].width // occupancy.site_w, c) for c in fill_cells), reverse=True)
+    added = 0
+    for row, (y, orient) in enumerate(layout.rows):
+        free = ~occupancy.used[row]
+        site = 0
+        while site < occupancy.sites:
+            if not free[site]:
+                site += 1
+                continue
+            run = site
+            while run < occupancy.sites and free[run]:
+                run += 1
+            while site < run:
+                n, cell = next((n, c) for n, c in widths if n <= run - site)
+                layout.instances[f"fill_{row}_{site}"] = Instance(
+                    cell, {}, "fill", occupancy.x0 + site * occupancy.site_w, y, orient, True)
+                site += n
+                added += 1
+    return added

@@ -1,0 +1,455 @@
+"""Detailed routing by negotiated congestion (PathFinder) on a grid that is DRC-correct by construction.
+
+Why a router of our own: qrouter 1.4.71 (the installable router) leaves thousands of spacing errors on
+SKY130 (see the project's findings). Here the grid and a few conflict rules carry the design rules:
+- one net per node; every layer runs in its own direction only;
+- on met1, vias of different nets never sit on vertically neighbouring nodes (their pads would be
+  0.08-0.11 um apart);
+- on met2, met3 and met4, different nets never take neighbouring nodes of one track (pad-to-wire
+  and line-end spacing);
+- fixed shapes (cell obstructions, rails, straps, pins, pin-access vias) block the nodes whose wire
+  or via pad would come closer than the layer spacing.
+Nets are routed one connection at a time with A*; nodes used by several nets get more expensive every
+round until no conflict is left. Same-net gaps and small met3/met4 islands are mended when the
+geometry is written.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field
+
+import klayout.db as kdb
+
+from kchip.flows.physical.grid import BLOCKED, DX, DY, FREE, HORIZONTAL, LAYERS, RouteGrid
+from kchip.flows.physical.layout import Layout, Shape, Via
+from kchip.flows.physical.lef import Macro, Technology
+from kchip.flows.physical.pin_access import Access, PinAccessPlanner
+
+#: cost of one step along each layer (um of wire), and of a via
+STEP_COST = (0.46 * 2.0, 0.34, 0.46 * 0.8, 0.68 * 0.8)
+VIA_COST = 1.5
+MIN_STEP_PER_UM = 0.8
+
+
+class RoutingError(RuntimeError):
+    """The router cannot start (for example a pin with no access point)."""
+
+
+@dataclass
+class NetRoute:
+    name: str
+    terminals: list[int]
+    terminal_refs: list[str]
+    access: list[Access] = field(default_factory=list)
+    nodes: set[int] = field(default_factory=set)
+    edges: set[tuple[int, int]] = field(default_factory=set)
+    failed: bool = False
+
+
+class Router:
+    """Routes every signal net of a placed layout."""
+
+    def __init__(self, layout: Layout, macros: dict[str, Macro], tech: Technology):
+        self.layout, self.macros, self.tech = layout, macros, tech
+        self.grid = RouteGrid(layout.die, tech)
+        self.nets: list[NetRoute] = []
+        self.unreachable: list[str] = []
+        self._add_fixed_obstacles()
+        self._collect_terminals()
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _add_fixed_obstacles(self) -> None:
+        grid = self.grid
+        for inst in self.layout.instances.values():
+            macro = self.macros[inst.cell]
+            shapes = list(macro.obstructions)
+            shapes += [s for pin in macro.pins.values() if pin.use in ("POWER", "GROUND") for s in pin.shapes]
+            for layer, rect in shapes:
+                grid.add_obstacle(layer, _placed(inst, macro, rect))
+        for shape in self.layout.shapes:
+            grid.add_obstacle(shape.layer, shape.rect)
+        for via in self.layout.vias:
+            for layer, rect in self.tech.vias[via.via].rects.items():
+                grid.add_obstacle(layer, (via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
+
+    def _collect_terminals(self) -> None:
+        grid = self.grid
+        nets = {n: t for n, t in self.layout.nets().items() if len(t) >= 2}
+        ids = {name: k for k, name in enumerate(sorted(nets))}
+        self.nets = [NetRoute(name, [], []) for name in sorted(nets)]
+        ports = {p.name: p for p in self.layout.ports}
+        _, _, die_w, die_h = self.layout.die
+        for name, terminals in nets.items():
+            for inst, pin in terminals:
+                if inst:
+                    continue
+                port = ports[pin]
+                if port.rect is None:
+                    raise RoutingError(f"port {pin!r} has no pin shape; run the floorplan first")
+                grid.add_obstacle(port.layer, port.rect, ids[name])
+                x0, y0, x1, y1 = port.rect
+                cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+                if port.side in ("left", "right"):
+                    node = grid.node_at(2, grid.x(0) if port.side == "left" else die_w - grid.x(0), cy)
+                else:
+                    node = grid.node_at(1, cx, grid.y(0) if port.side == "bottom" else die_h - grid.y(0))
+                self.nets[ids[name]].terminals.append(node)
+                self.nets[ids[name]].terminal_refs.append(pin)
+        planner = PinAccessPlanner(self.tech, grid)
+        placed = sorted(((i.y, i.x, n) for n, i in self.layout.instances.items() if i.conns))
+        for _, _, inst_name in placed:
+            inst = self.layout.instances[inst_name]
+            macro = self.macros[inst.cell]
+            for pin, net in sorted(inst.conns.items()):
+                if net not in ids:
+                    continue
+                net_id = ids[net]
+                access = planner.choose(planner.candidates(inst, macro, pin), net_id)
+                if access is None:
+                    self.unreachable.append(f"{inst_name}/{pin} ({inst.cell}, net {net})")
+                    continue
+                for rect in access.met1:
+                    grid.add_obstacle("met1", rect, net_id)
+                route = self.nets[net_id]
+                route.terminals.append(access.node)
+                route.terminal_refs.append(f"{inst_name}:{pin}")
+                route.access.append(access)
+
+    # -- search -------------------------------------------------------------------------------
+    def _astar(self, net_id: int, source: int, targets: set[int], box, pres: float) -> list[int] | None:
+        grid = self.grid
+        nxy, ny, nx = grid.nxy, grid.ny, grid.nx
+        wblk, vblk, eblk, valid = self.wblk, self.vblk, self.eblk, self.valid
+        occ, vocc, hist = self.occ, self.vocc, self.hist
+        along = grid.along
+        i_lo, i_hi, j_lo, j_hi = box
+        tx0 = min((t % nxy) // ny for t in targets)
+        tx1 = max((t % nxy) // ny for t in targets)
+        ty0 = min(t % ny for t in targets)
+        ty1 = max(t % ny for t in targets)
+
+        def heuristic(i, j):
+            dx = tx0 - i if i < tx0 else (i - tx1 if i > tx1 else 0)
+            dy = ty0 - j if j < ty0 else (j - ty1 if j > ty1 else 0)
+            return (dx * 0.46 + dy * 0.34) * MIN_STEP_PER_UM
+
+        g = {source: 0.0}
+        parent = {source: -1}
+        _, si, sj = grid.decode(source)
+        heap = [(heuristic(si, sj), 0.0, source)]
+        while heap:
+            f, cost, n = heapq.heappop(heap)
+            if cost > g.get(n, 1e18):
+                continue
+            if n in targets:
+                path = []
+                while n != -1:
+                    path.append(n)
+                    n = parent[n]
+                return path
+            layer, rest = divmod(n, nxy)
+            i, j = divmod(rest, ny)
+            moves = []
+            stride = along[layer]
+            if HORIZONTAL[layer]:
+                if i > i_lo:
+                    moves.append((n - stride, i - 1, j, False))
+                if i < i_hi:
+                    moves.append((n + stride, i + 1, j, False))
+            else:
+                step = 2 if layer == 3 else 1
+                if j - step >= j_lo:
+                    moves.append((n - stride, i, j - step, False))
+                if j + step <= j_hi:
+                    moves.append((n + stride, i, j + step, False))
+            if layer < 3 and valid[n + nxy]:
+                moves.append((n + nxy, i, j, True))
+            if layer > 0 and valid[n - nxy]:
+                moves.append((n - nxy, i, j, True))
+            for m, mi, mj, is_via in moves:
+                if wblk[m] != FREE and wblk[m] != net_id:
+                    continue
+                if not is_via:
+                    e = eblk[n if n < m else m]
+                    if e != FREE and e != net_id:
+                        continue
+                elif ((vblk[m] != FREE and vblk[m] != net_id) or (vblk[n] != FREE and vblk[n] != net_id)):
+                    continue
+                m_layer = m // nxy
+                crowd = occ[m]
+                if m_layer > 0:
+                    s = along[m_layer]
+                    if m - s >= 0:
+                        crowd += occ[m - s]
+                    if m + s < grid.size:
+                        crowd += occ[m + s]
+                if is_via and min(layer, m_layer) == 0:
+                    base = n if layer == 0 else m
+                    crowd += vocc[base - 1] + vocc[base + 1] if 0 < base % ny < ny - 1 else 0
+                step_cost = VIA_COST if is_via else STEP_COST[m_layer]
+                new = cost + step_cost * (1.0 + hist[m]) * (1.0 + pres * crowd)
+                if new < g.get(m, 1e18):
+                    g[m] = new
+                    parent[m] = n
+                    heapq.heappush(heap, (new + heuristic(mi, mj), new, m))
+        return None
+
+    def _box(self, nodes, margin: int):
+        ij = [self.grid.decode(n)[1:] for n in nodes]
+        i0, i1 = min(p[0] for p in ij), max(p[0] for p in ij)
+        j0, j1 = min(p[1] for p in ij), max(p[1] for p in ij)
+        return (max(0, i0 - margin), min(self.grid.nx - 1, i1 + margin),
+                max(0, j0 - margin), min(self.grid.ny - 1, j1 + margin))
+
+    def _route_net(self, net_id: int, pres: float) -> None:
+        route = self.nets[net_id]
+        route.nodes, route.edges, route.failed = set(), set(), False
+        tree = {route.terminals[0]}
+        anchor = self.grid.decode(route.terminals[0])
+        rest = sorted(set(route.terminals[1:]) - tree, key=lambda t: sum(
+            abs(a - b) for a, b in zip(self.grid.decode(t)[1:], anchor[1:])))
+        for terminal in rest:
+            if terminal in tree:
+                continue
+            path = None
+            for margin in (6, 30, 10 ** 6):
+                path = self._astar(net_id, terminal, tree, self._box(list(tree) + [terminal], margin), pres)
+                if path:
+                    break
+            if path is None:
+                route.failed = True
+                continue
+            tree.update(path)
+            route.edges.update((min(a, b), max(a, b)) for a, b in zip(path, path[1:]))
+        route.nodes = tree
+
+    def _commit(self, route: NetRoute, sign: int) -> None:
+        nxy = self.grid.nxy
+        for n in route.nodes:
+            self.occ[n] += sign
+        for a, b in route.edges:
+            if b - a == nxy and a < nxy:
+                self.vocc[a] += sign
+
+    def _conflicts(self, route: NetRoute) -> set[int]:
+        """Nodes of ``route`` that break a rule against another net."""
+        grid, occ, vocc = self.grid, self.occ, self.vocc
+        nxy, ny = grid.nxy, grid.ny
+        bad = set()
+        own_vias = {a for a, b in route.edges if b - a == nxy and a < nxy}
+        for n in route.nodes:
+            if occ[n] > 1:
+                bad.add(n)
+            layer = n // nxy
+            if layer > 0:
+                s = grid.along[layer]
+                for m in (n - s, n + s):
+                    if 0 <= m < grid.size and m // nxy == layer and occ[m] > (1 if m in route.nodes else 0):
+                        bad.add(n)
+        for a in own_vias:
+            j = a % ny
+            for m in (a - 1, a + 1):
+                if 0 <= m % ny < ny and abs(m % ny - j) == 1 and vocc[m] > (1 if m in own_vias else 0):
+                    bad.add(a)
+        return bad
+
+    # -- main loop ----------------------------------------------------------------------------
+    def run(self, *, max_rounds: int = 60, log=None) -> dict[str, float]:
+        """Route every net; return routing metrics."""
+        started = time.perf_counter()
+        grid = self.grid
+        self.wblk = grid.wire_block.ravel().tolist()
+        self.vblk = grid.via_block.ravel().tolist()
+        self.eblk = grid.edge_block.ravel().tolist()
+        self.valid = grid.valid.ravel().tolist()
+        self.occ = [0] * grid.size
+        self.vocc = [0] * grid.nxy
+        self.hist = [0.0] * grid.size
+
+        def extent(route):
+            box = self._box(route.terminals, 0)
+            return box[1] - box[0] + box[3] - box[2]
+
+        todo = sorted(range(len(self.nets)), key=lambda k: extent(self.nets[k]))
+        pres, rounds, conflicts = 0.5, 0, set()
+        for rounds in range(1, max_rounds + 1):
+            for k in todo:
+                route = self.nets[k]
+                if route.nodes:
+                    self._commit(route, -1)
+                self._route_net(k, pres)
+                self._commit(route, +1)
+            conflicts = set()
+            todo = []
+            for k, route in enumerate(self.nets):
+                bad = self._conflicts(route)
+                if bad:
+                    todo.append(k)
+                    conflicts |= bad
+            if log:
+                log(f"round {rounds}: {len(todo)} nets in conflict, {len(conflicts)} nodes, "
+                    f"{time.perf_counter() - started:.1f} s")
+            if not todo:
+                break
+            for n in conflicts:
+                self.hist[n] += 0.4
+            pres *= 1.6
+        failed = [r.name for r in self.nets if r.failed]
+        in_conflict = [self.nets[k].name for k in todo]
+        self.metrics = {
+            "route__nets__count": len(self.nets),
+            "route__unrouted__count": len(set(failed) | set(in_conflict)) + len(self.unreachable),
+            "route__conflicts__count": len(conflicts),
+            "route__unreachable_pins__count": len(self.unreachable),
+            "route__rounds__count": rounds,
+            "route__wirelength__um": self.wirelength_um(),
+            "route__vias__count": sum(1 for r in self.nets for a, b in r.edges if b - a == grid.nxy) + sum(len(r.access) for r in self.nets),
+            "route__runtime__s": round(time.perf_counter() - started, 2),
+        }
+        self.problems = sorted(set(failed) | set(in_conflict)) + self.unreachable
+        return self.metrics
+
+    def wirelength_um(self) -> float:
+        nxy = self.grid.nxy
+        total = 0
+        for r in self.nets:
+            for a, b in r.edges:
+                if b - a != nxy:
+                    layer = a // nxy
+                    total += DX if HORIZONTAL[layer] else (b - a) * DY
+        return round(total / 1000, 1)
+
+    # -- geometry -----------------------------------------------------------------------------
+    def write_geometry(self) -> None:
+        """Append every net's wires and vias to the layout, mending same-net gaps and small islands."""
+        grid, tech = self.grid, self.tech
+        via_names = [tech.via_between(LAYERS[k], LAYERS[k + 1]).name for k in range(3)]
+        pin_via = tech.via_between("li1", "met1")
+        neighbours = ShapeIndex()
+        for shape in self.layout.shapes:
+            neighbours.add(shape.layer, shape.net, shape.rect)
+        for via in self.layout.vias:
+            for layer, rect in tech.vias[via.via].rects.items():
+                neighbours.add(layer, via.net, _moved(rect, via.x, via.y))
+        mended: list[tuple[str, str, list]] = []
+        for route in self.nets:
+            per_layer: dict[str, list] = {name: [] for name in LAYERS}
+            for a, b in sorted(route.edges):
+                la, ia, ja = grid.decode(a)
+                lb, ib, jb = grid.decode(b)
+                if la != lb:
+                    via = tech.vias[via_names[la]]
+                    x, y = grid.x(ia), grid.y(ja)
+                    self.layout.vias.append(Via(route.name, via.name, x, y))
+                    for layer, rect in via.rects.items():
+                        if layer in per_layer:
+                            per_layer[layer].append(_moved(rect, x, y))
+                    continue
+                half = grid.rules[la].width // 2
+                x0, x1 = sorted((grid.x(ia), grid.x(ib)))
+                y0, y1 = sorted((grid.y(ja), grid.y(jb)))
+                per_layer[LAYERS[la]].append((x0 - half, y0 - half, x1 + half, y1 + half))
+            for access in route.access:
+                self.layout.vias.append(Via(route.name, pin_via.name, access.via_x, access.via_y))
+                per_layer["met1"].extend(access.met1)
+            for layer_name, rects in per_layer.items():
+                if rects:
+                    boxes = _mended(rects, tech.layers[layer_name].spacing)
+                    mended.append((route.name, layer_name, boxes))
+                    for box in boxes:
+                        neighbours.add(layer_name, route.name, box)
+        self.islands_left = 0
+        for net, layer_name, boxes in mended:
+            layer = tech.layers[layer_name]
+            for box in boxes:
+                self.layout.shapes.append(Shape(net, layer_name, box))
+            for grown in _grow_islands(boxes, layer, HORIZONTAL[LAYERS.index(layer_name)], net, neighbours):
+                if grown is None:
+                    self.islands_left += 1
+                    continue
+                neighbours.add(layer_name, net, grown)
+                self.layout.shapes.append(Shape(net, layer_name, grown))
+
+
+class ShapeIndex:
+    """Rectangles per layer in buckets, to ask which other net's shapes are near a rectangle."""
+
+    BUCKET = 5000
+
+    def __init__(self):
+        self.buckets: dict[tuple[str, int, int], list[tuple[str, tuple]]] = {}
+
+    def _keys(self, layer, rect):
+        b = self.BUCKET
+        for bx in range(rect[0] // b, rect[2] // b + 1):
+            for by in range(rect[1] // b, rect[3] // b + 1):
+                yield layer, bx, by
+
+    def add(self, layer: str, net: str, rect) -> None:
+        for key in self._keys(layer, rect):
+            self.buckets.setdefault(key, []).append((net, rect))
+
+    def clear_of_others(self, layer: str, net: str, rect, spacing: int) -> bool:
+        """True when no other net's shape on ``layer`` comes closer than ``spacing``."""
+        probe = (rect[0] - spacing, rect[1] - spacing, rect[2] + spacing, rect[3] + spacing)
+        for key in self._keys(layer, probe):
+            for other, r in self.buckets.get(key, ()):
+                if other != net and r[0] < probe[2] and probe[0] < r[2] and r[1] < probe[3] and probe[1] < r[3]:
+                    return False
+        return True
+
+
+def _placed(inst, macro: Macro, rect):
+    x0, y0, x1, y1 = rect
+    if inst.orient == "FS":
+        y0, y1 = macro.height - y1, macro.height - y0
+    return (inst.x + x0, inst.y + y0, inst.x + x1, inst.y + y1)
+
+
+def _moved(rect, x, y):
+    return (rect[0] + x, rect[1] + y, rect[2] + x, rect[3] + y)
+
+
+def _mended(rects, spacing: int) -> list[tuple[int, int, int, int]]:
+    """One net's shapes on one layer as rectangles, with gaps below the spacing filled."""
+    region = kdb.Region()
+    for r in rects:
+        region.insert(kdb.Box(*r))
+    region.merge()
+    for pair in region.space_check(spacing, False, kdb.Metrics.Euclidian).each():
+        region.insert(pair.bbox())
+    region.merge()
+    return [(b.left, b.bottom, b.right, b.top) for b in
+            (p.bbox() for p in region.decompose_trapezoids_to_region().each())]
+
+
+def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeIndex):
+    """For each island of ``boxes`` below the layer's minimum area, a rectangle that stretches it
+    along its track far enough, on whichever side keeps clear of other nets (None if neither)."""
+    if not layer.min_area_nm2:
+        return []
+    region = kdb.Region()
+    for b in boxes:
+        region.insert(kdb.Box(*b))
+    grown = []
+    for polygon in region.merged().each():
+        area = polygon.area()
+        if area >= layer.min_area_nm2:
+            continue
+        box = polygon.bbox()
+        across = box.height() if horizontal else box.width()
+        extra = (-(-(layer.min_area_nm2 - area) // max(1, across)) // 5 + 2) * 5
+        half = (extra // 2 // 5 + 1) * 5
+        lo, hi = (box.left, box.right) if horizontal else (box.bottom, box.top)
+        choice = None
+        for start, end in ((lo - half, hi + half), (lo - extra, hi), (lo, hi + extra)):
+            rect = ((start, box.bottom, end, box.top) if horizontal else (box.left, start, box.right, end))
+            if neighbours.clear_of_others(layer.name, net, rect, layer.spacing):
+                choice = rect
+                break
+        grown.append(choice)
+    return grown
+
+
