@@ -2,8 +2,8 @@
 
 import pytest
 
-from kchip.flows.signoff.cdl import (read_subckts, rewrite_card, spice_number, stack_nets, subckt_cards,
-                                     write_lvs_cdl)
+from kchip.flows.signoff.cdl import (finger_groups, read_subckts, rewrite_card, spice_number, stack_nets,
+                                     subckt_cards, write_lvs_cdl)
 
 # A two-input AOI in the PDK's CDL style: a 2-finger n-stack (inner net sndA1) under a 2-finger
 # p-network whose inner net pndA joins three devices.
@@ -51,32 +51,45 @@ def test_stack_nets_are_two_device_inner_nets(tmp_path):
     source.write_text(AOI)
     header, body = read_subckts(source)["aoi"]
     assert len(body) == 6
-    assert stack_nets(header, body) == ["sndA1"]
+    assert stack_nets(header, body) == {"sndA1": 2}
+
+
+def test_finger_groups_are_the_partitions():
+    assert finger_groups(1) == [(1,)]
+    assert finger_groups(4) == [(4,), (3, 1), (2, 2), (2, 1, 1), (1, 1, 1, 1)]
 
 
 def test_split_stack_gets_one_inner_net_per_finger(tmp_path):
     source = tmp_path / "aoi.cdl"
     source.write_text(AOI)
     header, body = read_subckts(source)["aoi"]
-    cards = subckt_cards(body, split=["sndA1"])
+    cards = subckt_cards(body, split={"sndA1": (1, 1)})
     n_stack = [c for c in cards if "nfet" in c and (" A1 " in c or " A2 " in c)]
     assert sorted(n_stack) == [
-        "XMNA0_f0 Y A1 sndA1_f0 VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
-        "XMNA0_f1 Y A1 sndA1_f1 VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
-        "XMNA1_f0 sndA1_f0 A2 VGND VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
-        "XMNA1_f1 sndA1_f1 A2 VGND VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
+        "XMNA0_f0 Y A1 sndA1_g0 VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
+        "XMNA0_f1 Y A1 sndA1_g1 VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
+        "XMNA1_f0 sndA1_g0 A2 VGND VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
+        "XMNA1_f1 sndA1_g1 A2 VGND VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
     ]
     assert "XMPA0 pndA A1 VPWR VPB sky130_fd_pr__pfet_01v8_hvt w=2 l=0.15" in cards
     assert "XMNB0 Y B1 VGND VNB sky130_fd_pr__nfet_01v8 w=1.3 l=0.15" in cards
 
 
+def test_fingers_fill_groups_in_order():
+    body = ["MMA Y A n VNB nfet_01v8 m=4 w=0.5 l=0.15", "MMB n B VGND VNB nfet_01v8 m=4 w=0.5 l=0.15"]
+    cards = subckt_cards(body, split={"n": (2, 1, 1)})
+    assert [card.split()[3] for card in cards[:4]] == ["n_g0", "n_g0", "n_g1", "n_g2"]
+    assert subckt_cards(body, split={"n": (4,)}) == [
+        "XMA Y A n VNB sky130_fd_pr__nfet_01v8 w=2 l=0.15", "XMB n B VGND VNB sky130_fd_pr__nfet_01v8 w=2 l=0.15"]
+
+
 def test_write_lvs_cdl_split_and_replace(tmp_path):
     source = tmp_path / "cells.cdl"
     source.write_text(AOI + AOI.replace("aoi", "other"))
-    out = write_lvs_cdl(source, tmp_path / "out.cdl", split={"aoi": ["sndA1"]},
+    out = write_lvs_cdl(source, tmp_path / "out.cdl", split={"aoi": {"sndA1": (1, 1)}},
                         replace={"other": ".subckt other A\n.ends\n"})
     text = out.read_text()
-    assert text.count("sndA1_f1") == 2
+    assert text.count("sndA1_g1") == 2
     assert ".subckt other A\n.ends\n" in text
     assert "XMNA0 Y A1 sndA1" not in text
     assert not (tmp_path / "out.cdl.tmp").exists()

@@ -10,11 +10,12 @@ fingers by adding their widths), or, for cells drawn with separate finger stacks
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping, Sequence
 
 DEVICE_PREFIX = "sky130_fd_pr__"
 SHORT_RESISTOR = "sky130_fd_pr__res_generic_po"
@@ -72,10 +73,10 @@ class _Transistor:
                 f"w={self.width if width is None else width:.6g} l={self.length:.6g}")
 
 
-def stack_nets(header: str, body: list[str]) -> list[str]:
-    """Inner nets of a subcircuit's finger stacks: internal, no gate, joining the source/drain of
-    exactly two transistors that have the same finger count > 1. These are the nets a layout may
-    draw once per finger (split) or once for all fingers (shared)."""
+def stack_nets(header: str, body: list[str]) -> dict[str, int]:
+    """Inner nets of a subcircuit's finger stacks, with their finger count: internal nets, on no
+    gate, joining the source/drain of exactly two transistors with the same finger count > 1. A
+    layout may draw such a net once for all fingers or once per group of fingers."""
     ports = {p for p in header.split()[2:] if "=" not in p}
     transistors = [_Transistor.parse(c) for c in body if c.split() and c[0] in "Mm"]
     touching: dict[str, list[_Transistor]] = {}
@@ -83,29 +84,52 @@ def stack_nets(header: str, body: list[str]) -> list[str]:
     for t in transistors:
         for net in {t.drain, t.source}:
             touching.setdefault(net, []).append(t)
-    return sorted(net for net, devices in touching.items()
-                  if net not in ports and net not in gates and len(devices) == 2
-                  and len({d.fingers for d in devices}) == 1 and devices[0].fingers > 1)
+    return {net: devices[0].fingers for net, devices in sorted(touching.items())
+            if net not in ports and net not in gates and len(devices) == 2
+            and len({d.fingers for d in devices}) == 1 and devices[0].fingers > 1}
 
 
-def subckt_cards(body: list[str], split: Iterable[str] = ()) -> list[str]:
-    """A subcircuit's cards in magic's device form, with the stack nets in ``split`` drawn per finger."""
-    split = set(split)
+def finger_groups(fingers: int, largest: int | None = None) -> list[tuple[int, ...]]:
+    """Every way to split ``fingers`` into groups (partitions, largest group first)."""
+    largest = fingers if largest is None else largest
+    if fingers == 0:
+        return [()]
+    return [(first, *rest) for first in range(min(fingers, largest), 0, -1)
+            for rest in finger_groups(fingers - first, first)]
+
+
+def _group_of(groups: Sequence[int], finger: int) -> int:
+    """Index of the group finger number ``finger`` falls in (groups take fingers in order)."""
+    for index, end in enumerate(itertools.accumulate(groups)):
+        if finger < end:
+            return index
+    raise ValueError(f"finger {finger} is beyond the groups {tuple(groups)}")
+
+
+def subckt_cards(body: list[str], split: Mapping[str, Sequence[int]] | None = None) -> list[str]:
+    """A subcircuit's cards in magic's device form.
+
+    ``split`` maps a stack net to finger groups (``{"sndA1": (2, 1, 1)}``): each transistor on it
+    becomes one device per finger, and the net one net per group (``sndA1_g0``, ...).
+    """
+    split = {net: groups for net, groups in (split or {}).items() if len(groups) > 1}
     cards = []
     for card in body:
         if not (card.split() and card[0] in "Mm"):
             cards.append(rewrite_card(card))
             continue
         t = _Transistor.parse(card)
-        if split & {t.drain, t.source}:
-            cards += [t.card(suffix=f"_f{k}", rename={n: f"{n}_f{k}" for n in split})
+        if split.keys() & {t.drain, t.source}:
+            cards += [t.card(suffix=f"_f{k}", rename={net: f"{net}_g{_group_of(groups, k)}"
+                                                        for net, groups in split.items()})
                       for k in range(t.fingers)]
         else:
             cards.append(t.card(width=t.width * t.fingers))
     return cards
 
 
-def subckt_text(name: str, header: str, body: list[str], split: Iterable[str] = ()) -> str:
+def subckt_text(name: str, header: str, body: list[str],
+                split: Mapping[str, Sequence[int]] | None = None) -> str:
     """One subcircuit in magic's device form (see :func:`subckt_cards`), ``.SUBCKT`` to ``.ENDS``."""
     return "\n".join([header, *subckt_cards(body, split), f".ENDS {name}", ""]) + "\n"
 
@@ -143,14 +167,15 @@ def rewrite_card(card: str) -> str:
     return card
 
 
-def write_lvs_cdl(source: Path, dest: Path, split: Mapping[str, Iterable[str]] | None = None,
+def write_lvs_cdl(source: Path, dest: Path, split: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
                   replace: Mapping[str, str] | None = None) -> Path:
     """Rewrite the CDL ``source`` into ``dest`` (written atomically); return ``dest``.
 
     Transistors with ``m=N`` become one device N times as wide, except those on the stack nets
-    named in ``split[cell]``: these become N devices and the net one net per finger, the way some
-    layouts draw them (``a21oi_2`` splits its n-stack's inner net, ``a21oi_4`` shares it). netgen
-    merges parallel devices but not parallel stacks, so the netlist has to follow the layout.
+    given finger groups in ``split[cell]`` (see :func:`subckt_cards`), the way some layouts draw
+    them: ``a21oi_2`` has its n-stack's inner net once per finger, ``a21oi_4`` once for all four,
+    ``a211oi_4`` its p-stack's in groups of 2, 1 and 1. netgen merges parallel devices but not
+    parallel stacks, so the netlist has to follow the layout.
     ``replace`` gives subcircuit texts to use instead of the CDL's, by subcircuit name.
     """
     split, replace = split or {}, replace or {}

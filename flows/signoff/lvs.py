@@ -12,10 +12,9 @@ become ports.
 
 Multi-finger transistors: the CDL folds fingers into one wider device, which netgen matches with the
 layout's parallel fingers, but some cell layouts draw a series stack once per finger (separate inner
-nets). Cells that fail netgen's cell-level comparison are tried with each combination of split stack
-nets (:func:`choose_stack_forms`); a cell that matches no form is compared by its extracted layout
-and reported in :attr:`LvsResult.unverified_cells`. On the whole sky130_fd_sc_hd library (the cells
-kchip may use) 7 cells need a split form and 2 match none (``a211oi_4``, ``o211ai_4``).
+nets, or one per group of fingers). Cells that fail netgen's cell-level comparison are tried with
+the finger groupings of their stack nets (:func:`choose_stack_forms`); a cell that matches none is
+compared by its extracted layout and reported in :attr:`LvsResult.unverified_cells`.
 """
 
 from __future__ import annotations
@@ -23,14 +22,15 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from kchip.flows.signoff.cdl import (DEVICE_PREFIX, SHORT_RESISTOR, read_subckts, stack_nets, subckt_text,
-                                     write_lvs_cdl)
+from kchip.flows.signoff.cdl import (DEVICE_PREFIX, SHORT_RESISTOR, finger_groups, read_subckts, stack_nets,
+                                     subckt_text, write_lvs_cdl)
 from kchip.flows.signoff.magic_tech import derive_magic_tech
 from kchip.tools import magic, netgen
 from kchip.tools.base import Invocation
@@ -38,6 +38,7 @@ from kchip.tools.base import Invocation
 METRIC_UNITS = {"lvs__mismatch__count": "mismatches"}
 PHYSICAL_ONLY_CELLS = ("*__tapvpwrvgnd_*", "*__fill_*", "*__decap_*", "*__lpflow_decapkapwr_*")
 MATCH_TEXT = "Circuits match uniquely."
+MAX_STACK_VARIANTS = 256
 
 
 @dataclass(frozen=True)
@@ -219,44 +220,54 @@ def _layout_subckt(spice: Path, cell: str) -> str | None:
     return match.group(0) if match else None
 
 
-def choose_stack_forms(invocation: Invocation, workdir: Path, cells: Iterable[str], layout_spice: Path,
-                       pdk_cdl: Path) -> dict[str, tuple[str, ...]]:
-    """For each cell, the stack nets to draw per finger so that its CDL matches its layout.
+def _stack_variants(nets: dict[str, int]) -> list[dict[str, tuple[int, ...]]]:
+    """Finger groupings to try for a cell's stack nets, all-shared excluded (that is the CDL's own
+    form). Every partition of each net's fingers when there are at most :data:`MAX_STACK_VARIANTS`
+    combinations, else only "shared" and "one net per finger" for each net."""
+    options = {net: finger_groups(fingers) for net, fingers in nets.items()}
+    if math.prod(len(groups) for groups in options.values()) > MAX_STACK_VARIANTS:
+        options = {net: [(fingers,), (1,) * fingers] for net, fingers in nets.items()}
+    combinations = (dict(zip(options, choice)) for choice in itertools.product(*options.values()))
+    return [variant for variant in combinations if any(len(groups) > 1 for groups in variant.values())]
 
-    Every combination of the cell's :func:`.cdl.stack_nets` is compared with the cell's extracted
-    netlist in one netgen run; cells without a matching combination are left out.
+
+def choose_stack_forms(invocation: Invocation, workdir: Path, cells: Iterable[str], layout_spice: Path,
+                       pdk_cdl: Path) -> dict[str, dict[str, tuple[int, ...]]]:
+    """For each cell, finger groups for its stack nets with which its CDL matches its layout.
+
+    The cell's groupings (:func:`_stack_variants` of :func:`.cdl.stack_nets`) are each compared with
+    the cell's extracted netlist, all in one netgen run; cells with no matching grouping are left out.
     """
-    folder = workdir / "stack-forms"
+    folder = Path(workdir).resolve() / "stack-forms"
     folder.mkdir(parents=True, exist_ok=True)
     subckts = read_subckts(pdk_cdl)
-    variants: list[tuple[str, tuple[str, ...]]] = []
+    variants: list[tuple[str, dict[str, tuple[int, ...]]]] = []
     commands = []
     w = magic.tcl_word
+    setup = folder / "netgen_setup.tcl"
     for cell in cells:
         layout_text = _layout_subckt(layout_spice, cell)
         if cell not in subckts or layout_text is None:
             continue
         layout_file = _write_atomic(folder / f"{cell}.layout.spice", layout_text)
-        nets = stack_nets(*subckts[cell])
-        for size in range(1, len(nets) + 1):
-            for split in itertools.combinations(nets, size):
-                reference = _write_atomic(folder / f"{cell}.{len(variants)}.spice",
-                                          subckt_text(cell, *subckts[cell], split))
-                variants.append((cell, split))
-                commands.append(f"lvs [list {w(layout_file)} {w(cell)}] [list {w(reference)} {w(cell)}] "
-                                f"{w(folder / 'netgen_setup.tcl')} nolog")
+        for split in _stack_variants(stack_nets(*subckts[cell])):
+            reference = _write_atomic(folder / f"{cell}.{len(variants)}.spice",
+                                      subckt_text(cell, *subckts[cell], split))
+            variants.append((cell, split))
+            commands.append(f"lvs [list {w(layout_file)} {w(cell)}] [list {w(reference)} {w(cell)}] "
+                            f"{w(setup)} nolog")
     if not variants:
         return {}
     models = {c for cell in {cell for cell, _ in variants}
               for c in _instance_classes(folder / f"{cell}.layout.spice") if c.startswith(DEVICE_PREFIX)}
-    setup = _write_atomic(folder / "netgen_setup.tcl", netgen_setup(models, ()))
+    _write_atomic(setup, netgen_setup(models, ()))
     script = _write_atomic(folder / "compare.tcl", "\n".join([*commands, "quit"]) + "\n")
     output = netgen.run_script(invocation, script, log_name="netgen-stack-forms.log", cwd=folder)
     verdicts = [line.strip() for line in re.findall(r"^Result:\s*(.*)$", output, re.M)]
     if len(verdicts) != len(variants):
         raise RuntimeError(f"netgen compared {len(verdicts)} of {len(variants)} cell variants; "
                            f"log: {invocation.folder / 'netgen-stack-forms.log'}")
-    chosen: dict[str, tuple[str, ...]] = {}
+    chosen: dict[str, dict[str, tuple[int, ...]]] = {}
     for (cell, split), verdict in zip(variants, verdicts):
         if verdict == MATCH_TEXT and cell not in chosen:
             chosen[cell] = split
