@@ -80,7 +80,9 @@ def test_fingers_fill_groups_in_order():
     cards = subckt_cards(body, split={"n": (2, 1, 1)})
     assert [card.split()[3] for card in cards[:4]] == ["n_g0", "n_g0", "n_g1", "n_g2"]
     assert subckt_cards(body, split={"n": (4,)}) == [
-        "XMA Y A n VNB sky130_fd_pr__nfet_01v8 w=2 l=0.15", "XMB n B VGND VNB sky130_fd_pr__nfet_01v8 w=2 l=0.15"]
+        "XMA Y A n VNB sky130_fd_pr__nfet_01v8 w=2 l=0.15",
+        "XMB n B VGND VNB sky130_fd_pr__nfet_01v8 w=2 l=0.15",
+    ]
 
 
 def test_write_lvs_cdl_split_and_replace(tmp_path):
