@@ -9,7 +9,7 @@ import sys
 from rich.console import Console
 
 #: Sub-command modules of kchip.cli, in the order ``kchip --help`` lists them.
-COMMAND_MODULES = ("doctor", "chiplet", "verify")
+COMMAND_MODULES = ("doctor", "flow", "verify", "chiplet")
 
 console = Console(stderr=False, highlight=False)
 errors = Console(stderr=True, highlight=False)

@@ -453,3 +453,35 @@ def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeInd
     return grown
 
 
+
+
+def routed_nets(router: Router) -> list:
+    """The routed nets as the SPEF writer's wire/via/pin graph (nodes keyed by grid index)."""
+    from kchip.flows.timing.spef import PinNode, RoutedNet, Segment, ViaHop
+
+    grid, tech, layout = router.grid, router.tech, router.layout
+    cuts = [tech.via_between(LAYERS[k], LAYERS[k + 1]).cut(tech.cut_layers)[0] for k in range(3)]
+    pin_cut = tech.via_between("li1", "met1").cut(tech.cut_layers)[0]
+    ports = {p.name: p for p in layout.ports}
+    directions = {"INPUT": "I", "OUTPUT": "O", "input": "I", "output": "O"}
+    nets = []
+    for route in router.nets:
+        net = RoutedNet(route.name)
+        for a, b in sorted(route.edges):
+            la, ia, ja = grid.decode(a)
+            lb, ib, jb = grid.decode(b)
+            if la != lb:
+                net.vias.append(ViaHop(a, b, cuts[min(la, lb)]))
+            else:
+                length = (abs(grid.x(ia) - grid.x(ib)) + abs(grid.y(ja) - grid.y(jb))) / 1000
+                net.segments.append(Segment(a, b, LAYERS[la], length, grid.rules[la].width / 1000))
+        for node, ref in zip(route.terminals, route.terminal_refs):
+            if ":" in ref:
+                inst, pin = ref.split(":")
+                direction = router.macros[layout.instances[inst].cell].pins[pin].direction
+                net.pins.append(PinNode(("pin", ref), ref, directions.get(direction, "B")))
+                net.vias.append(ViaHop(("pin", ref), node, pin_cut))
+            else:
+                net.pins.append(PinNode(node, ref, directions.get(ports[ref].direction, "B")))
+        nets.append(net)
+    return nets

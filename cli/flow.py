@@ -1,0 +1,97 @@
+"""``kchip flow``: run the RTL-to-GDS flow of a design and list its stages."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.live import Live
+from rich.table import Table
+
+from kchip.cli import UserError, console
+
+
+def register(subparsers) -> None:
+    flow = subparsers.add_parser("flow", help="run the RTL-to-GDS flow", description=__doc__.split(":", 1)[1].strip())
+    sub = flow.add_subparsers(dest="flow_command", metavar="SUBCOMMAND", required=True)
+    run = sub.add_parser("run", help="run the flow of a design up to a stage",
+                         description="Run the flow; finished stages whose inputs did not change are not re-run.")
+    run.add_argument("--design", required=True, metavar="FILE_OR_NAME",
+                     help="design TOML file, or the name of a built-in design")
+    run.add_argument("--pdk", default="sky130A", help="PDK variant (default: sky130A)")
+    run.add_argument("--pdk-root", help="PDK root (default: $KCHIP_PDK_ROOT, then $PDK_ROOT)")
+    run.add_argument("--run-dir", type=Path, help="run folder (default: runs/<design>)")
+    run.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage on")
+    run.add_argument("--to", dest="to_stage", metavar="STAGE", default="report", help="stop after this stage")
+    run.add_argument("--jobs", type=int, default=1, metavar="N", help="Luigi workers running stages in parallel")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.VAR=VALUE",
+                     help="override a stage variable (see 'kchip flow stages')")
+    run.add_argument("--scheduler-url", help="central luigid URL (default: local scheduler)")
+    run.set_defaults(handler=run_command)
+    stages = sub.add_parser("stages", help="list the stages with their views and variables")
+    stages.set_defaults(handler=stages_command)
+
+
+def _table(statuses) -> Table:
+    table = Table(title="kchip flow")
+    for column in ("stage", "state", "time (s)", "key result"):
+        table.add_column(column)
+    style = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim"}
+    for s in statuses:
+        key = next((f"{k} = {v}" for k, v in s.metrics.items() if not k.startswith("flow__")), "")
+        table.add_row(s.name, f"[{style.get(s.state, '')}]{s.state}[/]",
+                      f"{s.seconds:.1f}" if s.seconds is not None else "", key)
+    return table
+
+
+def run_command(args) -> int:
+    from kchip.flows.design import DesignError, resolve_design
+    from kchip.flows.report import signoff_verdict
+    from kchip.flows.runner import FlowError, parse_overrides, run_flow
+    from kchip.pdk import PdkError, load_pdk
+
+    if args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs!r}: must be a positive number of workers")
+    try:
+        design = resolve_design(args.design)
+        pdk = load_pdk(args.pdk, args.pdk_root)
+        overrides = parse_overrides(args.overrides)
+    except (DesignError, PdkError, FlowError) as exc:
+        raise UserError(str(exc)) from None
+    run_dir = args.run_dir or Path("runs") / design.name
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        try:
+            result = run_flow(design, pdk.name, pdk.root, run_dir, from_stage=args.from_stage,
+                              to_stage=args.to_stage, jobs=args.jobs, overrides=overrides,
+                              scheduler_url=args.scheduler_url,
+                              on_update=lambda statuses: live.update(_table(statuses)))
+        except (FlowError, ValueError) as exc:
+            raise UserError(str(exc)) from None
+    for status in result.stages:
+        if status.state == "failed":
+            console.print(f"[bold red]stage {status.name} failed[/]\n{status.error}", soft_wrap=True)
+    if not result.ok:
+        console.print(f"[red]flow stopped before {args.to_stage}[/] (run folder {result.run_dir})")
+        return 1
+    console.print(f"flow finished in {result.seconds:.1f} s; run folder {result.run_dir}")
+    if args.to_stage == "report":
+        verdict = signoff_verdict(result.metrics)
+        for name, ok in verdict.items():
+            console.print(f"  {'[green]pass[/]' if ok else '[red]FAIL[/]'} {name} = {result.metrics.get(name)}")
+        console.print(f"report: {result.run_dir / 'final' / 'report.md'}")
+        return 0 if all(verdict.values()) else 1
+    return 0
+
+
+def stages_command(args) -> int:
+    from kchip.flows.pipeline import STAGES
+
+    table = Table(title="flow stages")
+    for column in ("#", "stage", "reads", "writes", "variables (type, default, unit: help)"):
+        table.add_column(column, overflow="fold")
+    for stage in STAGES.values():
+        variables = "\n".join(f"{v.name} ({v.type.__name__}, {v.default!r}, {v.unit or '-'}): {v.help}"
+                              for v in stage.variables)
+        table.add_row(str(stage.order), stage.name, ", ".join(stage.reads), ", ".join(stage.writes), variables)
+    console.print(table)
+    return 0

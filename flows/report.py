@@ -1,0 +1,80 @@
+"""The run's final folder: GDS, gate-level netlist, metrics, a layout picture and a report."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+from pathlib import Path
+
+#: metrics every report shows, with their unit and what counts as signed off
+SIGNOFF = (
+    ("route__unrouted__count", "", lambda v: v == 0),
+    ("drc__errors__count", "", lambda v: v == 0),
+    ("lvs__mismatch__count", "", lambda v: v == 0),
+    ("timing__setup__ws", "ns", lambda v: v >= 0),
+    ("timing__hold__ws", "ns", lambda v: v >= 0),
+)
+SUMMARY = (
+    ("design__instance__count", ""), ("design__core_area__um2", "um2"), ("design__die__area_um2", "um2"),
+    ("design__utilization", ""), ("timing__clock_period__ns", "ns"), ("timing__setup__tns", "ns"),
+    ("timing__hold__tns", "ns"), ("clock__skew__worst", "ns"), ("clock__insertion__max", "ns"),
+    ("cts__buffers__count", ""), ("route__wirelength__um", "um"), ("route__vias__count", ""),
+    ("lint__warnings__count", ""), ("drc__unchecked_rules__count", ""),
+)
+
+
+def signoff_verdict(metrics: dict) -> dict[str, bool]:
+    """Each signoff metric and whether it passes (a missing metric fails)."""
+    return {name: name in metrics and metrics[name] is not None and ok(metrics[name])
+            for name, _, ok in SIGNOFF}
+
+
+def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, timing: str) -> str:
+    verdict = signoff_verdict(metrics)
+    lines = [f"# kchip report: {top}", "",
+             f"**Signoff: {'CLEAN' if all(verdict.values()) else 'NOT CLEAN'}**", "",
+             f"![layout]({top}.png)", "", "| check | value | status |", "| --- | --- | --- |"]
+    for name, unit, _ in SIGNOFF:
+        value = metrics.get(name, "missing")
+        lines.append(f"| `{name}` | {value} {unit} | {'pass' if verdict[name] else 'FAIL'} |")
+    lines += ["", "| metric | value |", "| --- | --- |"]
+    lines += [f"| `{name}` | {metrics[name]} {unit} |" for name, unit in SUMMARY if name in metrics]
+    lines += ["", "## DRC", "", f"Total: {drc.get('total')}"]
+    lines += [f"- {rule}: {count}" for rule, count in drc.get("errors_by_rule", {}).items()]
+    if drc.get("dropped_from_magic"):
+        lines += ["", "Rules magic 8.3.105 cannot run (checked with KLayout instead):"]
+        lines += [f"- {rule}" for rule in drc["dropped_from_magic"]]
+    lines += ["", "Rules not checked by any tool: " + (", ".join(drc.get("unchecked_rules", [])) or "none")]
+    lines += ["", "## LVS", "", f"{lvs.get('result')} (mismatches: {lvs.get('mismatches')})", "", timing]
+    return "\n".join(lines) + "\n"
+
+
+def write_final(ctx, final_dir: Path) -> Path:
+    """Fill ``final_dir`` (replaced atomically as a whole) from the stage views; return the report."""
+    top = ctx.design.top
+    metrics = dict(sorted(ctx.upstream_metrics.items()))
+    drc = json.loads(Path(ctx.views["drc_report"]).read_text())
+    lvs = json.loads(Path(ctx.views["lvs_report"]).read_text())
+    timing = Path(ctx.views["sta_report"]).read_text()
+    staging = ctx.folder / "final"
+    staging.mkdir()
+    shutil.copy(ctx.views["gds"], staging / f"{top}.gds")
+    shutil.copy(ctx.views["final_netlist"], staging / f"{top}.nl.v")
+    shutil.copy(ctx.views["png"], staging / f"{top}.png")
+    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    markdown = _markdown(top, metrics, drc, lvs, timing)
+    (staging / "report.md").write_text(markdown)
+    (staging / "report.html").write_text(
+        f"<!doctype html><meta charset='utf-8'><title>kchip {html.escape(top)}</title>"
+        f"<img src='{html.escape(top)}.png' style='max-width:800px'><pre>{html.escape(markdown)}</pre>")
+    final_dir = Path(final_dir)
+    fresh = final_dir.with_name(f".{final_dir.name}.new{os.getpid()}")
+    old = final_dir.with_name(f".{final_dir.name}.old{os.getpid()}")
+    shutil.copytree(staging, fresh)
+    if final_dir.exists():
+        os.replace(final_dir, old)
+    os.replace(fresh, final_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return staging / "report.md"

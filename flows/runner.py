@@ -1,0 +1,139 @@
+"""Running the flow with Luigi: target stage, forced re-runs, workers, and live stage status."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import luigi
+
+from kchip.flows.design import Design
+from kchip.flows.pipeline import STAGES, downstream_of
+from kchip.flows.stage import Stage
+
+
+class FlowError(ValueError):
+    """A flow request that cannot run (unknown stage, bad override)."""
+
+
+@dataclass
+class StageStatus:
+    name: str
+    state: str = "pending"
+    seconds: float | None = None
+    error: str | None = None
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass
+class FlowResult:
+    ok: bool
+    stages: list[StageStatus]
+    metrics: dict
+    run_dir: Path
+    seconds: float
+
+
+def _check_stage(name: str | None, option: str) -> None:
+    if name is not None and name not in STAGES:
+        raise FlowError(f"{option} {name!r} is not a stage; stages in order: {', '.join(STAGES)}")
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``stage.variable=value`` pairs (value as JSON, else as a string) checked against the stages."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        stage, _, var = key.partition(".")
+        if not sep or stage not in STAGES:
+            raise FlowError(f"--set {pair!r}: expected STAGE.VARIABLE=VALUE with STAGE one of {', '.join(STAGES)}")
+        names = [v.name for v in STAGES[stage].variables]
+        if var not in names:
+            raise FlowError(f"--set {pair!r}: stage {stage} has no variable {var!r}; its variables: "
+                            f"{', '.join(names) or 'none'}")
+        try:
+            overrides[key] = json.loads(raw)
+        except ValueError:
+            overrides[key] = raw
+    return overrides
+
+
+def plan(to_stage: str) -> list[str]:
+    """The stages ``to_stage`` needs, in flow order."""
+    needed, todo = set(), [to_stage]
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo += list(STAGES[name].upstream)
+    return [name for name in STAGES if name in needed]
+
+
+def _read_status(task: Stage) -> StageStatus:
+    """A stage's state: done when its output exists, else what its status file says."""
+    status = StageStatus(task.name)
+    path = task.status_file()
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if "ended" in data:
+        status.seconds = data["ended"] - data["started"]
+    status.metrics = data.get("metrics", {})
+    status.error = data.get("error")
+    status.state = "done" if task.complete() else data.get("state", "pending")
+    return status
+
+
+def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, from_stage: str | None = None,
+             to_stage: str = "report", jobs: int = 1, overrides: dict | None = None,
+             scheduler_url: str | None = None,
+             on_update: Callable[[list[StageStatus]], None] | None = None) -> FlowResult:
+    """Run the flow up to ``to_stage``; ``from_stage`` and everything after it re-run even if done."""
+    _check_stage(from_stage, "--from")
+    _check_stage(to_stage, "--to")
+    names = plan(to_stage)
+    if from_stage is not None and from_stage not in names:
+        raise FlowError(f"--from {from_stage!r} is not on the way to --to {to_stage!r}; stages: {', '.join(names)}")
+    run_dir = Path(run_dir).resolve()
+    params = dict(design_file=str(design.file), pdk_name=pdk_name, pdk_root=str(pdk_root),
+                  run_dir=str(run_dir), config_json=json.dumps(overrides or {}, sort_keys=True))
+    tasks = {name: STAGES[name](**params) for name in names}
+    for name in names:
+        tasks[name].config()
+    if from_stage is not None:
+        for name in downstream_of(from_stage) & set(names):
+            shutil.rmtree(tasks[name].folder(), ignore_errors=True)
+    for name in names:
+        tasks[name].status_file().unlink(missing_ok=True)
+    started = time.time()
+    kwargs = {"workers": jobs, "detailed_summary": True, "log_level": "WARNING"}
+    if scheduler_url:
+        kwargs["scheduler_url"] = scheduler_url
+    else:
+        kwargs["local_scheduler"] = True
+    finished = threading.Event()
+
+    def watch():
+        while not finished.wait(0.25):
+            on_update([_read_status(tasks[n]) for n in names])
+
+    watcher = threading.Thread(target=watch, daemon=True) if on_update else None
+    if watcher:
+        watcher.start()
+    try:
+        luigi.build([tasks[to_stage]], **kwargs)
+    finally:
+        finished.set()
+        if watcher:
+            watcher.join()
+    statuses = [_read_status(tasks[n]) for n in names]
+    if on_update:
+        on_update(statuses)
+    metrics = {}
+    final = tasks[to_stage]
+    if final.complete():
+        metrics = json.loads(Path(final.output().path).read_text())["metrics"]
+    return FlowResult(final.complete(), statuses, metrics, run_dir, time.time() - started)

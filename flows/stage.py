@@ -1,0 +1,231 @@
+"""The contract every flow stage keeps, and the Luigi task that enforces it.
+
+A stage declares, in one place, the views it reads and writes, its typed configuration variables
+(type, default, unit, help), the tools it runs and the PDK files it reads. Its output folder is named
+after a digest of everything that defines its result: the stage's code, its configuration, the tool
+versions, the PDK files and the digests of the stages it reads from. So an edit re-runs exactly the
+stages that depend on it, and an unchanged flow re-runs nothing.
+
+A stage runs in a temporary folder that is renamed into place when it succeeds; the folder then holds
+``config.json``, ``commands.sh`` (every tool command, exactly), the tool logs, ``metrics.json`` and
+``state.json`` (views and metrics, written last: its presence is what Luigi calls complete). Tasks keep
+no process-local state, so they run the same on a central ``luigid`` with workers on other machines
+that share the run folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import luigi
+
+from kchip.flows.design import Design, load_design
+from kchip.pdk import Pdk, load_pdk
+from kchip.tools.base import Invocation, ToolSpec, probe
+
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's content (memoised per path, size and modification time)."""
+    stat = os.stat(path)
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _FILE_DIGESTS[key] = h.hexdigest()
+    return _FILE_DIGESTS[key]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One typed configuration variable of a stage."""
+
+    name: str
+    type: type
+    default: Any
+    unit: str
+    help: str
+
+    def coerce(self, value: Any, origin: str) -> Any:
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.type) or isinstance(value, bool) != (self.type is bool):
+            raise ConfigError(f"{origin}: {self.name} = {value!r} has the wrong type; expected "
+                              f"{self.type.__name__} ({self.help}, unit {self.unit or '-'})")
+        return value
+
+
+class ConfigError(ValueError):
+    """A stage configuration value that cannot be used."""
+
+
+class StageFailed(RuntimeError):
+    """A stage's tool or check failed; the message says what and where its log is."""
+
+
+@dataclass
+class StageContext:
+    """What a stage's ``execute`` gets: inputs, its folder, its config and a tool runner."""
+
+    design: Design
+    pdk: Pdk
+    folder: Path
+    views: dict[str, Path]
+    config: dict[str, Any]
+    invocation: Invocation
+    upstream_metrics: dict[str, Any]
+
+
+class Stage(luigi.Task):
+    """Base of all flow stages. Subclasses set the class attributes and implement ``execute``."""
+
+    design_file = luigi.Parameter(description="path of the design TOML file")
+    pdk_name = luigi.Parameter(default="sky130A")
+    pdk_root = luigi.Parameter(description="PDK root folder (holds <pdk_name>/)")
+    run_dir = luigi.Parameter(description="run folder shared by all stages")
+    config_json = luigi.Parameter(default="{}", description="stage variable overrides as JSON")
+
+    name: ClassVar[str] = ""
+    order: ClassVar[int] = 0
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+    variables: ClassVar[tuple[Variable, ...]] = ()
+    tools: ClassVar[tuple[ToolSpec, ...]] = ()
+    pdk_files: ClassVar[tuple[str, ...]] = ()
+    upstream: ClassVar[tuple[str, ...]] = ()
+
+    # -- identity ------------------------------------------------------------------------------
+    def requires(self):
+        from kchip.flows.pipeline import STAGES
+        return [STAGES[name](**self.param_kwargs) for name in self.upstream]
+
+    def design(self) -> Design:
+        return load_design(self.design_file)
+
+    def pdk(self) -> Pdk:
+        return load_pdk(self.pdk_name, self.pdk_root)
+
+    def config(self) -> dict[str, Any]:
+        overrides = json.loads(self.config_json)
+        values = {}
+        for var in self.variables:
+            key = f"{self.name}.{var.name}"
+            values[var.name] = var.coerce(overrides[key], key) if key in overrides else var.default
+        return values
+
+    def defining_inputs(self) -> dict[str, Any]:
+        """Everything that defines this stage's result, as a JSON-able mapping."""
+        import inspect
+        pdk = self.pdk()
+        return {
+            "stage": self.name,
+            "code": hashlib.sha256(inspect.getsource(type(self)).encode()).hexdigest(),
+            "code_files": {p: file_digest(Path(p)) for p in self.code_files()},
+            "config": self.config(),
+            "tools": {t.name: (probe(t).version_text if probe(t) else "missing") for t in self.tools},
+            "pdk": {rel: file_digest(pdk.path(rel)) for rel in self.pdk_file_paths(pdk)},
+            "upstream": {task.name: task.digest() for task in self.requires()},
+            **self.extra_inputs(),
+        }
+
+    def code_files(self) -> list[str]:
+        """Source files of the algorithms the stage runs (their content is part of the digest)."""
+        return []
+
+    def extra_inputs(self) -> dict[str, Any]:
+        return {}
+
+    def pdk_file_paths(self, pdk: Pdk) -> list[str]:
+        paths = []
+        for key in self.pdk_files:
+            section, _, item = key.partition(":")
+            value = pdk.data[section]
+            for part in item.split("."):
+                value = value[part]
+            paths += list(value.values()) if isinstance(value, dict) else [value]
+        return paths
+
+    def digest(self) -> str:
+        if not hasattr(self, "_digest"):
+            blob = json.dumps(self.defining_inputs(), sort_keys=True, default=str)
+            self._digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self._digest
+
+    def folder(self) -> Path:
+        return Path(self.run_dir) / "stages" / f"{self.order:02d}-{self.name}" / self.digest()
+
+    def output(self):
+        return luigi.LocalTarget(str(self.folder() / "state.json"))
+
+    def status_file(self) -> Path:
+        return Path(self.run_dir) / "status" / f"{self.order:02d}-{self.name}.json"
+
+    # -- running -------------------------------------------------------------------------------
+    def upstream_state(self) -> tuple[dict[str, Path], dict[str, Any]]:
+        views, metrics = {}, {}
+        for task in self.requires():
+            state = json.loads(Path(task.output().path).read_text())
+            views.update({k: task.folder() / v for k, v in state["views"].items()})
+            views.update({k: Path(v) for k, v in state.get("inherited_views", {}).items()})
+            metrics.update(state["metrics"])
+        return views, metrics
+
+    def _write_status(self, **fields) -> None:
+        path = self.status_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{path}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"stage": self.name, "folder": str(self.folder()), **fields}))
+        os.replace(tmp, path)
+
+    def run(self):
+        final = self.folder()
+        work = final.parent / f".{final.name}.tmp{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        started = time.time()
+        self._write_status(state="running", started=started)
+        invocation = Invocation(work)
+        try:
+            views, up_metrics = self.upstream_state()
+            missing = [v for v in self.reads if v not in views]
+            if missing:
+                raise StageFailed(f"stage {self.name} needs views {missing} that no upstream stage wrote")
+            ctx = StageContext(self.design(), self.pdk(), work, views, self.config(), invocation, up_metrics)
+            (work / "config.json").write_text(json.dumps(
+                {"stage": self.name, "config": ctx.config, "defining_inputs": self.defining_inputs()},
+                indent=2, default=str))
+            written, metrics = self.execute(ctx)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, (StageFailed, ValueError, RuntimeError)) else traceback.format_exc()
+            self._write_status(state="failed", started=started, ended=time.time(), error=message,
+                               folder_kept=str(work))
+            raise
+        unknown = set(written) - set(self.writes)
+        if unknown:
+            raise StageFailed(f"stage {self.name} wrote undeclared views {sorted(unknown)}")
+        elapsed = time.time() - started
+        metrics = {**metrics, f"flow__{self.name}__runtime__s": round(elapsed, 3),
+                   f"flow__{self.name}__tool_time__s": round(invocation.process_seconds, 3)}
+        (work / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+        inherited = {k: str(v) for k, v in views.items() if k not in written}
+        state = {"views": {k: str(Path(p).relative_to(work)) for k, p in written.items()},
+                 "inherited_views": inherited, "metrics": {**up_metrics, **metrics}}
+        (work / "state.json").write_text(json.dumps(state, indent=2, default=float))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(work, final)
+        self._write_status(state="done", started=started, ended=time.time(), metrics=metrics)
+
+    def execute(self, ctx: StageContext) -> tuple[dict[str, Path], dict[str, Any]]:
+        """Run the stage in ``ctx.folder``; return the views written (name -> path) and metrics."""
+        raise NotImplementedError
