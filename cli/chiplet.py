@@ -10,10 +10,6 @@ from pathlib import Path
 
 from rich.table import Table
 
-from kchip.chiplet.model import SystemInputError, load_system
-from kchip.chiplet.report import CHECKS, CheckReport, run_checks, write_atomic, write_json
-from kchip.chiplet.svg import render_svg
-
 STATUS_STYLE = {"pass": "[green]pass[/]", "fail": "[red]fail[/]", "skipped": "[yellow]skipped[/]"}
 
 
@@ -32,7 +28,8 @@ def register(subparsers) -> None:
     check.set_defaults(handler=run_check)
 
 
-def _print(report: CheckReport) -> None:
+def _print(report) -> None:
+    from kchip.chiplet.report import CHECKS
     from kchip.cli import console
 
     summary = Table(title=f"kchip chiplet check: {report.system.name}")
@@ -65,6 +62,10 @@ def _print(report: CheckReport) -> None:
 
 
 def run_check(args) -> int:
+    from kchip.chiplet.model import SystemInputError, load_system
+    from kchip.chiplet.report import run_checks, write_atomic, write_json
+    from kchip.chiplet.svg import render_svg
+
     from kchip.cli import UserError, console
 
     try:

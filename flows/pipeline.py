@@ -100,7 +100,7 @@ class Synth(Stage):
 
     def extra_inputs(self):
         d = self.design()
-        return {"top": d.top, "period": d.clock_period_ns}
+        return {"top": d.top, "period": d.clock_period_ns if self.config()["abc_clock_aware"] else None}
 
     def code_files(self):
         from kchip.flows.timing import liberty

@@ -61,7 +61,7 @@ class Variable:
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, self.type) or isinstance(value, bool) != (self.type is bool):
-            raise ConfigError(f"{origin}: {self.name} = {value!r} has the wrong type; expected "
+            raise ConfigError(f"{origin} = {value!r} has the wrong type; expected "
                               f"{self.type.__name__} ({self.help}, unit {self.unit or '-'})")
         return value
 

@@ -1,0 +1,37 @@
+"""Shared fixtures: the PDK (from KCHIP_PDK_ROOT, else ../shared/pdks beside the checkout)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pdk_root() -> Path | None:
+    for candidate in (os.environ.get("KCHIP_PDK_ROOT"), os.environ.get("PDK_ROOT"), REPO.parent / "shared" / "pdks"):
+        if candidate and (Path(candidate) / "sky130A").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def sky130():
+    """The sky130A PDK; missing it fails under CI and skips elsewhere."""
+    from kchip.pdk import load_pdk
+
+    root = pdk_root()
+    if root is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs the sky130A PDK: set KCHIP_PDK_ROOT")
+        pytest.skip("no sky130A PDK (set KCHIP_PDK_ROOT)")
+    return load_pdk("sky130A", root)
+
+
+@pytest.fixture(scope="session")
+def tech_and_macros(sky130):
+    from kchip.flows.physical.lef import read_macros, read_technology
+
+    return read_technology(sky130.tech_lef), read_macros(sky130.lef)

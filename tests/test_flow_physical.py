@@ -1,0 +1,198 @@
+"""The physical-design algorithms on the PDK's real cells: floorplan, placement, clock tree, routing.
+
+The routed result is checked independently of the router's own rules: every layer's shapes of all
+nets are merged and measured with KLayout (spacing, shorts between nets, minimum area).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import klayout.db as kdb
+import pytest
+
+from kchip.flows.physical.access import Grid, pin_access_points
+from kchip.flows.physical.cts import ClockTreeConfig, build_clock_tree
+from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, floorplan
+from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
+from kchip.flows.physical.layout import Layout, from_yosys_json
+from kchip.flows.physical.pin_access import PinAccessPlanner
+from kchip.flows.physical.placer import fill_rows, place
+from kchip.flows.physical.router import Router
+from kchip.tools.base import Invocation
+from kchip.tools.yosys import synthesize
+
+
+@pytest.fixture(scope="module")
+def counter_netlist(sky130, tmp_path_factory):
+    from amaranth.back import verilog
+
+    from kchip.rtl.examples.counter import Counter
+
+    work = tmp_path_factory.mktemp("synth")
+    (work / "counter.v").write_text(verilog.convert(Counter(width=6), name="counter", emit_src=False,
+                                                    strip_internal_attrs=True))
+    return synthesize([work / "counter.v"], "counter", sky130, work, Invocation(work)).netlist_json
+
+
+def fp_config(sky130, **changes):
+    values = dict(utilization=0.35, die_size_um=None, aspect_ratio=1.0, core_margin_um=4.0,
+                  pins={"left": ["clk", "rst"]}, tap_cell=sky130.stdcell["tap_cell"], tap_spacing_um=13.0,
+                  strap_pitch_um=40.0, strap_width_um=1.6)
+    values.update(changes)
+    return FloorplanConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def routed(sky130, tech_and_macros, counter_netlist):
+    tech, macros = tech_and_macros
+    layout = from_yosys_json(counter_netlist, "counter")
+    layout.clock_net = "clk"
+    floorplan(layout, macros, tech, fp_config(sky130), "unithd")
+    place(layout, macros)
+    cts = build_clock_tree(layout, macros, ClockTreeConfig(3, *reversed(sky130.stdcell["clock_buffers"][:3])))
+    fill_rows(layout, macros, sky130.stdcell["fill_cells"])
+    router = Router(layout, macros, tech)
+    metrics = router.run()
+    router.write_geometry()
+    return layout, router, metrics, cts
+
+
+def test_tech_lef_rules_and_vias_are_read_exactly(tech_and_macros):
+    tech, macros = tech_and_macros
+    assert (tech.layers["met1"].pitch, tech.layers["met1"].width, tech.layers["met1"].spacing) == (340, 140, 140)
+    assert tech.layers["met3"].min_area_nm2 == 240000
+    assert tech.via_between("met1", "met2").rects["met1"] == (-160, -130, 160, 130)
+    assert tech.cut_spacing["via"] == 170
+    dff = macros["sky130_fd_sc_hd__dfxtp_1"]
+    assert (dff.width, dff.height) == (7360, 2720)
+    assert dff.pins["D"].shapes == [("li1", (1370, 715, 1650, 1665))]
+
+
+def test_off_grid_pins_get_an_access_via_inside_the_pin(sky130, tech_and_macros):
+    tech, macros = tech_and_macros
+    dff = macros["sky130_fd_sc_hd__dfxtp_1"]
+    assert pin_access_points(dff, tech, Grid.from_technology(tech))["D"] == []
+    planner = PinAccessPlanner(tech, RouteGrid((0, 0, 20000, 20000), tech))
+    candidates = planner._local_candidates(dff, "N")["D"]
+    assert candidates
+    for via_x, via_y, grid_x in candidates:
+        assert 1370 + 85 <= via_x <= 1650 - 85 and 715 + 85 <= via_y <= 1665 - 85
+        assert (grid_x - 230) % 460 == 0 and abs(grid_x - via_x) <= 230
+
+
+def test_an_obstacle_blocks_exactly_the_nodes_within_spacing(tech_and_macros):
+    tech, _ = tech_and_macros
+    grid = RouteGrid((0, 0, 10000, 10000), tech)
+    grid.add_obstacle("met1", (2000, 2000, 2400, 2400))
+    blocked = {(i, j) for i, j in zip(*((grid.wire_block[0] == BLOCKED).nonzero()))}
+    for i in range(grid.nx):
+        for j in range(grid.ny):
+            x, y = grid.x(i), grid.y(j)
+            gap = max(2000 - (x + 70), x - 70 - 2400, 2000 - (y + 70), y - 70 - 2400)
+            assert ((i, j) in blocked) == (gap < 140), (x, y, gap)
+    grid.add_obstacle("met2", (0, 0, 100, 100), owner=7)
+    assert grid.wire_block[1, 0, 0] == 7 and grid.wire_block[1, 5, 5] == FREE
+
+
+def test_floorplan_sizes_the_core_and_rejects_unknown_pins(sky130, tech_and_macros, counter_netlist):
+    tech, macros = tech_and_macros
+    layout = from_yosys_json(counter_netlist, "counter")
+    floorplan(layout, macros, tech, fp_config(sky130, utilization=0.3), "unithd")
+    x0, y0, x1, y1 = layout.core
+    cells = sum(macros[i.cell].width * macros[i.cell].height for i in layout.instances.values() if i.role == "logic")
+    assert 0.15 < cells / ((x1 - x0) * (y1 - y0)) <= 0.3
+    assert x0 % 460 == 0 and y0 % 340 == 0 and (y1 - y0) % 2720 == 0
+    assert all(p.rect for p in layout.ports)
+    with pytest.raises(FloorplanError, match="'nope' in \\[pins\\] is not a port"):
+        floorplan(from_yosys_json(counter_netlist, "counter"), macros, tech,
+                  fp_config(sky130, pins={"left": ["nope"]}), "unithd")
+
+
+def test_placement_is_legal(routed, tech_and_macros):
+    layout, *_ = routed
+    _, macros = tech_and_macros
+    rows = dict(layout.rows)
+    taken = {}
+    for name, inst in layout.instances.items():
+        assert inst.y in rows and inst.orient == rows[inst.y], name
+        assert (inst.x - layout.core[0]) % 460 == 0
+        for site in range(inst.x, inst.x + macros[inst.cell].width, 460):
+            assert (site, inst.y) not in taken, f"{name} overlaps {taken.get((site, inst.y))}"
+            taken[(site, inst.y)] = name
+    sites = (layout.core[2] - layout.core[0]) // 460 * len(layout.rows)
+    assert len(taken) == sites, "filler cells leave no gap in any row"
+
+
+def test_clock_tree_drives_every_register_through_buffers(routed, tech_and_macros):
+    layout, _, _, cts = routed
+    _, macros = tech_and_macros
+    buffers = {n: i for n, i in layout.instances.items() if i.role == "clock"}
+    assert cts["cts__buffers__count"] == len(buffers) >= 3 and cts["cts__levels__count"] >= 2
+    driven_by = {i.conns["X"]: n for n, i in buffers.items()}
+    for name, inst in layout.instances.items():
+        if "CLK" in inst.conns:
+            assert inst.conns["CLK"] in driven_by, name
+    fanout = {}
+    for inst in layout.instances.values():
+        for pin, net in inst.conns.items():
+            if net in driven_by and macros[inst.cell].pins[pin].direction == "INPUT":
+                fanout[net] = fanout.get(net, 0) + 1
+    assert max(fanout.values()) <= 3
+    roots = [n for n, i in buffers.items() if i.conns["A"] == layout.clock_net]
+    assert len(roots) == 1
+
+
+def _layer_region(layout, router, layer, nets=None):
+    region = kdb.Region()
+    for shape in layout.shapes:
+        if shape.layer == layer and (nets is None or shape.net in nets):
+            region.insert(kdb.Box(*shape.rect))
+    for via in layout.vias:
+        if nets is None or via.net in nets:
+            rect = router.tech.vias[via.via].rects.get(layer)
+            if rect:
+                region.insert(kdb.Box(via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
+    return region.merged()
+
+
+def test_every_net_is_routed_without_conflict(routed):
+    _, router, metrics, _ = routed
+    assert metrics["route__unrouted__count"] == 0 and metrics["route__conflicts__count"] == 0
+    assert router.problems == []
+
+
+@pytest.mark.parametrize("layer", ["met1", "met2", "met3", "met4"])
+def test_routed_metal_keeps_spacing_and_area_and_nets_never_touch(routed, layer):
+    layout, router, _, _ = routed
+    rules = router.tech.layers[layer]
+    everything = _layer_region(layout, router, layer)
+    assert everything.space_check(rules.spacing).count() == 0
+    small = [p for p in everything.each() if p.area() < rules.min_area_nm2]
+    assert small == []
+    signal = {r.name for r in router.nets}
+    for net in signal:
+        mine = _layer_region(layout, router, layer, {net})
+        others = _layer_region(layout, router, layer, signal - {net})
+        assert (mine & others).is_empty(), f"{net} shorts another net on {layer}"
+
+
+def test_the_geometry_check_catches_a_short(routed):
+    layout, router, _, _ = routed
+    broken = copy.deepcopy(layout)
+    wires = [s for s in broken.shapes if s.layer == "met2" and s.net not in ("VPWR", "VGND")]
+    a = wires[0]
+    b = next(s for s in wires if s.net != a.net)
+    bridge = (min(a.rect[0], b.rect[0]), min(a.rect[1], b.rect[1]), max(a.rect[2], b.rect[2]), max(a.rect[3], b.rect[3]))
+    broken.shapes.append(type(a)(a.net, "met2", bridge))
+    mine = _layer_region(broken, router, "met2", {a.net})
+    others = _layer_region(broken, router, "met2", {b.net})
+    assert not (mine & others).is_empty()
+
+
+def test_layout_view_round_trips_through_json(routed, tmp_path):
+    layout, *_ = routed
+    layout.save(tmp_path / "l.json")
+    again = Layout.load(tmp_path / "l.json")
+    assert again.instances.keys() == layout.instances.keys()
+    assert again.shapes == layout.shapes and again.vias == layout.vias and again.die == layout.die
