@@ -79,6 +79,8 @@ def _read_status(task: Stage) -> StageStatus:
     status = StageStatus(task.name)
     path = task.status_file()
     data = json.loads(path.read_text()) if path.exists() else {}
+    if data.get("folder") != str(task.folder()):
+        data = {}
     if "ended" in data:
         status.seconds = data["ended"] - data["started"]
     status.metrics = data.get("metrics", {})
@@ -106,8 +108,7 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
     if from_stage is not None:
         for name in downstream_of(from_stage) & set(names):
             shutil.rmtree(tasks[name].folder(), ignore_errors=True)
-    for name in names:
-        tasks[name].status_file().unlink(missing_ok=True)
+            tasks[name].status_file().unlink(missing_ok=True)
     started = time.time()
     kwargs = {"workers": jobs, "detailed_summary": True, "log_level": "WARNING"}
     if scheduler_url:

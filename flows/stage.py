@@ -195,36 +195,43 @@ class Stage(luigi.Task):
         work.mkdir(parents=True)
         started = time.time()
         self._write_status(state="running", started=started)
-        invocation = Invocation(work)
         try:
-            views, up_metrics = self.upstream_state()
-            missing = [v for v in self.reads if v not in views]
-            if missing:
-                raise StageFailed(f"stage {self.name} needs views {missing} that no upstream stage wrote")
-            ctx = StageContext(self.design(), self.pdk(), work, views, self.config(), invocation, up_metrics)
-            (work / "config.json").write_text(json.dumps(
-                {"stage": self.name, "config": ctx.config, "defining_inputs": self.defining_inputs()},
-                indent=2, default=str))
-            written, metrics = self.execute(ctx)
+            metrics = self._run_in(work, started)
         except Exception as exc:
-            message = str(exc) if isinstance(exc, (StageFailed, ValueError, RuntimeError)) else traceback.format_exc()
-            self._write_status(state="failed", started=started, ended=time.time(), error=message,
-                               folder_kept=str(work))
+            expected = isinstance(exc, (StageFailed, ValueError, RuntimeError))
+            self._write_status(state="failed", started=started, ended=time.time(),
+                               error=str(exc) if expected else traceback.format_exc(), folder_kept=str(work))
             raise
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(work, final)
+        self._write_status(state="done", started=started, ended=time.time(), metrics=metrics)
+
+    def _run_in(self, work: Path, started: float) -> dict[str, Any]:
+        """Execute the stage in ``work`` and write its config, metrics and state there."""
+        invocation = Invocation(work)
+        views, up_metrics = self.upstream_state()
+        missing = [v for v in self.reads if v not in views]
+        if missing:
+            raise StageFailed(f"stage {self.name} needs views {missing} that no upstream stage wrote")
+        ctx = StageContext(self.design(), self.pdk(), work, views, self.config(), invocation, up_metrics)
+        (work / "config.json").write_text(json.dumps(
+            {"stage": self.name, "config": ctx.config, "defining_inputs": self.defining_inputs()},
+            indent=2, default=str))
+        work_started = time.perf_counter()
+        written, metrics = self.execute(ctx)
+        work_seconds = time.perf_counter() - work_started
         unknown = set(written) - set(self.writes)
         if unknown:
             raise StageFailed(f"stage {self.name} wrote undeclared views {sorted(unknown)}")
-        elapsed = time.time() - started
-        metrics = {**metrics, f"flow__{self.name}__runtime__s": round(elapsed, 3),
-                   f"flow__{self.name}__tool_time__s": round(invocation.process_seconds, 3)}
+        metrics = {**metrics, f"flow__{self.name}__runtime__s": round(time.time() - started, 3),
+                   f"flow__{self.name}__work__s": round(work_seconds, 3),
+                   f"flow__{self.name}__subprocess__s": round(invocation.process_seconds, 3)}
         (work / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
         inherited = {k: str(v) for k, v in views.items() if k not in written}
         state = {"views": {k: str(Path(p).relative_to(work)) for k, p in written.items()},
                  "inherited_views": inherited, "metrics": {**up_metrics, **metrics}}
         (work / "state.json").write_text(json.dumps(state, indent=2, default=float))
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(work, final)
-        self._write_status(state="done", started=started, ended=time.time(), metrics=metrics)
+        return metrics
 
     def execute(self, ctx: StageContext) -> tuple[dict[str, Path], dict[str, Any]]:
         """Run the stage in ``ctx.folder``; return the views written (name -> path) and metrics."""
