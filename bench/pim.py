@@ -16,6 +16,7 @@ against the checking device model (every run must keep every timing rule):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -45,8 +46,9 @@ def measure(timing: str, address_map: str, *, simulator: str, requests: int,
                       test_module="kchip.verification.pim_ctrl.bench_tests")
     spec = {"out": str(out), "stream_requests": requests, "gemv": list(gemv) if gemv else None}
     started = time.perf_counter()
-    result = runner.run(bench, simulator=simulator, build_root=folder,
-                        env={"KCHIP_PIM_BENCH": json.dumps(spec)})
+    with contextlib.redirect_stdout(sys.stderr):  # the runner's seed line; stdout is the JSON
+        result = runner.run(bench, simulator=simulator, build_root=folder,
+                            env={"KCHIP_PIM_BENCH": json.dumps(spec)})
     figures = json.loads(out.read_text())
     figures.update(timing=timing, address_map=address_map, seed=result.seed,
                    wall_s=round(time.perf_counter() - started, 1))

@@ -118,6 +118,7 @@ def test_all_bank_activation_counts_four_times_for_tfaw():
 
 
 def test_pim_units_compute_lane_by_lane_with_wraparound():
+    """BCAST, MUL, MAC, ADD and LOAD on every bank's registers."""
     model = _model()
     cycle = _enter(model, 0, Mode.ALL_BANK)
     cycle = _enter(model, cycle, Mode.ALL_BANK_PIM)
@@ -134,6 +135,7 @@ def test_pim_units_compute_lane_by_lane_with_wraparound():
                                              pim_src=0)),
         (cycle + T.tRCD + step + 4, RD, dict(row=5, col=0, pim_op=PimOp.ADD.value, pim_dst=2,
                                              pim_src=1)),
+        (cycle + T.tRCD + step + 6, RD, dict(row=5, col=0, pim_op=PimOp.LOAD.value, pim_dst=3)),
     ])
     assert model.violations == []
     for bank in range(4):
@@ -142,6 +144,7 @@ def test_pim_units_compute_lane_by_lane_with_wraparound():
         cell = [bank + 1, -2, 300, 0x7FFF]
         assert lanes_of(model.banks[bank].grf[2], 4) == [(c + p) & 0xFFFF
                                                         for c, p in zip(cell, product)]
+        assert lanes_of(model.banks[bank].grf[3], 4) == [c & 0xFFFF for c in cell]
 
 
 def test_a_pim_op_on_the_wrong_command_is_reported():

@@ -62,9 +62,10 @@ class PimController(wiring.Component):
     """DRAM controller with FR-FCFS scheduling, refresh and an all-bank PIM engine.
 
     Host port: a request is taken when ``req_valid & req_ready``; ``req_ready`` depends only on
-    internal state (a finishing all-bank request frees the slot for the next one in the same cycle). ``req_kind`` selects READ / WRITE (``req_addr``, ``req_wdata``), PIM
-    (``req_pim_op``, ``req_pim_dst``, ``req_pim_src``, ``req_addr`` for row and column, ``req_wdata``
-    for BCAST) or MODE (``req_mode``). Read data comes back on ``rsp_*`` with the request's tag,
+    internal state (a finishing all-bank request frees the slot for the next one in the same
+    cycle). ``req_kind`` selects READ / WRITE (``req_addr``, ``req_wdata``), PIM (``req_pim_op``,
+    ``req_pim_dst``, ``req_pim_src``, ``req_addr`` for row and column, ``req_wdata`` for BCAST) or
+    MODE (``req_mode``). Read data comes back on ``rsp_*`` with the request's tag,
     possibly out of order. An illegal request (wrong kind for the mode, a reserved mode row, an
     unknown op or mode) is dropped and its tag reported on ``rej_*`` the next cycle.
 

@@ -33,7 +33,7 @@ def _pack(values) -> int:
 
 @dataclass(frozen=True)
 class GemvPlan:
-    """Where an ``outputs`` x ``inputs`` matrix lives in a DRAM ``geometry``, and how to compute with it."""
+    """Where an ``outputs`` x ``inputs`` matrix lives in a DRAM ``geometry``, and how to use it."""
 
     geometry: Geometry
     outputs: int

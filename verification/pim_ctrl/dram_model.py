@@ -6,8 +6,10 @@ command against the JEDEC rules before executing it. A broken rule is recorded a
 :class:`Violation` naming the cycle, the command, the rule and the required and actual gap; the
 command is still executed, so one mistake does not hide the next.
 
-It shares only the port encodings (``kchip.rtl.pim_ctrl.isa``) and the timing data with the RTL:
-every rule is stated here again, as "the last X to this bank/group/device was at least N cycles ago".
+It shares only the port encodings (``kchip.rtl.pim_ctrl.isa``) and the raw timing values with the
+RTL: every rule, including the composite gaps (write-to-read, read-to-write, write recovery), is
+stated here again from the JEDEC definitions, as "the last X to this bank/group/device was at least
+N cycles ago".
 
 Device conventions beyond JEDEC, as in the published all-bank PIM designs:
 
@@ -90,6 +92,13 @@ class DramModel:
         self._refresh_window_start = 0
         self._refresh_late = False
         self._activations: deque[tuple[int, int]] = deque()
+        burst = timing.BL // 2
+        #: Composite gaps in JEDEC terms: write data ends WL + BL/2 after the WR command.
+        self._wtr_s = timing.CWL + burst + timing.tWTR_S
+        self._wtr_l = timing.CWL + burst + timing.tWTR_L
+        self._write_recovery = timing.CWL + burst + timing.tWR
+        #: Read-to-write: RL + BL/2 + 2 tCK of bus turnaround - WL.
+        self._rtw = timing.CL + burst + 2 - timing.CWL
 
     # ---- the bus ---------------------------------------------------------------------------------
     def step(self, cycle: int, command: Command, *, bank: int = 0, row: int = 0, col: int = 0,
@@ -197,10 +206,10 @@ class DramModel:
     def _rd(self, cycle, label, targets, *, row, col, op, dst, src, **_):
         t = self.timing
         self._column_checks(cycle, label, targets, row)
-        self._gap(cycle, label, "tWTR_S (WL + BL/2 + tWTR_S)", self._last_wr, t.write_to_read_s)
+        self._gap(cycle, label, "tWTR_S (WL + BL/2 + tWTR_S)", self._last_wr, self._wtr_s)
         for g in self._groups(targets):
             self._gap(cycle, label, f"tWTR_L (WL + BL/2 + tWTR_L, group {g})",
-                      self._last_wr_group[g], t.write_to_read_l)
+                      self._last_wr_group[g], self._wtr_l)
         for b in targets:
             self.banks[b].last_rd = cycle
         self._column_done(cycle, targets)
@@ -220,7 +229,7 @@ class DramModel:
         t = self.timing
         self._column_checks(cycle, label, targets, row)
         self._gap(cycle, label, "read-to-write (RL + BL/2 + 2 - WL)", self._last_rd,
-                  t.read_to_write)
+                  self._rtw)
         for b in targets:
             self.banks[b].last_wr = cycle
         for g in self._groups(targets):
@@ -248,7 +257,7 @@ class DramModel:
                 self._gap(cycle, label, f"tRAS (bank {b})", bank.last_act, t.tRAS)
             self._gap(cycle, label, f"tRTP (bank {b})", bank.last_rd, t.tRTP)
             self._gap(cycle, label, f"tWR (WL + BL/2 + tWR, bank {b})", bank.last_wr,
-                      t.write_to_precharge)
+                      self._write_recovery)
             if b == 0 and bank.open_row is not None:
                 closing_mode_row = bank.open_row
             bank.open_row, bank.last_pre = None, cycle
