@@ -92,6 +92,13 @@ def test_bench_passes_for_a_3x3_core(tmp_path):
     assert result.passed and result.tests == 2
 
 
+def test_bench_passes_for_the_flow_configuration(tmp_path):
+    result = runner.run(BENCHES["npu_core_flow"], build_root=tmp_path,
+                        tests=["extreme_sums_at_max_k", "zeros_and_identity"],
+                        env={"KCHIP_NPU_COVERAGE": str(tmp_path / "c.json")})
+    assert result.passed and result.tests == 2
+
+
 def test_bench_catches_a_wrong_golden_model(tmp_path):
     with pytest.raises(runner.TestsFailed) as caught:
         runner.run(BENCHES["npu_core"], build_root=tmp_path, seed=3,

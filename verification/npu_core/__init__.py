@@ -1,8 +1,9 @@
 """Verification of kchip.rtl.npu_core: golden model, cocotb bench and its registration.
 
 :func:`npu_testbench` describes the cocotb bench for one set of generator parameters;
-``TESTBENCHES`` are the ones ``kchip verify`` knows: the default 4x4 core and a 3x3 one (an array
-size that is not a power of two, with odd buffer depths).
+``TESTBENCHES`` are the ones ``kchip verify`` knows: a 4x4 core with 16-word banks, a 3x3 one (an
+array size that is not a power of two, with odd buffer depths) and the configuration of
+``rtl/npu_core/design.toml`` that the physical flow builds.
 """
 
 from __future__ import annotations
@@ -56,7 +57,15 @@ def npu_testbench(*, name: str = TOP, **parameters) -> Testbench:
                     "against the numpy golden model")
 
 
+def flow_parameters() -> dict:
+    """The generator parameters of ``rtl/npu_core/design.toml``, the core the flow builds."""
+    from kchip.flows.design import RTL_ROOT, load_design
+
+    return load_design(RTL_ROOT / "npu_core" / "design.toml").parameters
+
+
 TESTBENCHES = (
     npu_testbench(n=4, a_depth=16, b_depth=16),
     npu_testbench(name="npu_core_n3", n=3, a_depth=13, b_depth=11),
+    npu_testbench(name="npu_core_flow", **flow_parameters()),
 )

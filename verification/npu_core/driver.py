@@ -152,6 +152,9 @@ class NpuDriver:
         await self.configure(m_rows, k_depth, n_cols, mult=op.mult, shift=op.shift,
                              relu=op.relu, a_base=op.a_base, b_base=op.b_base)
         await self.write(CTRL, START | LOAD_A * op.load_a | LOAD_B * op.load_b)
+        status = await self.read(STATUS)
+        assert not status & ERROR, (f"the core refused M,K,N={m_rows},{k_depth},{n_cols}: "
+                                    f"STATUS {status:#x}, cause {status >> 8 & 0xF}")
         senders = []
         if op.load_a:
             senders.append(cocotb.start_soon(self.send("a_in", op.a)))
