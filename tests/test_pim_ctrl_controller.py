@@ -63,7 +63,8 @@ def build_root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("test", ["random_traffic", "gemv_offload", "mode_changes",
-                                  "illegal_requests_rejected", "pim_elementwise_ops"])
+                                  "illegal_requests_rejected", "pim_elementwise_ops",
+                                  "row_hits_cannot_starve_a_miss"])
 def test_controller_against_the_model_on_icarus(test, build_root):
     result = runner.run(pim_testbench(), tests=[test], build_root=build_root,
                         env={"KCHIP_PIM_REQUESTS": "600", "KCHIP_PIM_GEMV": "24x30"})

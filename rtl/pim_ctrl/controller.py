@@ -12,7 +12,8 @@ Structure, per clock cycle at most one command is issued, chosen in this order:
 3. **Request queue** (single-bank mode), FR-FCFS over an open-page policy: the oldest request whose
    column command is ready (a row hit) first; otherwise the oldest request whose PRE or ACT is ready.
    A row is not closed while a queued request still hits it, and a request never passes an older one
-   to the same address, so every read returns the last write.
+   to the same address, so every read returns the last write. A request that has been the oldest for
+   ``starvation_limit`` cycles is served next, so a stream of row hits cannot starve a miss.
 
 Timing rules are enforced with saturating down-counters ("cycles until allowed") per bank, per bank
 group and for the whole device, loaded on every command with the gap the rule demands.
@@ -74,14 +75,16 @@ class PimController(wiring.Component):
 
     Parameters are keyword-only: ``timing`` (a preset name or :class:`DramTiming`), ``banks``,
     ``bank_groups``, ``row_bits``, ``col_bits``, ``data_width`` (a multiple of 16, the PIM lanes),
-    ``queue_depth``, ``tag_bits``, ``pim_regs`` and ``address_map`` (field order of ``req_addr``
+    ``queue_depth``, ``tag_bits``, ``pim_regs``, ``address_map`` (field order of ``req_addr``
     from the top: ``row_bank_col`` keeps a sequential stream in one row, ``row_col_bank`` spreads it
-    over the banks).
+    over the banks) and ``starvation_limit`` (cycles the oldest request may wait before it is
+    served strictly first).
     """
 
     def __init__(self, *, timing: str | DramTiming = "hbm2", banks: int = 4, bank_groups: int = 2,
                  row_bits: int = 8, col_bits: int = 4, data_width: int = 16, queue_depth: int = 4,
-                 tag_bits: int = 4, pim_regs: int = 4, address_map: str = "row_bank_col"):
+                 tag_bits: int = 4, pim_regs: int = 4, address_map: str = "row_bank_col",
+                 starvation_limit: int = 64):
         if not isinstance(timing, DramTiming):
             timing = timing_preset(timing)
         _check_int("banks", banks, (2, 4, 8, 16))
@@ -92,12 +95,14 @@ class PimController(wiring.Component):
         _check_int("queue_depth", queue_depth, range(2, 17))
         _check_int("tag_bits", tag_bits, range(1, 9))
         _check_int("pim_regs", pim_regs, (2, 4, 8))
+        _check_int("starvation_limit", starvation_limit, range(4, 4097))
         if address_map not in ADDRESS_MAPS:
             raise ValueError(f"PimController address_map = {address_map!r} is not valid; expected "
                              f"one of {', '.join(ADDRESS_MAPS)}")
         self.timing, self.banks, self.bank_groups = timing, banks, bank_groups
         self.row_bits, self.col_bits, self.data_width = row_bits, col_bits, data_width
         self.queue_depth, self.tag_bits, self.pim_regs = queue_depth, tag_bits, pim_regs
+        self.starvation_limit = starvation_limit
         self.address_map = address_map
         self.geometry = Geometry(banks=banks, bank_groups=bank_groups, row_bits=row_bits,
                                  col_bits=col_bits, data_width=data_width, pim_regs=pim_regs,
@@ -218,17 +223,27 @@ class PimController(wiring.Component):
         hit = [q_valid[i] & a_open[q_bank[i]] & (a_row[q_bank[i]] == q_row[i]) for i in range(depth)]
         row_in_use = [Cat(hit[i] & (q_bank[i] == b) for i in range(depth)).any() for b in banks]
         a_row_in_use = Array(row_in_use)
+        # Starvation cap: once the oldest request has waited `starvation_limit` cycles, only it may be
+        # served, and it may close a row that younger requests still hit.
+        head_age = Signal(range(self.starvation_limit + 1))
+        head_starved = head_age == self.starvation_limit
+        with m.If(~q_valid[0] | (remove & (remove_index == 0))):
+            m.d.sync += head_age.eq(0)
+        with m.Elif(~head_starved):
+            m.d.sync += head_age.eq(head_age + 1)
         col_ready, row_cmd_ready = [], []
         for i in range(depth):
+            eligible = Const(1) if i == 0 else ~head_starved
             older_same = Cat(q_valid[j] & (q_bank[j] == q_bank[i]) & (q_row[j] == q_row[i])
                              & (q_col[j] == q_col[i]) for j in range(i)).any() if i else Const(0)
             group = group_of(q_bank[i])
             col_ok = Mux(q_write[i], grp_wr_ok[group], grp_rd_ok[group] & read_tags.w_rdy)
-            col_ready.append(hit[i] & ~older_same & (a_col[q_bank[i]] == 0) & col_ok)
-            pre_ok = (q_valid[i] & a_open[q_bank[i]] & (a_row[q_bank[i]] != q_row[i])
-                      & ~a_row_in_use[q_bank[i]] & (a_pre[q_bank[i]] == 0))
+            col_ready.append(eligible & hit[i] & ~older_same & (a_col[q_bank[i]] == 0) & col_ok)
+            row_free = ~a_row_in_use[q_bank[i]] | (head_starved if i == 0 else Const(0))
+            pre_ok = (q_valid[i] & a_open[q_bank[i]] & (a_row[q_bank[i]] != q_row[i]) & row_free
+                      & (a_pre[q_bank[i]] == 0))
             act_ok = q_valid[i] & ~a_open[q_bank[i]] & single_act_ok(q_bank[i])
-            row_cmd_ready.append(pre_ok | act_ok)
+            row_cmd_ready.append(eligible & (pre_ok | act_ok))
 
         # ---- all-bank engine slot ----------------------------------------------------------------
         slot_valid = Signal()

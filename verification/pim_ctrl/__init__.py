@@ -32,7 +32,7 @@ CONFIG_ENV = "KCHIP_PIM_CONFIG"
 DEFAULT_CONFIG = {
     "controller": {"timing": "hbm2", "banks": 4, "bank_groups": 2, "row_bits": 8, "col_bits": 4,
                    "data_width": 64, "queue_depth": 4, "tag_bits": 5, "pim_regs": 4,
-                   "address_map": "row_bank_col"},
+                   "address_map": "row_bank_col", "starvation_limit": 32},
     "rtl_timing_changes": {},
 }
 

@@ -192,3 +192,27 @@ async def pim_elementwise_ops(dut):
         multiplied = lanes_of(outcome.read_data[8 + 2 * bank], geo.lanes)
         assert added == (b[bank, 0] + a[bank]).tolist(), (bank, added)
         assert multiplied == (b[bank, 1] * a[bank]).tolist(), (bank, multiplied)
+
+
+@cocotb.test()
+async def row_hits_cannot_starve_a_miss(dut):
+    """A conflicting read behind a long stream of row hits is served within the starvation cap.
+
+    The host has ``2**tag_bits`` tags, so it stalls by itself once the unanswered miss holds the
+    last free tag (31 hits with 5-bit tags); the cap must act well before that.
+    """
+    harness = await _started(dut)
+    geo = harness.geometry
+    hits = [Request(RequestKind.READ, geo.join_address(0, 1, i % (1 << geo.col_bits)))
+            for i in range(200)]
+    sequence = [Request(RequestKind.WRITE, geo.join_address(0, 1, 0), 7),
+                Request(RequestKind.READ, geo.join_address(0, 2, 0))] + hits
+    outcome = await harness.run(sequence)
+    harness.check_model()
+    miss_done = outcome.read_cycles[1]
+    served_before = sum(1 for i in range(2, len(sequence)) if outcome.read_cycles[i] < miss_done)
+    limit = config_from_env()["controller"]["starvation_limit"]
+    dut._log.info("%d row hits served before the miss (starvation limit %d)", served_before, limit)
+    assert served_before <= limit // harness.model.timing.tCCD_L + 2, (
+        f"{served_before} row hits served before the older miss (starvation limit {limit} cycles)")
+    assert outcome.read_data[1] == 0 and all(outcome.read_data[i] in (0, 7) for i in range(2, 202))

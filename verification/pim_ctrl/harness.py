@@ -27,6 +27,7 @@ class RunOutcome:
     """What came back for one batch of requests, by position in the batch."""
 
     read_data: dict[int, int] = field(default_factory=dict)
+    read_cycles: dict[int, int] = field(default_factory=dict)
     rejected: set[int] = field(default_factory=set)
     cycles: int = 0
     first_cycle: int = 0
@@ -109,6 +110,7 @@ class Harness:
                 index = by_tag.pop(tag)
                 reads_out.discard(tag)
                 outcome.read_data[index] = int(dut.rsp_data.value)
+                outcome.read_cycles[index] = self.cycle
             if int(dut.rej_valid.value):
                 tag = int(dut.rej_tag.value)
                 outcome.rejected.add(by_tag.pop(tag))
