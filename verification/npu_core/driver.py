@@ -145,7 +145,7 @@ class NpuDriver:
                 return status
         raise AssertionError(f"core still BUSY after {limit} STATUS polls")
 
-    async def run(self, op: Operation, *, timeout_cycles: int | None = None) -> Outcome:
+    async def run(self, op: Operation) -> Outcome:
         """Configure, start, stream the operands in and C out; C comes back row-major."""
         m_rows, k_depth = op.a.shape
         n_cols = op.b.shape[1]
@@ -163,8 +163,7 @@ class NpuDriver:
         stream = await self.receive(m_rows * n_cols)
         for sender in senders:
             await sender
-        limit = timeout_cycles or 100 + 10 * m_rows * n_cols
-        status = await self.wait_idle(limit)
+        status = await self.wait_idle(100 + 10 * m_rows * n_cols)
         assert status & (DONE | ERROR) == DONE, f"STATUS {status:#x} after the operation"
         assert not self.dut.c_out__valid.value, "c_out offers more than M x N results"
         c = np.empty(m_rows * n_cols, dtype=np.int64)
