@@ -50,3 +50,10 @@ def test_unknown_names_are_listed():
 def test_impossible_values_are_refused(changes, message):
     with pytest.raises(TimingError, match=message):
         HBM2.with_changes(**changes)
+
+
+def test_refresh_drain_covers_every_wait_before_ref():
+    slow_row_cycle = HBM2.with_changes(tRC=90)
+    assert slow_row_cycle.refresh_drain_cycles == 90 + 2
+    t = DDR4_3200
+    assert t.refresh_drain_cycles == max(t.tRAS, t.CWL + t.BL // 2 + t.tWR, t.tRTP) + t.tRP + 2

@@ -108,9 +108,11 @@ class DramTiming:
 
         Once a refresh is due the controller issues nothing but PREA and REF, so the wait is bounded
         by the last command already issued (an ACT needs tRAS, a WR its recovery, a RD tRTP before
-        the precharge), then tRP, plus one cycle for each of PREA and REF.
+        the precharge), then tRP -- or tRC from that ACT, which the controller also waits for --
+        plus one cycle for each of PREA and REF.
         """
-        return max(self.tRAS, self.write_to_precharge, self.tRTP) + self.tRP + 2
+        close = max(self.tRAS, self.write_to_precharge, self.tRTP) + self.tRP
+        return max(close, self.tRC) + 2
 
     def with_changes(self, **changes) -> "DramTiming":
         """A copy with some values changed, e.g. ``DDR4_3200.with_changes(tRCD=10)``."""
