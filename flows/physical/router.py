@@ -30,7 +30,11 @@ from kchip.flows.physical.pin_access import Access, PinAccessPlanner
 #: cost of one step along each layer (um of wire), and of a via
 STEP_COST = (0.46 * 2.0, 0.34, 0.46 * 0.8, 0.68 * 0.8)
 VIA_COST = 1.5
-MIN_STEP_PER_UM = 0.8
+#: holes in one net's metal smaller than this are filled (SKY130 met1.7/met2.7 want >= 0.14 um2)
+SMALL_HOLE_NM2 = 200_000
+#: A* heuristic per um of remaining distance; above the cheapest step cost (0.8) it trades a little
+#: path quality for far fewer expanded nodes
+HEURISTIC_WEIGHT = 1.2
 
 
 class RoutingError(RuntimeError):
@@ -119,8 +123,12 @@ class Router:
 
     # -- search -------------------------------------------------------------------------------
     def _astar(self, net_id: int, source: int, targets: set[int], box, pres: float) -> list[int] | None:
+        """Cheapest path from ``source`` to any node of ``targets`` inside ``box`` (weighted A*).
+
+        A path never stacks a via2 and a via3 on one met3 node: such a met3 island would be below
+        the minimum area."""
         grid = self.grid
-        nxy, ny, nx = grid.nxy, grid.ny, grid.nx
+        nxy, ny, size = grid.nxy, grid.ny, grid.size
         wblk, vblk, eblk, valid = self.wblk, self.vblk, self.eblk, self.valid
         occ, vocc, hist = self.occ, self.vocc, self.hist
         along = grid.along
@@ -129,71 +137,71 @@ class Router:
         tx1 = max((t % nxy) // ny for t in targets)
         ty0 = min(t % ny for t in targets)
         ty1 = max(t % ny for t in targets)
-
-        def heuristic(i, j):
-            dx = tx0 - i if i < tx0 else (i - tx1 if i > tx1 else 0)
-            dy = ty0 - j if j < ty0 else (j - ty1 if j > ty1 else 0)
-            return (dx * 0.46 + dy * 0.34) * MIN_STEP_PER_UM
-
+        hx, hy = 0.46 * HEURISTIC_WEIGHT, 0.34 * HEURISTIC_WEIGHT
         g = {source: 0.0}
         parent = {source: -1}
-        _, si, sj = grid.decode(source)
-        heap = [(heuristic(si, sj), 0.0, source)]
+        heap = [(0.0, source)]
+        pop, push = heapq.heappop, heapq.heappush
+        done = set()
         while heap:
-            f, cost, n = heapq.heappop(heap)
-            if cost > g.get(n, 1e18):
+            _, n = pop(heap)
+            if n in done:
                 continue
+            done.add(n)
             if n in targets:
                 path = []
                 while n != -1:
                     path.append(n)
                     n = parent[n]
                 return path
+            cost = g[n]
             layer, rest = divmod(n, nxy)
             i, j = divmod(rest, ny)
-            moves = []
             stride = along[layer]
             if HORIZONTAL[layer]:
-                if i > i_lo:
-                    moves.append((n - stride, i - 1, j, False))
-                if i < i_hi:
-                    moves.append((n + stride, i + 1, j, False))
+                moves = ((n - stride, i - 1, j, False) if i > i_lo else None,
+                         (n + stride, i + 1, j, False) if i < i_hi else None)
             else:
                 step = 2 if layer == 3 else 1
-                if j - step >= j_lo:
-                    moves.append((n - stride, i, j - step, False))
-                if j + step <= j_hi:
-                    moves.append((n + stride, i, j + step, False))
-            if layer < 3 and valid[n + nxy]:
-                moves.append((n + nxy, i, j, True))
-            if layer > 0 and valid[n - nxy]:
-                moves.append((n - nxy, i, j, True))
-            for m, mi, mj, is_via in moves:
-                if wblk[m] != FREE and wblk[m] != net_id:
+                moves = ((n - stride, i, j - step, False) if j - step >= j_lo else None,
+                         (n + stride, i, j + step, False) if j + step <= j_hi else None)
+            came_from = parent[n]
+            stacked = layer == 2 and came_from in (n - nxy, n + nxy)
+            up = (n + nxy, i, j, True) if layer < 3 and valid[n + nxy] and not stacked else None
+            down = (n - nxy, i, j, True) if layer > 0 and valid[n - nxy] and not stacked else None
+            for move in (*moves, up, down):
+                if move is None:
                     continue
-                if not is_via:
+                m, mi, mj, is_via = move
+                block = wblk[m]
+                if block != FREE and block != net_id:
+                    continue
+                if is_via:
+                    if (vblk[m] != FREE and vblk[m] != net_id) or (vblk[n] != FREE and vblk[n] != net_id):
+                        continue
+                else:
                     e = eblk[n if n < m else m]
                     if e != FREE and e != net_id:
                         continue
-                elif ((vblk[m] != FREE and vblk[m] != net_id) or (vblk[n] != FREE and vblk[n] != net_id)):
-                    continue
                 m_layer = m // nxy
                 crowd = occ[m]
-                if m_layer > 0:
+                if m_layer:
                     s = along[m_layer]
                     if m - s >= 0:
                         crowd += occ[m - s]
-                    if m + s < grid.size:
+                    if m + s < size:
                         crowd += occ[m + s]
-                if is_via and min(layer, m_layer) == 0:
-                    base = n if layer == 0 else m
-                    crowd += vocc[base - 1] + vocc[base + 1] if 0 < base % ny < ny - 1 else 0
-                step_cost = VIA_COST if is_via else STEP_COST[m_layer]
-                new = cost + step_cost * (1.0 + hist[m]) * (1.0 + pres * crowd)
+                    if is_via and layer == 0 and 0 < n % ny < ny - 1:
+                        crowd += vocc[n - 1] + vocc[n + 1]
+                elif is_via and 0 < m % ny < ny - 1:
+                    crowd += vocc[m - 1] + vocc[m + 1]
+                new = cost + (VIA_COST if is_via else STEP_COST[m_layer]) * (1.0 + hist[m]) * (1.0 + pres * crowd)
                 if new < g.get(m, 1e18):
                     g[m] = new
                     parent[m] = n
-                    heapq.heappush(heap, (new + heuristic(mi, mj), new, m))
+                    dx = tx0 - mi if mi < tx0 else (mi - tx1 if mi > tx1 else 0)
+                    dy = ty0 - mj if mj < ty0 else (mj - ty1 if mj > ty1 else 0)
+                    push(heap, (new + dx * hx + dy * hy, m))
         return None
 
     def _box(self, nodes, margin: int):
@@ -413,16 +421,17 @@ def _moved(rect, x, y):
 
 
 def _mended(rects, spacing: int) -> list[tuple[int, int, int, int]]:
-    """One net's shapes on one layer as rectangles, with gaps below the spacing filled."""
+    """One net's shapes on one layer as rectangles, closed so that no gap or notch narrower than
+    the spacing is left between them (a morphological closing: grow by half the spacing, shrink),
+    and with small holes filled (no other net's metal fits in them)."""
     region = kdb.Region()
     for r in rects:
         region.insert(kdb.Box(*r))
-    region.merge()
-    for pair in region.space_check(spacing, False, kdb.Metrics.Euclidian).each():
-        region.insert(pair.bbox())
-    region.merge()
+    half = spacing // 2
+    closed = region.merged().sized(half).sized(-half)
+    closed = (closed + closed.holes().with_area(0, SMALL_HOLE_NM2, False)).merged()
     return [(b.left, b.bottom, b.right, b.top) for b in
-            (p.bbox() for p in region.decompose_trapezoids_to_region().each())]
+            (p.bbox() for p in closed.decompose_trapezoids_to_region().each())]
 
 
 def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeIndex):
@@ -444,7 +453,9 @@ def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeInd
         half = (extra // 2 // 5 + 1) * 5
         lo, hi = (box.left, box.right) if horizontal else (box.bottom, box.top)
         choice = None
-        for start, end in ((lo - half, hi + half), (lo - extra, hi), (lo, hi + extra)):
+        starts = [lo - half] + list(range(lo - extra, lo + 1, 10))
+        for start in starts:
+            end = start + (hi - lo) + extra
             rect = ((start, box.bottom, end, box.top) if horizontal else (box.left, start, box.right, end))
             if neighbours.clear_of_others(layer.name, net, rect, layer.spacing):
                 choice = rect
