@@ -1,6 +1,7 @@
 """kchip.rtl.pim_ctrl.controller: parameters, address maps, the flow's design file, and cocotb runs
 against the checking DRAM model (kchip.verification.pim_ctrl) on Icarus, one on Verilator."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from kchip.flows.design import load_design
 from kchip.rtl.pim_ctrl.controller import PimController
 from kchip.rtl.pim_ctrl.geometry import Geometry
 from kchip.verification import runner
-from kchip.verification.pim_ctrl import FAULT_CONFIG
+from kchip.verification.pim_ctrl import DEFAULT_CONFIG, FAULT_CONFIG
 from kchip.verification.pim_ctrl import testbench as pim_testbench
 
 DESIGN = Path(__file__).resolve().parent.parent / "rtl" / "pim_ctrl" / "design.toml"
@@ -69,6 +70,17 @@ def test_controller_against_the_model_on_icarus(test, build_root):
     result = runner.run(pim_testbench(), tests=[test], build_root=build_root,
                         env={"KCHIP_PIM_REQUESTS": "600", "KCHIP_PIM_GEMV": "24x30"})
     assert result.tests == 1 and result.passed
+
+
+def test_ddr4_controller_with_bank_interleaving_against_the_model(build_root):
+    """DDR4-3200 timing, 8 banks in 4 groups, the bank-interleaved address map."""
+    config = copy.deepcopy(DEFAULT_CONFIG)
+    config["controller"].update(timing="ddr4_3200", banks=8, bank_groups=4,
+                                address_map="row_col_bank")
+    result = runner.run(pim_testbench(config, name="pim_ctrl_ddr4"), build_root=build_root,
+                        tests=["random_traffic", "gemv_offload"],
+                        env={"KCHIP_PIM_REQUESTS": "400", "KCHIP_PIM_GEMV": "16x20"})
+    assert result.tests == 2 and result.passed
 
 
 def test_model_catches_a_controller_with_shortened_trcd(build_root):
