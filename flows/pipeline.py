@@ -10,16 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kchip.flows import physical
 from kchip.flows.stage import Stage, StageContext, StageFailed, Variable
 from kchip.tools import klayout, magic, netgen, opensta, verilator, yosys
-
-PHYSICAL_DIR = Path(physical.__file__).parent
-
-
-def _physical(*names: str) -> list[str]:
-    return [str(PHYSICAL_DIR / f"{n}.py") for n in names]
-
 
 def _tech(ctx: StageContext):
     from kchip.flows.physical.lef import read_macros, read_technology
@@ -91,6 +83,7 @@ class Lint(Stage):
 class Synth(Stage):
     """Yosys synthesis to the standard cells at the typical corner."""
 
+    code = ("tools/yosys.py", "flows/timing/liberty.py")
     name, order, upstream = "synth", 3, ("lint",)
     reads = ("rtl",)
     writes = ("netlist", "netlist_json")
@@ -102,9 +95,6 @@ class Synth(Stage):
         d = self.design()
         return {"top": d.top, "period": d.clock_period_ns if self.config()["abc_clock_aware"] else None}
 
-    def code_files(self):
-        from kchip.flows.timing import liberty
-        return [yosys.__file__, liberty.__file__]
 
     def execute(self, ctx):
         period = ctx.design.clock_period_ns if ctx.config["abc_clock_aware"] else None
@@ -116,6 +106,7 @@ class Synth(Stage):
 class Floorplan(Stage):
     """Die and core size, rows, well taps, power straps and I/O pins."""
 
+    code = ("flows/physical/floorplan.py", "flows/physical/layout.py", "flows/physical/lef.py")
     name, order, upstream = "floorplan", 4, ("synth",)
     reads = ("netlist_json",)
     writes = ("layout",)
@@ -131,8 +122,6 @@ class Floorplan(Stage):
         return {"floorplan": [d.utilization, d.die_size_um, d.aspect_ratio, d.core_margin_um],
                 "pins": d.pins, "clock": d.clock_port}
 
-    def code_files(self):
-        return _physical("floorplan", "layout", "lef")
 
     def execute(self, ctx):
         from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, floorplan
@@ -165,6 +154,7 @@ class Floorplan(Stage):
 class Place(Stage):
     """Global placement and legalisation into the rows."""
 
+    code = ("flows/physical/placer.py", "flows/physical/layout.py", "flows/physical/lef.py")
     name, order, upstream = "place", 5, ("floorplan",)
     reads = ("layout",)
     writes = ("layout",)
@@ -172,8 +162,6 @@ class Place(Stage):
     variables = (Variable("rounds", int, 8, "", "spreading rounds of global placement"),
                  Variable("seed", int, 1, "", "seed of the initial cell scatter"))
 
-    def code_files(self):
-        return _physical("placer", "layout", "lef")
 
     def execute(self, ctx):
         from kchip.flows.physical.placer import place
@@ -186,14 +174,13 @@ class Place(Stage):
 class ClockTree(Stage):
     """A balanced clock-buffer tree from the clock port to every register."""
 
+    code = ("flows/physical/cts.py", "flows/physical/placer.py", "flows/physical/layout.py")
     name, order, upstream = "cts", 6, ("place",)
     reads = ("layout",)
     writes = ("layout",)
     pdk_files = ("stdcell:lef",)
     variables = (Variable("max_fanout", int, 12, "", "sinks per clock buffer"),)
 
-    def code_files(self):
-        return _physical("cts", "placer", "layout")
 
     def execute(self, ctx):
         from kchip.flows.physical.cts import ClockTreeConfig, build_clock_tree
@@ -213,15 +200,14 @@ class ClockTree(Stage):
 class Route(Stage):
     """Filler cells, then detailed routing of every signal net; writes the final netlist and SPEF."""
 
+    code = ("flows/physical/router.py", "flows/physical/grid.py", "flows/physical/pin_access.py",
+            "flows/physical/placer.py", "flows/physical/layout.py", "flows/physical/lef.py", "flows/timing/spef.py")
     name, order, upstream = "route", 7, ("cts",)
     reads = ("layout",)
     writes = ("layout", "final_netlist", "spef")
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")
     variables = (Variable("max_rounds", int, 60, "", "negotiation rounds before giving up"),)
 
-    def code_files(self):
-        from kchip.flows.timing import spef
-        return _physical("router", "grid", "pin_access", "placer", "layout", "lef") + [spef.__file__]
 
     def execute(self, ctx):
         from kchip.flows.physical.layout import write_verilog
@@ -251,15 +237,13 @@ class Route(Stage):
 class Gds(Stage):
     """Stream out GDS with the real cell layouts, and render a picture of it."""
 
+    code = ("flows/physical/gds.py", "flows/physical/layout.py", "flows/picture.py")
     name, order, upstream = "gds", 8, ("route",)
     reads = ("layout",)
     writes = ("gds", "png")
     tools = (klayout.TOOL,)
     pdk_files = ("stdcell:gds", "stdcell:lef", "stdcell:tech_lef", "signoff:klayout_lyp")
 
-    def code_files(self):
-        from kchip.flows import picture
-        return _physical("gds", "layout") + [picture.__file__]
 
     def execute(self, ctx):
         from kchip.flows.physical.gds import write_gds
@@ -278,15 +262,14 @@ class Gds(Stage):
 class Drc(Stage):
     """Magic DRC with the PDK deck, plus KLayout checks of the rules this magic cannot run."""
 
+    code = ("flows/signoff/drc.py", "flows/signoff/layout_rules.py", "flows/signoff/magic_tech.py",
+            "tools/magic.py")
     name, order, upstream = "drc", 9, ("gds",)
     reads = ("gds",)
     writes = ("drc_report",)
     tools = (magic.TOOL, klayout.TOOL)
     pdk_files = ("signoff:magic_tech", "signoff:klayout_lyp")
 
-    def code_files(self):
-        from kchip.flows.signoff import drc, layout_rules, magic_tech
-        return [drc.__file__, layout_rules.__file__, magic_tech.__file__, magic.__file__]
 
     def execute(self, ctx):
         from kchip.flows.signoff.drc import run_drc_signoff
@@ -303,15 +286,13 @@ class Drc(Stage):
 class Lvs(Stage):
     """Netgen LVS: the extracted layout against the final gate-level netlist."""
 
+    code = ("flows/signoff/lvs.py", "flows/signoff/cdl.py", "tools/netgen.py", "tools/magic.py")
     name, order, upstream = "lvs", 10, ("gds",)
     reads = ("gds", "final_netlist")
     writes = ("lvs_report",)
     tools = (magic.TOOL, netgen.TOOL)
     pdk_files = ("signoff:magic_tech", "stdcell:cdl")
 
-    def code_files(self):
-        from kchip.flows.signoff import cdl, lvs
-        return [lvs.__file__, cdl.__file__, netgen.__file__, magic.__file__]
 
     def execute(self, ctx):
         from kchip.flows.signoff.lvs import run_lvs
@@ -326,6 +307,7 @@ class Lvs(Stage):
 class Sta(Stage):
     """OpenSTA: setup and hold with the propagated clock and the routed parasitics."""
 
+    code = ("tools/opensta.py", "flows/timing/sdc.py")
     name, order, upstream = "sta", 11, ("route",)
     reads = ("final_netlist", "spef")
     writes = ("sta_report",)
@@ -337,9 +319,6 @@ class Sta(Stage):
         d = self.design()
         return {"clock": [d.clock_port, d.clock_period_ns]}
 
-    def code_files(self):
-        from kchip.flows.timing import sdc
-        return [opensta.__file__, sdc.__file__]
 
     def execute(self, ctx):
         from kchip.flows.timing.sdc import pdk_constraints, write_sdc
@@ -359,13 +338,11 @@ class Sta(Stage):
 class Report(Stage):
     """Collect the signed-off results into DIR/final: GDS, netlist, metrics, picture and report."""
 
+    code = ("flows/report.py",)
     name, order, upstream = "report", 12, ("drc", "lvs", "sta")
     reads = ("gds", "png", "final_netlist", "drc_report", "lvs_report", "sta_report")
     writes = ("report",)
 
-    def code_files(self):
-        from kchip.flows import report
-        return [report.__file__]
 
     def execute(self, ctx):
         from kchip.flows.report import write_final

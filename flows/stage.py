@@ -31,19 +31,41 @@ from kchip.flows.design import Design, load_design
 from kchip.pdk import Pdk, load_pdk
 from kchip.tools.base import Invocation, ToolSpec, probe
 
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+_FILE_DIGESTS: dict[str, str] = {}
+
+
+def _digest_cache() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "kchip" / "file-digests.json"
 
 
 def file_digest(path: Path) -> str:
-    """SHA-256 of a file's content (memoised per path, size and modification time)."""
+    """SHA-256 of a file's content, remembered per path, size and modification time (in memory,
+    and on disk for files over 1 MB such as liberty and GDS libraries)."""
     stat = os.stat(path)
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _FILE_DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _FILE_DIGESTS[key] = h.hexdigest()
+    key = f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    if key in _FILE_DIGESTS:
+        return _FILE_DIGESTS[key]
+    large = stat.st_size > 1 << 20
+    if large:
+        try:
+            _FILE_DIGESTS.update(json.loads(_digest_cache().read_text()))
+        except (OSError, ValueError):
+            pass
+        if key in _FILE_DIGESTS:
+            return _FILE_DIGESTS[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    _FILE_DIGESTS[key] = h.hexdigest()
+    if large:
+        cache = _digest_cache()
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{cache}.tmp{os.getpid()}")
+        tmp.write_text(json.dumps({k: v for k, v in _FILE_DIGESTS.items()}))
+        os.replace(tmp, cache)
     return _FILE_DIGESTS[key]
 
 
@@ -104,6 +126,8 @@ class Stage(luigi.Task):
     tools: ClassVar[tuple[ToolSpec, ...]] = ()
     pdk_files: ClassVar[tuple[str, ...]] = ()
     upstream: ClassVar[tuple[str, ...]] = ()
+    #: source files (relative to the kchip package root) of the algorithms and tool wrappers run
+    code: ClassVar[tuple[str, ...]] = ()
 
     # -- identity ------------------------------------------------------------------------------
     def requires(self):
@@ -131,17 +155,13 @@ class Stage(luigi.Task):
         return {
             "stage": self.name,
             "code": hashlib.sha256(inspect.getsource(type(self)).encode()).hexdigest(),
-            "code_files": {p: file_digest(Path(p)) for p in self.code_files()},
+            "code_files": {p: file_digest(PACKAGE_ROOT / p) for p in self.code},
             "config": self.config(),
             "tools": {t.name: (probe(t).version_text if probe(t) else "missing") for t in self.tools},
             "pdk": {rel: file_digest(pdk.path(rel)) for rel in self.pdk_file_paths(pdk)},
             "upstream": {task.name: task.digest() for task in self.requires()},
             **self.extra_inputs(),
         }
-
-    def code_files(self) -> list[str]:
-        """Source files of the algorithms the stage runs (their content is part of the digest)."""
-        return []
 
     def extra_inputs(self) -> dict[str, Any]:
         return {}
