@@ -18,7 +18,7 @@ def pdk_root() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def sky130():
+def pdk():
     """The sky130A PDK; missing it fails under CI and skips elsewhere."""
     from kchip.pdk import load_pdk
 
@@ -31,7 +31,7 @@ def sky130():
 
 
 @pytest.fixture(scope="session")
-def tech_and_macros(sky130):
+def tech_and_macros(pdk):
     from kchip.flows.physical.lef import read_macros, read_technology
 
-    return read_technology(sky130.tech_lef), read_macros(sky130.lef)
+    return read_technology(pdk.tech_lef), read_macros(pdk.lef)

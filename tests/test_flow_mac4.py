@@ -16,8 +16,8 @@ from kchip.flows.runner import run_flow
 
 
 @pytest.mark.slow
-def test_mac4_signs_off_clean(sky130, tmp_path):
-    result = run_flow(resolve_design("mac4"), "sky130A", sky130.root, tmp_path)
+def test_mac4_signs_off_clean(pdk, tmp_path):
+    result = run_flow(resolve_design("mac4"), "sky130A", pdk.root, tmp_path)
     assert result.ok, [(s.name, s.error) for s in result.stages if s.error]
     m = json.loads((tmp_path / "final" / "metrics.json").read_text())
     assert m["design__instance__count"] > 1500

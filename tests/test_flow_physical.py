@@ -24,7 +24,7 @@ from kchip.tools.yosys import synthesize
 
 
 @pytest.fixture(scope="module")
-def counter_netlist(sky130, tmp_path_factory):
+def counter_netlist(pdk, tmp_path_factory):
     from amaranth.back import verilog
 
     from kchip.rtl.examples.counter import Counter
@@ -32,26 +32,26 @@ def counter_netlist(sky130, tmp_path_factory):
     work = tmp_path_factory.mktemp("synth")
     (work / "counter.v").write_text(verilog.convert(Counter(width=6), name="counter", emit_src=False,
                                                     strip_internal_attrs=True))
-    return synthesize([work / "counter.v"], "counter", sky130, work, Invocation(work)).netlist_json
+    return synthesize([work / "counter.v"], "counter", pdk, work, Invocation(work)).netlist_json
 
 
-def fp_config(sky130, **changes):
+def fp_config(pdk, **changes):
     values = dict(utilization=0.35, die_size_um=None, aspect_ratio=1.0, core_margin_um=4.0,
-                  pins={"left": ["clk", "rst"]}, tap_cell=sky130.stdcell["tap_cell"], tap_spacing_um=13.0,
+                  pins={"left": ["clk", "rst"]}, tap_cell=pdk.stdcell["tap_cell"], tap_spacing_um=13.0,
                   strap_pitch_um=40.0, strap_width_um=1.6)
     values.update(changes)
     return FloorplanConfig(**values)
 
 
 @pytest.fixture(scope="module")
-def routed(sky130, tech_and_macros, counter_netlist):
+def routed(pdk, tech_and_macros, counter_netlist):
     tech, macros = tech_and_macros
     layout = from_yosys_json(counter_netlist, "counter")
     layout.clock_net = "clk"
-    floorplan(layout, macros, tech, fp_config(sky130), "unithd")
+    floorplan(layout, macros, tech, fp_config(pdk), "unithd")
     place(layout, macros)
-    cts = build_clock_tree(layout, macros, ClockTreeConfig(3, *reversed(sky130.stdcell["clock_buffers"][:3])))
-    fill_rows(layout, macros, sky130.stdcell["fill_cells"])
+    cts = build_clock_tree(layout, macros, ClockTreeConfig(3, *reversed(pdk.stdcell["clock_buffers"][:3])))
+    fill_rows(layout, macros, pdk.stdcell["fill_cells"])
     router = Router(layout, macros, tech)
     metrics = router.run()
     router.write_geometry()
@@ -69,7 +69,7 @@ def test_tech_lef_rules_and_vias_are_read_exactly(tech_and_macros):
     assert dff.pins["D"].shapes == [("li1", (1370, 715, 1650, 1665))]
 
 
-def test_off_grid_pins_get_an_access_via_inside_the_pin(sky130, tech_and_macros):
+def test_off_grid_pins_get_an_access_via_inside_the_pin(pdk, tech_and_macros):
     tech, macros = tech_and_macros
     dff = macros["sky130_fd_sc_hd__dfxtp_1"]
     assert pin_access_points(dff, tech, Grid.from_technology(tech))["D"] == []
@@ -95,10 +95,10 @@ def test_an_obstacle_blocks_exactly_the_nodes_within_spacing(tech_and_macros):
     assert grid.wire_block[1, 0, 0] == 7 and grid.wire_block[1, 5, 5] == FREE
 
 
-def test_floorplan_sizes_the_core_and_rejects_unknown_pins(sky130, tech_and_macros, counter_netlist):
+def test_floorplan_sizes_the_core_and_rejects_unknown_pins(pdk, tech_and_macros, counter_netlist):
     tech, macros = tech_and_macros
     layout = from_yosys_json(counter_netlist, "counter")
-    floorplan(layout, macros, tech, fp_config(sky130, utilization=0.3), "unithd")
+    floorplan(layout, macros, tech, fp_config(pdk, utilization=0.3), "unithd")
     x0, y0, x1, y1 = layout.core
     cells = sum(macros[i.cell].width * macros[i.cell].height for i in layout.instances.values() if i.role == "logic")
     assert 0.15 < cells / ((x1 - x0) * (y1 - y0)) <= 0.3
@@ -106,7 +106,7 @@ def test_floorplan_sizes_the_core_and_rejects_unknown_pins(sky130, tech_and_macr
     assert all(p.rect for p in layout.ports)
     with pytest.raises(FloorplanError, match="'nope' in \\[pins\\] is not a port"):
         floorplan(from_yosys_json(counter_netlist, "counter"), macros, tech,
-                  fp_config(sky130, pins={"left": ["nope"]}), "unithd")
+                  fp_config(pdk, pins={"left": ["nope"]}), "unithd")
 
 
 def test_placement_is_legal(routed, tech_and_macros):

@@ -24,10 +24,10 @@ def stage_states(run_dir: Path) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def counter_run(sky130, tmp_path_factory):
+def counter_run(pdk, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("counter-run")
-    result = run_flow(resolve_design("counter"), "sky130A", sky130.root, run_dir)
-    return result, run_dir, sky130
+    result = run_flow(resolve_design("counter"), "sky130A", pdk.root, run_dir)
+    return result, run_dir, pdk
 
 
 def test_the_counter_signs_off_clean(counter_run):
@@ -115,12 +115,12 @@ def test_a_missing_tool_fails_its_stage_with_the_install_hint(counter_run, monke
     assert drc.state == "failed" and "magic not found" in drc.error and "apt-get install magic" in drc.error
 
 
-def test_a_failing_tool_stops_the_flow_with_its_command_and_log(sky130, tmp_path):
+def test_a_failing_tool_stops_the_flow_with_its_command_and_log(pdk, tmp_path):
     (tmp_path / "broken.v").write_text("module broken(input clk, output q);\n  assign q = ;\nendmodule\n")
     (tmp_path / "broken.toml").write_text(
         '[design]\nname = "broken"\ntop = "broken"\n[source]\nverilog = ["broken.v"]\n'
         '[clock]\nport = "clk"\nperiod_ns = 10\n[floorplan]\nutilization = 0.3\n')
-    result = run_flow(load_design(tmp_path / "broken.toml"), "sky130A", sky130.root, tmp_path / "run")
+    result = run_flow(load_design(tmp_path / "broken.toml"), "sky130A", pdk.root, tmp_path / "run")
     states = {s.name: s for s in result.stages}
     assert not result.ok and states["lint"].state == "failed"
     assert "Verilator error" in states["lint"].error
@@ -128,14 +128,14 @@ def test_a_failing_tool_stops_the_flow_with_its_command_and_log(sky130, tmp_path
     assert not list((tmp_path / "run" / "stages").glob("03-synth/*/state.json"))
 
 
-def test_bad_flow_options_are_rejected_with_the_valid_choices(sky130, tmp_path):
+def test_bad_flow_options_are_rejected_with_the_valid_choices(pdk, tmp_path):
     design = resolve_design("counter")
     with pytest.raises(FlowError, match="stages in order: elaborate, lint"):
-        run_flow(design, "sky130A", sky130.root, tmp_path, to_stage="routing")
+        run_flow(design, "sky130A", pdk.root, tmp_path, to_stage="routing")
     with pytest.raises(FlowError, match="stage place has no variable 'speed'; its variables: rounds, seed"):
         parse_overrides(["place.speed=3"])
     with pytest.raises(ValueError, match="place.rounds = 'many' has the wrong type; expected int"):
-        run_flow(design, "sky130A", sky130.root, tmp_path, overrides=parse_overrides(["place.rounds=many"]))
+        run_flow(design, "sky130A", pdk.root, tmp_path, overrides=parse_overrides(["place.rounds=many"]))
 
 
 def _kchip(*args, env=None):
@@ -143,9 +143,9 @@ def _kchip(*args, env=None):
                           env={**os.environ, **(env or {})}, timeout=300)
 
 
-def test_cli_reports_bad_input_without_a_traceback(sky130, tmp_path):
+def test_cli_reports_bad_input_without_a_traceback(pdk, tmp_path):
     proc = _kchip("flow", "run", "--design", "nosuch", "--run-dir", str(tmp_path),
-                  env={"KCHIP_PDK_ROOT": str(sky130.root)})
+                  env={"KCHIP_PDK_ROOT": str(pdk.root)})
     assert proc.returncode == 2 and "built-in designs" in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr
     proc = _kchip("flow", "run", "--design", "counter", "--jobs", "0", "--run-dir", str(tmp_path))

@@ -4,20 +4,11 @@ import pytest
 
 from kchip.flows.signoff import drc
 from kchip.flows.signoff.magic_tech import rule_id
-from kchip.pdk import PdkError, load_pdk
 from kchip.tools import magic
-from kchip.tools.base import Invocation, ToolError, probe
+from kchip.tools.base import Invocation, ToolError
 from signoff_layouts import inverter_chain
 
 
-@pytest.fixture(scope="module")
-def pdk():
-    if probe(magic.TOOL) is None:
-        pytest.skip("magic is not installed")
-    try:
-        return load_pdk("sky130A")
-    except PdkError as exc:
-        pytest.skip(f"no SKY130 PDK: {exc}")
 
 
 def check(pdk, tmp_path, gds, **options):

@@ -4,16 +4,9 @@ import klayout.db as kdb
 import pytest
 
 from kchip.flows.signoff.layout_rules import CHECKS, check_layout_rules, layer_numbers
-from kchip.pdk import PdkError, load_pdk
 from signoff_layouts import inverter_chain
 
 
-@pytest.fixture(scope="module")
-def pdk():
-    try:
-        return load_pdk("sky130A")
-    except PdkError as exc:
-        pytest.skip(f"no SKY130 PDK: {exc}")
 
 
 def test_layer_numbers_from_lyp(pdk):

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from kchip.flows.signoff.magic_tech import derive_magic_tech, rule_id
-from kchip.pdk import PdkError, load_pdk
 
 TINY_TECH = """\
 tech
@@ -66,12 +65,6 @@ def test_tech_without_drc_section_is_refused(tmp_path):
         derive_magic_tech(source, tmp_path / "out.tech", drop_cif_rules=True)
 
 
-@pytest.fixture(scope="module")
-def pdk():
-    try:
-        return load_pdk("sky130A")
-    except PdkError as exc:
-        pytest.skip(f"no SKY130 PDK: {exc}")
 
 
 def test_pdk_tech_drops_every_cif_rule_of_drc_section(pdk, tmp_path):

@@ -11,7 +11,6 @@ from kchip.flows.timing.spef import (
     PinNode, RoutedNet, Segment, SpefError, ViaHop, read_layer_parasitics, spef_escape, spef_text,
     write_spef,
 )
-from kchip.pdk import PdkError, load_pdk
 from kchip.rtl.examples.counter import Counter
 from kchip.tools.base import Invocation, ToolError
 from kchip.tools.opensta import run_sta
@@ -134,12 +133,6 @@ def test_malformed_nets_are_rejected(parasitics, change, message):
     assert "'n1'" in str(info.value)
 
 
-@pytest.fixture(scope="module")
-def pdk():
-    try:
-        return load_pdk("sky130A")
-    except PdkError as exc:
-        pytest.skip(f"no sky130A PDK: {exc}")
 
 
 def test_pdk_tech_lef_has_every_metal_and_via(pdk):

@@ -4,19 +4,12 @@ import pytest
 from amaranth.back import verilog
 
 from kchip.flows.timing.sdc import pdk_constraints, write_sdc
-from kchip.pdk import PdkError, load_pdk
 from kchip.rtl.examples.counter import Counter
 from kchip.tools.base import Invocation, ToolError
 from kchip.tools.opensta import run_sta
 from kchip.tools.yosys import synthesize
 
 
-@pytest.fixture(scope="module")
-def pdk():
-    try:
-        return load_pdk("sky130A")
-    except PdkError as exc:
-        pytest.skip(f"no sky130A PDK: {exc}")
 
 
 @pytest.fixture(scope="module")

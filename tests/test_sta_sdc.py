@@ -5,15 +5,8 @@ import re
 import pytest
 
 from kchip.flows.timing.sdc import ConstraintError, Constraints, pdk_constraints, sdc_text, write_sdc
-from kchip.pdk import PdkError, load_pdk
 
 
-@pytest.fixture(scope="module")
-def pdk():
-    try:
-        return load_pdk("sky130A")
-    except PdkError as exc:
-        pytest.skip(f"no sky130A PDK: {exc}")
 
 
 def _constraints(**changes):

@@ -10,7 +10,6 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from kchip.flows.timing.liberty import read_cells
-from kchip.pdk import PdkError, load_pdk
 from kchip.tools.base import Invocation, ToolError
 from kchip.tools.yosys import parse_stat, synthesize
 
@@ -29,12 +28,6 @@ class TinyCounter(wiring.Component):
         return m
 
 
-@pytest.fixture(scope="module")
-def pdk():
-    try:
-        return load_pdk("sky130A")
-    except PdkError as exc:
-        pytest.skip(f"no sky130A PDK: {exc}")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import klayout.db as kdb
 
-from kchip.flows.physical.grid import BLOCKED, DX, DY, FREE, HORIZONTAL, LAYERS, RouteGrid
+from kchip.flows.physical.grid import DX, DY, FREE, HORIZONTAL, LAYERS, RouteGrid
 from kchip.flows.physical.layout import Layout, Shape, Via
 from kchip.flows.physical.lef import Macro, Technology
 from kchip.flows.physical.pin_access import Access, PinAccessPlanner
