@@ -16,16 +16,17 @@ geometry is written.
 
 from __future__ import annotations
 
-import heapq
 import time
 from dataclasses import dataclass, field
 
 import klayout.db as kdb
+import numpy as np
 
-from kchip.flows.physical.grid import DX, DY, FREE, HORIZONTAL, LAYERS, RouteGrid
+from kchip.flows.physical.grid import DX, DY, HORIZONTAL, LAYERS, RouteGrid
 from kchip.flows.physical.layout import Layout, Shape, Via
 from kchip.flows.physical.lef import Macro, Technology
 from kchip.flows.physical.pin_access import Access, PinAccessPlanner
+from kchip.flows.physical.search import SearchState, astar
 
 #: cost of one step along each layer (um of wire), and of a via
 STEP_COST = (0.46 * 2.0, 0.34, 0.46 * 0.8, 0.68 * 0.8)
@@ -35,6 +36,10 @@ SMALL_HOLE_NM2 = 200_000
 #: A* heuristic per um of remaining distance; above the cheapest step cost (0.8) it trades a little
 #: path quality for far fewer expanded nodes
 HEURISTIC_WEIGHT = 1.2
+#: history cost added to a node each round it is in conflict, and growth of the present-congestion
+#: factor per round (PathFinder's h and p schedules)
+HISTORY_STEP = 0.4
+PRESENT_GROWTH = 1.6
 
 
 class RoutingError(RuntimeError):
@@ -123,86 +128,19 @@ class Router:
 
     # -- search -------------------------------------------------------------------------------
     def _astar(self, net_id: int, source: int, targets: set[int], box, pres: float) -> list[int] | None:
-        """Cheapest path from ``source`` to any node of ``targets`` inside ``box`` (weighted A*).
-
-        A path never stacks a via2 and a via3 on one met3 node: such a met3 island would be below
-        the minimum area."""
-        grid = self.grid
-        nxy, ny, size = grid.nxy, grid.ny, grid.size
-        wblk, vblk, eblk, valid = self.wblk, self.vblk, self.eblk, self.valid
-        occ, vocc, hist = self.occ, self.vocc, self.hist
-        along = grid.along
-        i_lo, i_hi, j_lo, j_hi = box
-        tx0 = min((t % nxy) // ny for t in targets)
-        tx1 = max((t % nxy) // ny for t in targets)
-        ty0 = min(t % ny for t in targets)
-        ty1 = max(t % ny for t in targets)
-        hx, hy = 0.46 * HEURISTIC_WEIGHT, 0.34 * HEURISTIC_WEIGHT
-        g = {source: 0.0}
-        parent = {source: -1}
-        heap = [(0.0, source)]
-        pop, push = heapq.heappop, heapq.heappush
-        done = set()
-        while heap:
-            _, n = pop(heap)
-            if n in done:
-                continue
-            done.add(n)
-            if n in targets:
-                path = []
-                while n != -1:
-                    path.append(n)
-                    n = parent[n]
-                return path
-            cost = g[n]
-            layer, rest = divmod(n, nxy)
-            i, j = divmod(rest, ny)
-            stride = along[layer]
-            if HORIZONTAL[layer]:
-                moves = ((n - stride, i - 1, j, False) if i > i_lo else None,
-                         (n + stride, i + 1, j, False) if i < i_hi else None)
-            else:
-                step = 2 if layer == 3 else 1
-                moves = ((n - stride, i, j - step, False) if j - step >= j_lo else None,
-                         (n + stride, i, j + step, False) if j + step <= j_hi else None)
-            came_from = parent[n]
-            stacked = layer == 2 and came_from in (n - nxy, n + nxy)
-            up = (n + nxy, i, j, True) if layer < 3 and valid[n + nxy] and not stacked else None
-            down = (n - nxy, i, j, True) if layer > 0 and valid[n - nxy] and not stacked else None
-            for move in (*moves, up, down):
-                if move is None:
-                    continue
-                m, mi, mj, is_via = move
-                block = wblk[m]
-                if block != FREE and block != net_id:
-                    continue
-                if is_via:
-                    if (vblk[m] != FREE and vblk[m] != net_id) or (vblk[n] != FREE and vblk[n] != net_id):
-                        continue
-                else:
-                    e = eblk[n if n < m else m]
-                    if e != FREE and e != net_id:
-                        continue
-                m_layer = m // nxy
-                crowd = occ[m]
-                if m_layer:
-                    s = along[m_layer]
-                    if m - s >= 0:
-                        crowd += occ[m - s]
-                    if m + s < size:
-                        crowd += occ[m + s]
-                    if is_via and layer == 0 and 0 < n % ny < ny - 1:
-                        crowd += vocc[n - 1] + vocc[n + 1]
-                elif is_via and 0 < m % ny < ny - 1:
-                    crowd += vocc[m - 1] + vocc[m + 1]
-                new = cost + (VIA_COST if is_via else STEP_COST[m_layer]) * (1.0 + hist[m]) * (1.0 + pres * crowd)
-                if new < g.get(m, 1e18):
-                    g[m] = new
-                    parent[m] = n
-                    dx = tx0 - mi if mi < tx0 else (mi - tx1 if mi > tx1 else 0)
-                    dy = ty0 - mj if mj < ty0 else (mj - ty1 if mj > ty1 else 0)
-                    push(heap, (new + dx * hx + dy * hy, m))
-        return None
+        """Cheapest path from ``source`` to any node of ``targets`` inside ``box``."""
+        grid, state = self.grid, self.search
+        stamp = state.next_stamp()
+        nodes = np.fromiter(targets, dtype=np.int64, count=len(targets))
+        state.target[nodes] = stamp
+        rest = nodes % grid.nxy
+        columns, rows = rest // grid.ny, rest % grid.ny
+        target_box = np.array([columns.min(), columns.max(), rows.min(), rows.max()], dtype=np.int64)
+        path = astar(net_id, source, stamp, np.array(box, dtype=np.int64), target_box, pres,
+                     HEURISTIC_WEIGHT, self.shape, self.along, self.step_cost, VIA_COST, self.wblk, self.vblk,
+                     self.eblk, self.valid, self.occ, self.vocc, self.hist, state.target, state.best,
+                     state.best_stamp, state.parent, state.closed)
+        return path.tolist() if len(path) else None
 
     def _box(self, nodes, margin: int):
         ij = [self.grid.decode(n)[1:] for n in nodes]
@@ -234,54 +172,70 @@ class Router:
         route.nodes = tree
 
     def _commit(self, route: NetRoute, sign: int) -> None:
-        nxy = self.grid.nxy
-        for n in route.nodes:
-            self.occ[n] += sign
-        for a, b in route.edges:
-            if b - a == nxy and a < nxy:
-                self.vocc[a] += sign
+        nodes = np.fromiter(route.nodes, dtype=np.int64, count=len(route.nodes))
+        self.occ[nodes] += sign
+        vias = self._met1_vias(route)
+        self.vocc[vias] += sign
 
-    def _conflicts(self, route: NetRoute) -> set[int]:
-        """Nodes of ``route`` that break a rule against another net."""
+    def _met1_vias(self, route: NetRoute) -> np.ndarray:
+        """met1 nodes where the route takes a via up to met2."""
+        nxy = self.grid.nxy
+        return np.array(sorted({a for a, b in route.edges if b - a == nxy and a < nxy}), dtype=np.int64)
+
+    def _all_conflicts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Nets in conflict with another net, and the nodes where they are (vectorised over all nets)."""
         grid, occ, vocc = self.grid, self.occ, self.vocc
-        nxy, ny = grid.nxy, grid.ny
-        bad = set()
-        own_vias = {a for a, b in route.edges if b - a == nxy and a < nxy}
-        for n in route.nodes:
-            if occ[n] > 1:
-                bad.add(n)
-            layer = n // nxy
-            if layer > 0:
-                s = grid.along[layer]
-                for m in (n - s, n + s):
-                    if 0 <= m < grid.size and m // nxy == layer and occ[m] > (1 if m in route.nodes else 0):
-                        bad.add(n)
-        for a in own_vias:
-            j = a % ny
-            for m in (a - 1, a + 1):
-                if 0 <= m % ny < ny and abs(m % ny - j) == 1 and vocc[m] > (1 if m in own_vias else 0):
-                    bad.add(a)
-        return bad
+        nxy, ny, size = grid.nxy, grid.ny, grid.size
+        node_lists = [np.fromiter(r.nodes, dtype=np.int64, count=len(r.nodes)) for r in self.nets]
+        via_lists = [self._met1_vias(r) for r in self.nets]
+        ids = np.arange(len(self.nets), dtype=np.int64)
+        nodes = np.concatenate(node_lists)
+        owners = np.repeat(ids, [len(x) for x in node_lists])
+        vias = np.concatenate(via_lists)
+        via_owners = np.repeat(ids, [len(x) for x in via_lists])
+        bad = occ[nodes] > 1
+        layers = nodes // nxy
+        stride = self.along[layers]
+        own_nodes = np.sort(owners * size + nodes)
+        for sign in (-1, 1):
+            other = nodes + sign * stride
+            check = (layers > 0) & (other >= 0) & (other < size)
+            check &= np.where(check, other, 0) // nxy == layers
+            other = np.where(check, other, 0)
+            bad |= check & (occ[other] > _member(own_nodes, owners * size + other))
+        via_bad = np.zeros(len(vias), dtype=bool)
+        own_vias = np.sort(via_owners * nxy + vias)
+        for sign in (-1, 1):
+            other = vias + sign
+            check = (other >= 0) & (other < nxy) & (np.where((other >= 0) & (other < nxy), other, 0) // ny == vias // ny)
+            other = np.where(check, other, 0)
+            via_bad |= check & (vocc[other] > _member(own_vias, via_owners * nxy + other))
+        nets = np.unique(np.concatenate([owners[bad], via_owners[via_bad]]))
+        return nets, np.unique(np.concatenate([nodes[bad], vias[via_bad]]))
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self, *, max_rounds: int = 60, log=None) -> dict[str, float]:
         """Route every net; return routing metrics."""
         started = time.perf_counter()
         grid = self.grid
-        self.wblk = grid.wire_block.ravel().tolist()
-        self.vblk = grid.via_block.ravel().tolist()
-        self.eblk = grid.edge_block.ravel().tolist()
-        self.valid = grid.valid.ravel().tolist()
-        self.occ = [0] * grid.size
-        self.vocc = [0] * grid.nxy
-        self.hist = [0.0] * grid.size
+        self.wblk = grid.wire_block.ravel()
+        self.vblk = grid.via_block.ravel()
+        self.eblk = grid.edge_block.ravel()
+        self.valid = grid.valid.ravel()
+        self.occ = np.zeros(grid.size, dtype=np.int32)
+        self.vocc = np.zeros(grid.nxy, dtype=np.int32)
+        self.hist = np.zeros(grid.size, dtype=np.float64)
+        self.search = SearchState(grid.size)
+        self.shape = np.array([grid.nxy, grid.ny, grid.size], dtype=np.int64)
+        self.along = np.array(grid.along, dtype=np.int64)
+        self.step_cost = np.array(STEP_COST, dtype=np.float64)
 
         def extent(route):
             box = self._box(route.terminals, 0)
             return box[1] - box[0] + box[3] - box[2]
 
         todo = sorted(range(len(self.nets)), key=lambda k: extent(self.nets[k]))
-        pres, rounds, conflicts = 0.5, 0, set()
+        pres, rounds, conflicts = 0.5, 0, np.empty(0, dtype=np.int64)
         for rounds in range(1, max_rounds + 1):
             for k in todo:
                 route = self.nets[k]
@@ -289,21 +243,15 @@ class Router:
                     self._commit(route, -1)
                 self._route_net(k, pres)
                 self._commit(route, +1)
-            conflicts = set()
-            todo = []
-            for k, route in enumerate(self.nets):
-                bad = self._conflicts(route)
-                if bad:
-                    todo.append(k)
-                    conflicts |= bad
+            in_conflict, conflicts = self._all_conflicts()
+            todo = in_conflict.tolist()
             if log:
                 log(f"round {rounds}: {len(todo)} nets in conflict, {len(conflicts)} nodes, "
                     f"{time.perf_counter() - started:.1f} s")
             if not todo:
                 break
-            for n in conflicts:
-                self.hist[n] += 0.4
-            pres *= 1.6
+            self.hist[conflicts] += HISTORY_STEP
+            pres *= PRESENT_GROWTH
         failed = [r.name for r in self.nets if r.failed]
         in_conflict = [self.nets[k].name for k in todo]
         self.metrics = {
@@ -407,6 +355,12 @@ class ShapeIndex:
                 if other != net and r[0] < probe[2] and probe[0] < r[2] and r[1] < probe[3] and probe[1] < r[3]:
                     return False
         return True
+
+
+def _member(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """1 where a query is in ``sorted_keys``, else 0."""
+    at = np.clip(np.searchsorted(sorted_keys, queries), 0, max(0, len(sorted_keys) - 1))
+    return (sorted_keys[at] == queries).astype(np.int32) if len(sorted_keys) else np.zeros(len(queries), np.int32)
 
 
 def _placed(inst, macro: Macro, rect):

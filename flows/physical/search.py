@@ -1,0 +1,135 @@
+"""The router's path search, compiled with numba: weighted A* over the routing grid.
+
+Node ``n`` of layer ``l`` at (i, j) is ``l*nxy + i*ny + j``. A search may move along its layer's
+track, or by a via to the layer above or below where that layer has a node. It may not enter a node
+or edge blocked for its net, nor place a via where a via pad is blocked, nor stack a via2 and a via3
+on one met3 node (the met3 island would be below the minimum area). A node costs its step (a wire
+step or a via) times (1 + history) times (1 + present-congestion factor x other nets crowding it):
+on the node itself, on its neighbours along a met2-met4 track, and, for a met1-met2 via, on the
+vertically neighbouring met1 nodes' vias.
+
+Per-search state (best cost, parent, closed, target) lives in arrays tagged with a search ``stamp``,
+so nothing is cleared between searches.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from numba import njit
+
+FREE = -1
+
+
+@njit(cache=True)
+def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, along, step_cost, via_cost,
+          wblk, vblk, eblk, valid, occ, vocc, hist, target, best, best_stamp, parent, closed):
+    """Cheapest path from ``source`` to a node whose ``target`` entry equals ``stamp``;
+    returns the node indices from the target back to the source (empty if none)."""
+    nxy, ny, size = grid_shape[0], grid_shape[1], grid_shape[2]
+    i_lo, i_hi, j_lo, j_hi = box[0], box[1], box[2], box[3]
+    tx0, tx1, ty0, ty1 = target_box[0], target_box[1], target_box[2], target_box[3]
+    hx, hy = 0.46 * weight, 0.34 * weight
+    best[source] = 0.0
+    best_stamp[source] = stamp
+    parent[source] = -1
+    heap = [(0.0, source)]
+    moves = np.empty((4, 4), dtype=np.int64)
+    while len(heap) > 0:
+        _, n = heapq.heappop(heap)
+        if closed[n] == stamp:
+            continue
+        closed[n] = stamp
+        if target[n] == stamp:
+            length = 0
+            m = n
+            while m != -1:
+                length += 1
+                m = parent[m]
+            path = np.empty(length, dtype=np.int64)
+            m = n
+            for k in range(length):
+                path[k] = m
+                m = parent[m]
+            return path
+        cost = best[n]
+        layer = n // nxy
+        rest = n - layer * nxy
+        i = rest // ny
+        j = rest - i * ny
+        stride = along[layer]
+        count = 0
+        if layer == 0 or layer == 2:
+            if i > i_lo:
+                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n - stride, i - 1, j, 0
+                count += 1
+            if i < i_hi:
+                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n + stride, i + 1, j, 0
+                count += 1
+        else:
+            step = 2 if layer == 3 else 1
+            if j - step >= j_lo:
+                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n - stride, i, j - step, 0
+                count += 1
+            if j + step <= j_hi:
+                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n + stride, i, j + step, 0
+                count += 1
+        came_from = parent[n]
+        stacked = layer == 2 and (came_from == n - nxy or came_from == n + nxy)
+        if layer < 3 and valid[n + nxy] and not stacked:
+            moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n + nxy, i, j, 1
+            count += 1
+        if layer > 0 and valid[n - nxy] and not stacked:
+            moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n - nxy, i, j, 1
+            count += 1
+        for k in range(count):
+            m, mi, mj, is_via = moves[k, 0], moves[k, 1], moves[k, 2], moves[k, 3]
+            block = wblk[m]
+            if block != FREE and block != net_id:
+                continue
+            if is_via:
+                if (vblk[m] != FREE and vblk[m] != net_id) or (vblk[n] != FREE and vblk[n] != net_id):
+                    continue
+            else:
+                e = eblk[n if n < m else m]
+                if e != FREE and e != net_id:
+                    continue
+            m_layer = m // nxy
+            crowd = occ[m]
+            if m_layer > 0:
+                s = along[m_layer]
+                if m - s >= 0:
+                    crowd += occ[m - s]
+                if m + s < size:
+                    crowd += occ[m + s]
+                if is_via and layer == 0 and 0 < n % ny < ny - 1:
+                    crowd += vocc[n - 1] + vocc[n + 1]
+            elif is_via and 0 < m % ny < ny - 1:
+                crowd += vocc[m - 1] + vocc[m + 1]
+            unit = via_cost if is_via else step_cost[m_layer]
+            new = cost + unit * (1.0 + hist[m]) * (1.0 + pres * crowd)
+            if best_stamp[m] != stamp or new < best[m]:
+                best[m] = new
+                best_stamp[m] = stamp
+                parent[m] = n
+                dx = tx0 - mi if mi < tx0 else (mi - tx1 if mi > tx1 else 0)
+                dy = ty0 - mj if mj < ty0 else (mj - ty1 if mj > ty1 else 0)
+                heapq.heappush(heap, (new + dx * hx + dy * hy, m))
+    return np.empty(0, dtype=np.int64)
+
+
+class SearchState:
+    """The arrays a search needs, allocated once per router."""
+
+    def __init__(self, size: int):
+        self.target = np.zeros(size, dtype=np.int32)
+        self.best = np.zeros(size, dtype=np.float64)
+        self.best_stamp = np.zeros(size, dtype=np.int32)
+        self.parent = np.full(size, -1, dtype=np.int64)
+        self.closed = np.zeros(size, dtype=np.int32)
+        self.stamp = 0
+
+    def next_stamp(self) -> int:
+        self.stamp += 1
+        return self.stamp
