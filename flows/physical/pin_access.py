@@ -75,25 +75,24 @@ class PinAccessPlanner:
 
         met1 = _region([local(r) for layer, r in macro.obstructions if layer == "met1"] +
                        [local(r) for p in macro.pins.values() for layer, r in p.shapes if layer == "met1"])
-        lx0, ly0, lx1, ly1 = self.lower
+        half_pad = self.lower[2]
         ux0, uy0, ux1, uy1 = self.upper
         result = {}
         for name, pin in macro.signal_pins().items():
             shapes = _region([local(r) for layer, r in pin.shapes if layer == "li1"])
             found = []
             for y in range(170, macro.height, 340):
-                xs = range(X0 % DX, macro.width, 5)
-                for x in xs:
-                    pad = kdb.Region(kdb.Box(x + lx0, y + ly0, x + lx1, y + ly1))
-                    if not (pad - shapes).is_empty():
-                        continue
-                    grid_x = X0 % DX + round((x - X0 % DX) / DX) * DX
-                    if not 0 <= grid_x < macro.width:
-                        continue
-                    keep = kdb.Region(kdb.Box(min(x + ux0, grid_x - self.half_wire), y + uy0,
-                                              max(x + ux1, grid_x + self.half_wire), y + uy1))
-                    if (keep.sized(self.spacing - 1) & met1).is_empty():
-                        found.append((abs(x - grid_x), abs(y - macro.height // 2), x, y, grid_x))
+                band = shapes & kdb.Region(kdb.Box(-macro.width, y - half_pad, 2 * macro.width, y + half_pad))
+                for centres in band.sized(5 - half_pad).each():
+                    lo, hi = centres.bbox().left + 5, centres.bbox().right - 5
+                    for grid_x in range(X0 % DX, macro.width, DX):
+                        x = min(max(grid_x, lo), hi) // 5 * 5
+                        if x < lo or abs(x - grid_x) > DX // 2:
+                            continue
+                        keep = kdb.Region(kdb.Box(min(x + ux0, grid_x - self.half_wire), y + uy0,
+                                                  max(x + ux1, grid_x + self.half_wire), y + uy1))
+                        if (keep.sized(self.spacing - 1) & met1).is_empty():
+                            found.append((abs(x - grid_x), abs(y - macro.height // 2), x, y, grid_x))
             found.sort()
             best: dict[tuple[int, int], tuple[int, int, int]] = {}
             for _, _, x, y, grid_x in found:
