@@ -172,23 +172,27 @@ class Place(Stage):
 
 
 class ClockTree(Stage):
-    """A balanced clock-buffer tree from the clock port to every register."""
+    """A balanced clock-buffer tree from the clock port to every register, and buffer trees on
+    every other net with more sinks than ``max_fanout``."""
 
     code = ("flows/physical/cts.py", "flows/physical/placer.py", "flows/physical/layout.py")
     name, order, upstream = "cts", 6, ("place",)
     reads = ("layout",)
     writes = ("layout",)
     pdk_files = ("stdcell:lef",)
-    variables = (Variable("max_fanout", int, 12, "", "sinks per clock buffer"),)
+    variables = (Variable("max_fanout", int, 12, "", "sinks per clock buffer"),
+                 Variable("signal_max_fanout", int, 16, "", "sinks per buffer on other high-fanout nets"))
 
 
     def execute(self, ctx):
-        from kchip.flows.physical.cts import ClockTreeConfig, build_clock_tree
+        from kchip.flows.physical.cts import ClockTreeConfig, buffer_high_fanout_nets, build_clock_tree
         _, macros = _tech(ctx)
         layout = _load_layout(ctx)
         buffers = ctx.pdk.stdcell["clock_buffers"]
         cfg = ClockTreeConfig(ctx.config["max_fanout"], buffers[2], buffers[1], buffers[0])
         metrics = build_clock_tree(layout, macros, cfg)
+        metrics.update(buffer_high_fanout_nets(layout, macros, ctx.config["signal_max_fanout"],
+                                               ctx.pdk.stdcell["fanout_buffer"]))
         logic = [i for i in layout.instances.values() if i.role in ("logic", "clock")]
         metrics["design__instance__count"] = len(logic)
         area = sum(macros[i.cell].width * macros[i.cell].height for i in logic)

@@ -11,7 +11,7 @@ import copy
 import klayout.db as kdb
 import pytest
 
-from kchip.flows.physical.cts import ClockTreeConfig, build_clock_tree
+from kchip.flows.physical.cts import ClockTreeConfig, buffer_high_fanout_nets, build_clock_tree
 from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, floorplan
 from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
 from kchip.flows.physical.layout import Layout, from_yosys_json
@@ -49,7 +49,11 @@ def routed(pdk, tech_and_macros, counter_netlist):
     layout.clock_net = "clk"
     floorplan(layout, macros, tech, fp_config(pdk), "unithd")
     place(layout, macros)
+    before = _sinks_through_buffers(layout, macros, set())
     cts = build_clock_tree(layout, macros, ClockTreeConfig(3, *reversed(pdk.stdcell["clock_buffers"][:3])))
+    cts.update(buffer_high_fanout_nets(layout, macros, 4, pdk.stdcell["fanout_buffer"]))
+    added = {n for n, i in layout.instances.items() if n.startswith(("clkbuf_", "fanout"))}
+    cts["sinks_before"], cts["sinks_after"] = before, _sinks_through_buffers(layout, macros, added, before)
     fill_rows(layout, macros, pdk.stdcell["fill_cells"])
     router = Router(layout, macros, tech)
     metrics = router.run()
@@ -120,6 +124,33 @@ def test_placement_is_legal(routed, tech_and_macros):
             taken[(site, inst.y)] = name
     sites = (layout.core[2] - layout.core[0]) // 460 * len(layout.rows)
     assert len(taken) == sites, "filler cells leave no gap in any row"
+
+
+def _sinks_through_buffers(layout, macros, buffers: set[str], nets=None) -> dict[str, set[tuple[str, str]]]:
+    """Each net's input pins, following inserted buffers from their input A through output X."""
+    driven: dict[str, list[tuple[str, str]]] = {}
+    for name, inst in layout.instances.items():
+        for pin, net in inst.conns.items():
+            if macros[inst.cell].pins[pin].direction == "INPUT":
+                driven.setdefault(net, []).append((name, pin))
+
+    def reach(net):
+        found = set()
+        for name, pin in driven.get(net, []):
+            found |= reach(layout.instances[name].conns["X"]) if name in buffers else {(name, pin)}
+        return found
+
+    return {net: reach(net) for net in (nets or driven)}
+
+
+def test_buffer_trees_keep_every_sink_on_its_net_and_bound_the_fanout(routed, tech_and_macros):
+    layout, _, _, cts = routed
+    _, macros = tech_and_macros
+    assert cts["repair__high_fanout_nets__count"] >= 1 and cts["repair__buffers__count"] >= 2
+    assert cts["sinks_after"] == cts["sinks_before"]
+    for net, terminals in layout.nets().items():
+        inputs = [t for t in terminals if t[0] and macros[layout.instances[t[0]].cell].pins[t[1]].direction == "INPUT"]
+        assert len(inputs) <= (3 if net.startswith(layout.clock_net) else 4), net
 
 
 def test_clock_tree_drives_every_register_through_buffers(routed, tech_and_macros):

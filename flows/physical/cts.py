@@ -42,14 +42,9 @@ def _clusters(points: np.ndarray, max_size: int) -> list[np.ndarray]:
     return groups
 
 
-def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeConfig) -> dict[str, float]:
-    """Insert the buffer tree for ``layout.clock_net``; returns clock-tree metrics."""
-    net = layout.clock_net
-    sinks = [(name, pin) for name, inst in layout.instances.items()
-             for pin, n in inst.conns.items() if n == net and macros[inst.cell].pins[pin].direction == "INPUT"]
-    if not sinks:
-        return {"cts__sinks__count": 0, "cts__buffers__count": 0, "cts__levels__count": 0}
-    occupancy = RowOccupancy(layout, macros)
+def buffer_tree(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupancy, net: str,
+                sinks: list[tuple[str, str]], cfg: ClockTreeConfig, role: str, prefix: str) -> tuple[int, int]:
+    """Drive ``sinks`` of ``net`` through a tree of buffers; returns (buffers, levels)."""
 
     def centre(name):
         inst = layout.instances[name]
@@ -67,17 +62,52 @@ def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeCon
         width = macros[cell].width
         next_sinks = []
         for k, group in enumerate(groups):
-            name = f"clkbuf_{level}_{k}"
-            child_net = f"{net}_l{level}_{k}"
+            name = f"{prefix}_{level}_{k}"
+            child_net = f"{net}_{prefix}{level}_{k}"
             cx, cy = points[group].mean(axis=0)
             x, y = occupancy.nearest(cx - width / 2, cy - layout.site[1] / 2, width)
-            layout.instances[name] = Instance(cell, {"A": net, "X": child_net}, "clock", x, y, dict(layout.rows)[y])
+            layout.instances[name] = Instance(cell, {"A": net, "X": child_net}, role, x, y, dict(layout.rows)[y])
             for g in group:
                 sink, pin = level_sinks[g]
                 layout.instances[sink].conns[pin] = child_net
             next_sinks.append((name, "A"))
             buffers += 1
         if last:
-            break
+            return buffers, level
         level_sinks = next_sinks
-    return {"cts__sinks__count": len(sinks), "cts__buffers__count": buffers, "cts__levels__count": level}
+
+
+def _input_sinks(layout: Layout, macros: dict[str, Macro], net: str) -> list[tuple[str, str]]:
+    return [(name, pin) for name, inst in layout.instances.items() for pin, n in inst.conns.items()
+            if n == net and macros[inst.cell].pins[pin].direction == "INPUT"]
+
+
+def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeConfig) -> dict[str, float]:
+    """Insert the buffer tree for ``layout.clock_net``; returns clock-tree metrics."""
+    sinks = _input_sinks(layout, macros, layout.clock_net)
+    if not sinks:
+        return {"cts__sinks__count": 0, "cts__buffers__count": 0, "cts__levels__count": 0}
+    buffers, levels = buffer_tree(layout, macros, RowOccupancy(layout, macros), layout.clock_net, sinks,
+                                  cfg, "clock", "clkbuf")
+    return {"cts__sinks__count": len(sinks), "cts__buffers__count": buffers, "cts__levels__count": levels}
+
+
+def buffer_high_fanout_nets(layout: Layout, macros: dict[str, Macro], max_fanout: int,
+                            buffer_cell: str) -> dict[str, float]:
+    """Split every signal net (other than the clock) driving more than ``max_fanout`` cell inputs
+    into a buffer tree, as a repair step before routing: long, wide nets crowd the router and make
+    slow edges."""
+    sinks_of: dict[str, list[tuple[str, str]]] = {}
+    for name, inst in layout.instances.items():
+        for pin, net in inst.conns.items():
+            if net != layout.clock_net and macros[inst.cell].pins[pin].direction == "INPUT":
+                sinks_of.setdefault(net, []).append((name, pin))
+    cfg = ClockTreeConfig(max_fanout, buffer_cell, buffer_cell, buffer_cell)
+    occupancy = RowOccupancy(layout, macros)
+    nets = buffers = 0
+    for k, (net, sinks) in enumerate(sorted(sinks_of.items())):
+        if len(sinks) > max_fanout:
+            added, _ = buffer_tree(layout, macros, occupancy, net, sinks, cfg, "logic", f"fanout{k}")
+            nets += 1
+            buffers += added
+    return {"repair__high_fanout_nets__count": nets, "repair__buffers__count": buffers}
