@@ -138,7 +138,7 @@ class Router:
         target_box = np.array([columns.min(), columns.max(), rows.min(), rows.max()], dtype=np.int64)
         path = astar(net_id, source, stamp, np.array(box, dtype=np.int64), target_box, pres,
                      HEURISTIC_WEIGHT, self.shape, self.along, self.step_cost, VIA_COST, self.wblk, self.vblk,
-                     self.eblk, self.valid, self.occ, self.vocc, self.hist, state.target, state.best,
+                     self.eblk, self.valid, self.occ, self.vocc, self.vocc2, self.hist, state.target, state.best,
                      state.best_stamp, state.parent, state.closed)
         return path.tolist() if len(path) else None
 
@@ -174,13 +174,19 @@ class Router:
     def _commit(self, route: NetRoute, sign: int) -> None:
         nodes = np.fromiter(route.nodes, dtype=np.int64, count=len(route.nodes))
         self.occ[nodes] += sign
-        vias = self._met1_vias(route)
-        self.vocc[vias] += sign
+        self.vocc[self._met1_vias(route)] += sign
+        self.vocc2[self._met2_vias(route) - self.grid.nxy] += sign
 
     def _met1_vias(self, route: NetRoute) -> np.ndarray:
         """met1 nodes where the route takes a via up to met2."""
         nxy = self.grid.nxy
         return np.array(sorted({a for a, b in route.edges if b - a == nxy and a < nxy}), dtype=np.int64)
+
+    def _met2_vias(self, route: NetRoute) -> np.ndarray:
+        """met2 nodes where the route has a via pad (down to met1 or up to met3)."""
+        nxy = self.grid.nxy
+        pads = {b if a < nxy else a for a, b in route.edges if b - a == nxy and a < 2 * nxy}
+        return np.array(sorted(pads), dtype=np.int64)
 
     def _all_conflicts(self) -> tuple[np.ndarray, np.ndarray]:
         """Nets in conflict with another net, and the nodes where they are (vectorised over all nets)."""
@@ -197,12 +203,19 @@ class Router:
         layers = nodes // nxy
         stride = self.along[layers]
         own_nodes = np.sort(owners * size + nodes)
+        pad_lists = [self._met2_vias(r) for r in self.nets]
+        own_pads = np.sort(np.repeat(ids, [len(x) for x in pad_lists]) * size + np.concatenate(pad_lists))
+        has_pad = _member(own_pads, owners * size + nodes).astype(bool)
         for sign in (-1, 1):
             other = nodes + sign * stride
             check = (layers > 0) & (other >= 0) & (other < size)
             check &= np.where(check, other, 0) // nxy == layers
             other = np.where(check, other, 0)
-            bad |= check & (occ[other] > _member(own_nodes, owners * size + other))
+            foreign = occ[other] - _member(own_nodes, owners * size + other)
+            on_met2 = layers == 1
+            foreign_pad = self.vocc2[np.clip(other - nxy, 0, nxy - 1)] - _member(own_pads, owners * size + other)
+            needs_gap = ~on_met2 | has_pad | (foreign_pad > 0)
+            bad |= check & (foreign > 0) & needs_gap
         via_bad = np.zeros(len(vias), dtype=bool)
         own_vias = np.sort(via_owners * nxy + vias)
         for sign in (-1, 1):
@@ -224,6 +237,7 @@ class Router:
         self.valid = grid.valid.ravel()
         self.occ = np.zeros(grid.size, dtype=np.int32)
         self.vocc = np.zeros(grid.nxy, dtype=np.int32)
+        self.vocc2 = np.zeros(grid.nxy, dtype=np.int32)
         self.hist = np.zeros(grid.size, dtype=np.float64)
         self.search = SearchState(grid.size)
         self.shape = np.array([grid.nxy, grid.ny, grid.size], dtype=np.int64)

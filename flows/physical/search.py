@@ -5,8 +5,9 @@ track, or by a via to the layer above or below where that layer has a node. It m
 or edge blocked for its net, nor place a via where a via pad is blocked, nor stack a via2 and a via3
 on one met3 node (the met3 island would be below the minimum area). A node costs its step (a wire
 step or a via) times (1 + history) times (1 + present-congestion factor x other nets crowding it):
-on the node itself, on its neighbours along a met2-met4 track, and, for a met1-met2 via, on the
-vertically neighbouring met1 nodes' vias.
+on the node itself; on its neighbours along a met3 or met4 track; on met2, on the neighbours along
+the track when a via pad is involved (a via here, or another net's via there: plain line ends 0.34 um
+apart keep their spacing); and, for a met1-met2 via, on the vertically neighbouring met1 nodes' vias.
 
 Per-search state (best cost, parent, closed, target) lives in arrays tagged with a search ``stamp``,
 so nothing is cleared between searches.
@@ -24,7 +25,7 @@ FREE = -1
 
 @njit(cache=True)
 def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, along, step_cost, via_cost,
-          wblk, vblk, eblk, valid, occ, vocc, hist, target, best, best_stamp, parent, closed):
+          wblk, vblk, eblk, valid, occ, vocc, vocc2, hist, target, best, best_stamp, parent, closed):
     """Cheapest path from ``source`` to a node whose ``target`` entry equals ``stamp``;
     returns the node indices from the target back to the source (empty if none)."""
     nxy, ny, size = grid_shape[0], grid_shape[1], grid_shape[2]
@@ -97,15 +98,23 @@ def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, alon
                     continue
             m_layer = m // nxy
             crowd = occ[m]
-            if m_layer > 0:
+            if m_layer == 1:
+                if 0 < m % ny < ny - 1:
+                    if is_via:
+                        crowd += occ[m - 1] + occ[m + 1]
+                    else:
+                        crowd += vocc2[m - nxy - 1] + vocc2[m - nxy + 1]
+            elif m_layer > 1:
                 s = along[m_layer]
                 if m - s >= 0:
                     crowd += occ[m - s]
                 if m + s < size:
                     crowd += occ[m + s]
-                if is_via and layer == 0 and 0 < n % ny < ny - 1:
-                    crowd += vocc[n - 1] + vocc[n + 1]
-            elif is_via and 0 < m % ny < ny - 1:
+            if is_via and layer == 1 and 0 < n % ny < ny - 1:
+                crowd += occ[n - 1] + occ[n + 1]
+            if is_via and layer == 0 and 0 < n % ny < ny - 1:
+                crowd += vocc[n - 1] + vocc[n + 1]
+            elif is_via and m_layer == 0 and 0 < m % ny < ny - 1:
                 crowd += vocc[m - 1] + vocc[m + 1]
             unit = via_cost if is_via else step_cost[m_layer]
             new = cost + unit * (1.0 + hist[m]) * (1.0 + pres * crowd)
