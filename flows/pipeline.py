@@ -81,14 +81,15 @@ class Lint(Stage):
 
 
 class Synth(Stage):
-    """Yosys synthesis to the standard cells at the typical corner."""
+    """Yosys synthesis to the standard cells at the typical corner, leaving out cells whose pins
+    the router cannot all reach at once."""
 
-    code = ("tools/yosys.py", "flows/timing/liberty.py")
+    code = ("tools/yosys.py", "flows/timing/liberty.py", "flows/physical/pin_access.py", "flows/physical/grid.py")
     name, order, upstream = "synth", 3, ("lint",)
     reads = ("rtl",)
     writes = ("netlist", "netlist_json")
     tools = (yosys.TOOL,)
-    pdk_files = ("stdcell:liberty.tt",)
+    pdk_files = ("stdcell:liberty.tt", "stdcell:lef", "stdcell:tech_lef")
     variables = (Variable("abc_clock_aware", bool, False, "", "pass the clock period to ABC (-D)"),)
 
     def extra_inputs(self):
@@ -97,10 +98,17 @@ class Synth(Stage):
 
 
     def execute(self, ctx):
+        from kchip.flows.physical.grid import RouteGrid
+        from kchip.flows.physical.pin_access import unusable_cells
         period = ctx.design.clock_period_ns if ctx.config["abc_clock_aware"] else None
+        tech, macros = _tech(ctx)
+        usable = {name: m for name, m in macros.items() if not ctx.pdk.is_dont_use(name)}
+        unreachable = unusable_cells(usable, tech, RouteGrid((0, 0, 30000, 10000), tech))
+        (ctx.folder / "unroutable_cells.json").write_text(json.dumps(unreachable, indent=2))
         result = yosys.synthesize([ctx.views["rtl"]], ctx.design.top, ctx.pdk, ctx.folder,
-                                  ctx.invocation, clock_period_ns=period)
-        return {"netlist": result.netlist_v, "netlist_json": result.netlist_json}, dict(result.metrics)
+                                  ctx.invocation, clock_period_ns=period, dont_use=unreachable)
+        metrics = {**result.metrics, "synth__unroutable_cells__count": len(unreachable)}
+        return {"netlist": result.netlist_v, "netlist_json": result.netlist_json}, metrics
 
 
 class Floorplan(Stage):

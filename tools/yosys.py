@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from kchip.flows.timing.liberty import LibertyCell, write_filtered_liberty
 from kchip.flows.timing.sdc import pdk_constraints
@@ -133,13 +133,14 @@ def _quote(path: Path) -> str:
 
 def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdir: str | os.PathLike,
                invocation: Invocation, *, corner: str = "tt",
-               clock_period_ns: float | None = None) -> SynthResult:
+               clock_period_ns: float | None = None, dont_use: Collection[str] = ()) -> SynthResult:
     """Synthesize ``top`` from ``verilog_files`` to the PDK's standard cells at ``corner``.
 
     Writes into ``workdir``: the dont_use-filtered liberty, ``synth.ys``, ``<top>.nl.v``,
     ``<top>.nl.json`` and ``<top>.stat.json`` (netlists written under temporary names, then renamed).
     With ``clock_period_ns``, ABC maps for that delay target with the SDC's input driver and output
-    load (on the 4-lane MAC: 2.4 % more area, 0.6 ns more setup slack at 10 ns).
+    load (on the 4-lane MAC: 2.4 % more area, 0.6 ns more setup slack at 10 ns). ``dont_use`` names
+    further cells to leave out (for example cells whose pins the router cannot all reach).
     """
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_$]*$", top):
         raise ValueError(f"top = {top!r} is not a plain Verilog module name")
@@ -153,7 +154,9 @@ def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdi
             raise FileNotFoundError(f"synthesis of {top!r}: Verilog file {str(source)!r} does not exist")
     started = time.perf_counter()
     liberty = workdir / f"{pdk.stdcell['library']}__{corner}__synth.lib"
-    cells = write_filtered_liberty(pdk.liberty(corner), liberty, pdk.is_dont_use)
+    excluded = frozenset(dont_use)
+    cells = write_filtered_liberty(pdk.liberty(corner), liberty,
+                                   lambda cell: pdk.is_dont_use(cell) or cell in excluded)
     for needed in (pdk.stdcell["tie_cell"], pdk.stdcell["buffer_cell"]):
         if needed not in cells:
             raise ValueError(f"PDK {pdk.name}: cell {needed!r} is needed by synthesis but is missing "

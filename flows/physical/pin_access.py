@@ -23,9 +23,10 @@ BUCKET = 2000
 
 @dataclass(frozen=True)
 class Access:
-    """A pin's via position, its terminal node on met1 and the met1 shapes it draws."""
+    """A pin's via position, its terminal node on met1 and the met1 shapes it draws. A pin that is
+    itself drawn on met1 is reached on that metal: no via (``via_x`` is None) and no shapes."""
 
-    via_x: int
+    via_x: int | None
     via_y: int
     node: int
     met1: tuple[Rect, ...]
@@ -43,6 +44,29 @@ def _region(rects) -> kdb.Region:
     for r in rects:
         region.insert(kdb.Box(*r))
     return region.merged()
+
+
+def unusable_cells(macros: dict[str, Macro], tech: Technology, grid: RouteGrid) -> dict[str, list[str]]:
+    """Cells for which no access to all signal pins at once exists (in either row orientation),
+    with the pins left out: synthesis should not use them."""
+    found = {}
+    for name, macro in sorted(macros.items()):
+        pins = list(macro.signal_pins())
+        if not pins:
+            continue
+        for orient in ("N", "FS"):
+            planner = PinAccessPlanner(tech, grid)
+            inst = Instance(name, {}, x=grid.x(4) - X0, y=grid.y(4) - 170, orient=orient)
+            plan = planner.plan([(pin, k, planner.candidates(inst, macro, pin)) for k, pin in enumerate(pins)])
+            missing = sorted(pin for pin, access in plan.items() if access is None)
+            if missing:
+                found[name] = missing
+                break
+    return found
+
+
+def _near(a: Rect, b: Rect, spacing: int) -> bool:
+    return a[0] - spacing < b[2] and b[0] < a[2] + spacing and a[1] - spacing < b[3] and b[1] < a[3] + spacing
 
 
 class PinAccessPlanner:
@@ -79,6 +103,10 @@ class PinAccessPlanner:
         ux0, uy0, ux1, uy1 = self.upper
         result = {}
         for name, pin in macro.signal_pins().items():
+            own_met1 = [local(r) for layer, r in pin.shapes if layer == "met1"]
+            if own_met1:
+                result[name] = self._met1_pin_nodes(_region(own_met1), macro)
+                continue
             shapes = _region([local(r) for layer, r in pin.shapes if layer == "li1"])
             found = []
             for y in range(170, macro.height, 340):
@@ -101,9 +129,19 @@ class PinAccessPlanner:
         self._cache[key] = result
         return result
 
+    def _met1_pin_nodes(self, pin_met1: kdb.Region, macro: Macro) -> list[tuple[None, int, int]]:
+        """Grid nodes whose wire end lies inside a pin drawn on met1, middle of the cell first."""
+        h = self.half_wire
+        nodes = [(None, y, x) for y in range(170, macro.height, 340) for x in range(X0 % DX, macro.width, DX)
+                 if (kdb.Region(kdb.Box(x - h, y - h, x + h, y + h)) - pin_met1).is_empty()]
+        return sorted(nodes, key=lambda n: abs(n[2] - macro.width // 2))
+
     def candidates(self, inst: Instance, macro: Macro, pin: str) -> list[Access]:
         out = []
         for vx, vy, gx in self._local_candidates(macro, inst.orient).get(pin, []):
+            if vx is None:
+                out.append(Access(None, inst.y + vy, self.grid.node_at(0, inst.x + gx, inst.y + vy), ()))
+                continue
             x, y, node_x = inst.x + vx, inst.y + vy, inst.x + gx
             ux0, uy0, ux1, uy1 = self.upper
             shapes = [(x + ux0, y + uy0, x + ux1, y + uy1)]
@@ -113,19 +151,58 @@ class PinAccessPlanner:
             out.append(Access(x, y, self.grid.node_at(0, node_x, y), tuple(shapes)))
         return out
 
-    def choose(self, access_list: list[Access], net_id: int) -> Access | None:
-        """The first candidate whose terminal is free for the net and whose shapes keep their
-        distance from every other net's access shapes and terminal via pads; None if none does."""
-        grid = self.grid
-        for access in access_list:
-            _, i, j = grid.decode(access.node)
-            if grid.wire_block[0, i, j] not in (FREE, net_id) or grid.via_block[0, i, j] not in (FREE, net_id):
-                continue
-            if any(self._too_close(rect, net_id) for rect in self._footprint(access)):
-                continue
-            self._remember(access, net_id)
-            return access
-        return None
+    def feasible(self, access: Access, net_id: int) -> bool:
+        """Whether the candidate's terminal is free for the net and its shapes keep their distance
+        from every access already committed for other nets."""
+        _, i, j = self.grid.decode(access.node)
+        if self.grid.wire_block[0, i, j] not in (FREE, net_id) or self.grid.via_block[0, i, j] not in (FREE, net_id):
+            return False
+        return not any(self._too_close(rect, net_id) for rect in self._footprint(access))
+
+    def plan(self, pins: list[tuple[str, int, list[Access]]], budget: int = 5000) -> dict[str, Access | None]:
+        """One access per pin of a cell, chosen together: the most constrained pin first, by a
+        depth-first search in which pins of different nets keep their footprints apart; a pin with
+        no compatible candidate gets None only when no full assignment was found."""
+        options = [(pin, net, [a for a in cands if self.feasible(a, net)]) for pin, net, cands in pins]
+        options.sort(key=lambda item: len(item[2]))
+        footprints = {id(a): self._footprint(a) for _, _, cands in options for a in cands}
+        spacing = self.spacing
+
+        def compatible(a, net_a, b, net_b):
+            return net_a == net_b or not any(_near(r, q, spacing) for r in footprints[id(a)] for q in footprints[id(b)])
+
+        best: list = [None, -1]
+        chosen: list = []
+        steps = [0]
+
+        def search(k):
+            steps[0] += 1
+            placed = sum(c is not None for c in chosen)
+            if placed + (len(options) - k) <= best[1] or steps[0] > budget:
+                return
+            if k == len(options):
+                best[0], best[1] = list(chosen), placed
+                return
+            _, net, cands = options[k]
+            for a in cands:
+                if all(c is None or compatible(a, net, c, options[m][1]) for m, c in enumerate(chosen)):
+                    chosen.append(a)
+                    search(k + 1)
+                    chosen.pop()
+                    if best[1] == len(options):
+                        return
+            chosen.append(None)
+            search(k + 1)
+            chosen.pop()
+
+        search(0)
+        picks = best[0] or [None] * len(options)
+        result = {}
+        for (pin, net, _), access in zip(options, picks):
+            if access is not None:
+                self._remember(access, net)
+            result[pin] = access
+        return result
 
     def _buckets(self, rect: Rect):
         x0, y0, x1, y1 = rect
@@ -134,11 +211,9 @@ class PinAccessPlanner:
                 yield bx, by
 
     def _too_close(self, rect: Rect, net_id: int) -> bool:
-        s = self.spacing
         for bucket in self._buckets(rect):
             for other_net, other in self._placed.get(bucket, ()):
-                if other_net != net_id and (rect[0] - s < other[2] and other[0] < rect[2] + s and
-                                            rect[1] - s < other[3] and other[1] < rect[3] + s):
+                if other_net != net_id and _near(rect, other, self.spacing):
                     return True
         return False
 

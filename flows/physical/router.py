@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import klayout.db as kdb
 import numpy as np
 
-from kchip.flows.physical.grid import DX, DY, HORIZONTAL, LAYERS, RouteGrid
+from kchip.flows.physical.grid import BLOCKED, DX, DY, HORIZONTAL, LAYERS, RouteGrid
 from kchip.flows.physical.layout import Layout, Shape, Via
 from kchip.flows.physical.lef import Macro, Technology
 from kchip.flows.physical.pin_access import Access, PinAccessPlanner
@@ -106,16 +106,23 @@ class Router:
                     node = grid.node_at(1, cx, grid.y(0) if port.side == "bottom" else die_h - grid.y(0))
                 self.nets[ids[name]].terminals.append(node)
                 self.nets[ids[name]].terminal_refs.append(pin)
+        for inst in self.layout.instances.values():
+            macro = self.macros[inst.cell]
+            for pin, shapes in ((p, macro.pins[p].shapes) for p in macro.signal_pins()):
+                owner = ids.get(inst.conns.get(pin), BLOCKED)
+                for layer, rect in shapes:
+                    if layer != "li1":
+                        grid.add_obstacle(layer, _placed(inst, macro, rect), owner)
         planner = PinAccessPlanner(self.tech, grid)
         placed = sorted(((i.y, i.x, n) for n, i in self.layout.instances.items() if i.conns))
         for _, _, inst_name in placed:
             inst = self.layout.instances[inst_name]
             macro = self.macros[inst.cell]
-            for pin, net in sorted(inst.conns.items()):
-                if net not in ids:
-                    continue
+            pins = [(pin, ids[net], planner.candidates(inst, macro, pin))
+                    for pin, net in sorted(inst.conns.items()) if net in ids]
+            for pin, access in planner.plan(pins).items():
+                net = inst.conns[pin]
                 net_id = ids[net]
-                access = planner.choose(planner.candidates(inst, macro, pin), net_id)
                 if access is None:
                     self.unreachable.append(f"{inst_name}/{pin} ({inst.cell}, net {net})")
                     continue
@@ -322,8 +329,9 @@ class Router:
                 y0, y1 = sorted((grid.y(ja), grid.y(jb)))
                 per_layer[LAYERS[la]].append((x0 - half, y0 - half, x1 + half, y1 + half))
             for access in route.access:
-                self.layout.vias.append(Via(route.name, pin_via.name, access.via_x, access.via_y))
-                per_layer["met1"].extend(access.met1)
+                if access.via_x is not None:
+                    self.layout.vias.append(Via(route.name, pin_via.name, access.via_x, access.via_y))
+                    per_layer["met1"].extend(access.met1)
             for layer_name, rects in per_layer.items():
                 if rects:
                     boxes = _mended(rects, tech.layers[layer_name].spacing)
@@ -454,12 +462,17 @@ def routed_nets(router: Router) -> list:
             else:
                 length = (abs(grid.x(ia) - grid.x(ib)) + abs(grid.y(ja) - grid.y(jb))) / 1000
                 net.segments.append(Segment(a, b, LAYERS[la], length, grid.rules[la].width / 1000))
+        cell_refs = [ref for ref in route.terminal_refs if ":" in ref]
+        has_via = {ref: access.via_x is not None for ref, access in zip(cell_refs, route.access)}
         for node, ref in zip(route.terminals, route.terminal_refs):
             if ":" in ref:
                 inst, pin = ref.split(":")
-                direction = router.macros[layout.instances[inst].cell].pins[pin].direction
-                net.pins.append(PinNode(("pin", ref), ref, directions.get(direction, "B")))
-                net.vias.append(ViaHop(("pin", ref), node, pin_cut))
+                direction = directions.get(router.macros[layout.instances[inst].cell].pins[pin].direction, "B")
+                if has_via[ref]:
+                    net.pins.append(PinNode(("pin", ref), ref, direction))
+                    net.vias.append(ViaHop(("pin", ref), node, pin_cut))
+                else:
+                    net.pins.append(PinNode(node, ref, direction))
             else:
                 net.pins.append(PinNode(node, ref, directions.get(ports[ref].direction, "B")))
         nets.append(net)
