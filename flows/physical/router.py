@@ -36,6 +36,9 @@ SMALL_HOLE_NM2 = 200_000
 #: A* heuristic per um of remaining distance; above the cheapest step cost (0.8) it trades a little
 #: path quality for far fewer expanded nodes
 HEURISTIC_WEIGHT = 1.2
+#: search boxes (grid steps around a connection's terminals), tried in turn until a path is found;
+#: later rounds start wider, so a net stuck in conflict can find a detour far away
+SEARCH_MARGINS = ((6, 30, 10 ** 6),) * 5 + ((30, 10 ** 6),) * 10 + ((10 ** 6,),)
 #: history cost added to a node each round it is in conflict, and growth of the present-congestion
 #: factor per round (PathFinder's h and p schedules)
 HISTORY_STEP = 0.4
@@ -156,7 +159,7 @@ class Router:
         return (max(0, i0 - margin), min(self.grid.nx - 1, i1 + margin),
                 max(0, j0 - margin), min(self.grid.ny - 1, j1 + margin))
 
-    def _route_net(self, net_id: int, pres: float) -> None:
+    def _route_net(self, net_id: int, pres: float, margins: tuple[int, ...]) -> None:
         route = self.nets[net_id]
         route.nodes, route.edges, route.failed = set(), set(), False
         tree = {route.terminals[0]}
@@ -167,7 +170,7 @@ class Router:
             if terminal in tree:
                 continue
             path = None
-            for margin in (6, 30, 10 ** 6):
+            for margin in margins:
                 path = self._astar(net_id, terminal, tree, self._box(list(tree) + [terminal], margin), pres)
                 if path:
                     break
@@ -262,7 +265,7 @@ class Router:
                 route = self.nets[k]
                 if route.nodes:
                     self._commit(route, -1)
-                self._route_net(k, pres)
+                self._route_net(k, pres, SEARCH_MARGINS[min(rounds, len(SEARCH_MARGINS)) - 1])
                 self._commit(route, +1)
             in_conflict, conflicts = self._all_conflicts()
             todo = in_conflict.tolist()
