@@ -2,7 +2,8 @@
 
 Global placement follows the SimPL idea in a small form: solve the quadratic wirelength problem
 (cliques for small nets, a star node for large ones, I/O pins fixed), spread the solution by
-recursive area-balanced bisection, pull each cell towards its spread position with an anchor whose
+recursive area-balanced bisection (a cell counts at least ``SPACE_PER_PIN`` per pin, so pin-dense
+logic is spread more), pull each cell towards its spread position with an anchor whose
 weight grows every round, and solve again. Legalisation then puts each cell on the nearest free run
 of sites in the nearest rows (taps are already fixed), and :class:`RowOccupancy` stays available so
 later stages (clock buffers) can insert cells the same way.
@@ -18,6 +19,9 @@ from kchip.flows.physical.layout import Instance, Layout
 from kchip.flows.physical.lef import Macro
 
 STAR_THRESHOLD = 8
+#: spreading treats a cell as at least this wide per connected pin (nm), so that pin-dense logic
+#: (small NAND/AOI gates) gets the routing room its pins need
+SPACE_PER_PIN = 920
 
 
 class PlacementError(RuntimeError):
@@ -166,7 +170,8 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         else:
             nets.append((ts, None, 1.0 / (len(ts) - 1)))
     widths = np.array([macros[layout.instances[n].cell].width for n in movable], dtype=float)
-    areas = widths * layout.site[1]
+    pins = np.array([len(layout.instances[n].conns) for n in movable], dtype=float)
+    areas = np.maximum(widths, pins * SPACE_PER_PIN) * layout.site[1]
     rng = np.random.default_rng(seed)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     pos = np.zeros((n_vars, 2))

@@ -38,7 +38,7 @@ SMALL_HOLE_NM2 = 200_000
 HEURISTIC_WEIGHT = 1.2
 #: search boxes (grid steps around a connection's terminals), tried in turn until a path is found;
 #: later rounds start wider, so a net stuck in conflict can find a detour far away
-SEARCH_MARGINS = ((6, 30, 10 ** 6),) * 5 + ((30, 10 ** 6),) * 10 + ((10 ** 6,),)
+SEARCH_MARGINS = ((6, 30, 10 ** 6),) * 5 + ((30, 10 ** 6),) * 10 + ((80, 10 ** 6),)
 #: history cost added to a node each round it is in conflict, and growth of the present-congestion
 #: factor per round (PathFinder's h and p schedules)
 HISTORY_STEP = 0.4
