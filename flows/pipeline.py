@@ -218,7 +218,7 @@ class Route(Stage):
     reads = ("layout",)
     writes = ("layout", "final_netlist", "spef")
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")
-    variables = (Variable("max_rounds", int, 60, "", "negotiation rounds before giving up"),)
+    variables = (Variable("max_rounds", int, 200, "", "negotiation rounds before giving up"),)
 
 
     def execute(self, ctx):
