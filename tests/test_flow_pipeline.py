@@ -158,3 +158,36 @@ def test_doctor_lists_missing_tools_with_install_hints():
     assert "apt-get install magic" in proc.stdout and "apt-get install opensta" in proc.stdout
     proc = _kchip("doctor", env={"COLUMNS": "250"})
     assert proc.returncode == 0 and "all tools present" in proc.stdout
+
+
+def test_the_flow_runs_through_a_central_luigid(pdk, tmp_path):
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    luigid = Path(sys.executable).parent / "luigid"
+    server = subprocess.Popen([str(luigid), "--address", "127.0.0.1", "--port", str(port), "--logdir",
+                               str(tmp_path), "--state-path", str(tmp_path / "state.pickle")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        result = run_flow(resolve_design("counter"), "sky130A", pdk.root, tmp_path / "run", to_stage="place",
+                          scheduler_url=f"http://127.0.0.1:{port}")
+        query = urllib.parse.quote(json.dumps({"status": "DONE"}))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/task_list?data={query}", timeout=10) as reply:
+            known = json.loads(reply.read())["response"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert result.ok and [s.state for s in result.stages] == ["done"] * 5
+    assert {task["name"] for task in known.values()} == {"Elaborate", "Lint", "Synth", "Floorplan", "Place"}
