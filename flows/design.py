@@ -21,6 +21,9 @@ Example::
     [pins]
     left = ["clk", "rst"]       # optional; unlisted ports are spread over all four sides
 
+    [flow.set]                  # optional stage variables for this design (see kchip flow stages)
+    "place.space_per_pin_um" = 1.38
+
 Unknown keys, wrong types and impossible values raise :class:`DesignError` naming the file, the key,
 the value and what is allowed.
 """
@@ -89,6 +92,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     },
     "pins": {side: Field(list, default=[], check=lambda v: all(isinstance(p, str) for p in v),
                          allowed="a list of port names") for side in SIDES},
+    "flow": {"set": Field(dict, default={}, allowed="a table of STAGE.VARIABLE = value overrides")},
 }
 
 
@@ -110,6 +114,7 @@ class Design:
     aspect_ratio: float = 1.0
     core_margin_um: float = 5.0
     pins: dict = field(default_factory=dict, hash=False)
+    flow_overrides: dict = field(default_factory=dict, hash=False)
 
     def source_files(self) -> list[Path]:
         """Files whose content defines the RTL: the Verilog sources, or the generator's module."""
@@ -201,7 +206,7 @@ def load_design(path: str | Path) -> Design:
         utilization=floorplan["utilization"],
         die_size_um=tuple(floorplan["die_size_um"]) if floorplan["die_size_um"] else None,
         aspect_ratio=float(floorplan["aspect_ratio"]),
-        core_margin_um=float(floorplan["core_margin_um"]), pins=pins,
+        core_margin_um=float(floorplan["core_margin_um"]), pins=pins, flow_overrides=dict(v["flow"]["set"]),
     )
 
 

@@ -168,14 +168,16 @@ class Place(Stage):
     writes = ("layout",)
     pdk_files = ("stdcell:lef",)
     variables = (Variable("rounds", int, 8, "", "spreading rounds of global placement"),
-                 Variable("seed", int, 1, "", "seed of the initial cell scatter"))
+                 Variable("seed", int, 1, "", "seed of the initial cell scatter"),
+                 Variable("space_per_pin_um", float, 0.92, "um", "room spreading gives each pin of a cell"))
 
 
     def execute(self, ctx):
         from kchip.flows.physical.placer import place
         _, macros = _tech(ctx)
         layout = _load_layout(ctx)
-        metrics = place(layout, macros, rounds=ctx.config["rounds"], seed=ctx.config["seed"])
+        metrics = place(layout, macros, rounds=ctx.config["rounds"], seed=ctx.config["seed"],
+                        space_per_pin=int(ctx.config["space_per_pin_um"] * 1000))
         return {"layout": _save_layout(ctx, layout, "placed")}, {k: round(float(v), 3) for k, v in metrics.items()}
 
 

@@ -44,23 +44,31 @@ def _check_stage(name: str | None, option: str) -> None:
         raise FlowError(f"{option} {name!r} is not a stage; stages in order: {', '.join(STAGES)}")
 
 
+def check_overrides(overrides: dict, origin: str) -> dict:
+    """``{"stage.variable": value}`` checked against the stages' variables."""
+    for key in overrides:
+        stage, _, var = key.partition(".")
+        if stage not in STAGES:
+            raise FlowError(f"{origin}: {key!r}: expected STAGE.VARIABLE with STAGE one of {', '.join(STAGES)}")
+        names = [v.name for v in STAGES[stage].variables]
+        if var not in names:
+            raise FlowError(f"{origin}: {key!r}: stage {stage} has no variable {var!r}; its variables: "
+                            f"{', '.join(names) or 'none'}")
+    return overrides
+
+
 def parse_overrides(pairs: list[str]) -> dict:
     """``stage.variable=value`` pairs (value as JSON, else as a string) checked against the stages."""
     overrides = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        stage, _, var = key.partition(".")
-        if not sep or stage not in STAGES:
-            raise FlowError(f"--set {pair!r}: expected STAGE.VARIABLE=VALUE with STAGE one of {', '.join(STAGES)}")
-        names = [v.name for v in STAGES[stage].variables]
-        if var not in names:
-            raise FlowError(f"--set {pair!r}: stage {stage} has no variable {var!r}; its variables: "
-                            f"{', '.join(names) or 'none'}")
+        if not sep:
+            raise FlowError(f"--set {pair!r}: expected STAGE.VARIABLE=VALUE")
         try:
             overrides[key] = json.loads(raw)
         except ValueError:
             overrides[key] = raw
-    return overrides
+    return check_overrides(overrides, "--set")
 
 
 def plan(to_stage: str) -> list[str]:
@@ -100,8 +108,9 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
     if from_stage is not None and from_stage not in names:
         raise FlowError(f"--from {from_stage!r} is not on the way to --to {to_stage!r}; stages: {', '.join(names)}")
     run_dir = Path(run_dir).resolve()
+    overrides = {**check_overrides(design.flow_overrides, f"{design.file} [flow.set]"), **(overrides or {})}
     params = dict(design_file=str(design.file), pdk_name=pdk_name, pdk_root=str(pdk_root),
-                  run_dir=str(run_dir), config_json=json.dumps(overrides or {}, sort_keys=True))
+                  run_dir=str(run_dir), config_json=json.dumps(overrides, sort_keys=True))
     tasks = {name: STAGES[name](**params) for name in names}
     for name in names:
         tasks[name].config()

@@ -134,6 +134,9 @@ def test_bad_flow_options_are_rejected_with_the_valid_choices(pdk, tmp_path):
         run_flow(design, "sky130A", pdk.root, tmp_path, to_stage="routing")
     with pytest.raises(FlowError, match="stage place has no variable 'speed'; its variables: rounds, seed"):
         parse_overrides(["place.speed=3"])
+    (tmp_path / "d.toml").write_text(design.file.read_text() + '\n[flow.set]\n"route.speed" = 3\n')
+    with pytest.raises(FlowError, match="d.toml \\[flow.set\\]: 'route.speed': stage route has no variable"):
+        run_flow(load_design(tmp_path / "d.toml"), "sky130A", pdk.root, tmp_path)
     with pytest.raises(ValueError, match="place.rounds = 'many' has the wrong type; expected int"):
         run_flow(design, "sky130A", pdk.root, tmp_path, overrides=parse_overrides(["place.rounds=many"]))
 
@@ -191,3 +194,14 @@ def test_the_flow_runs_through_a_central_luigid(pdk, tmp_path):
         server.wait(timeout=30)
     assert result.ok and [s.state for s in result.stages] == ["done"] * 5
     assert {task["name"] for task in known.values()} == {"Elaborate", "Lint", "Synth", "Floorplan", "Place"}
+
+
+def test_a_design_file_sets_stage_variables_and_the_command_line_wins(pdk, tmp_path):
+    design_file = tmp_path / "counter.toml"
+    design_file.write_text(resolve_design("counter").file.read_text() +
+                           '\n[flow.set]\n"place.seed" = 5\n"place.rounds" = 4\n')
+    result = run_flow(load_design(design_file), "sky130A", pdk.root, tmp_path / "run", to_stage="place",
+                      overrides={"place.rounds": 3})
+    assert result.ok
+    config = json.loads(next((tmp_path / "run").glob("stages/05-place/*/config.json")).read_text())["config"]
+    assert config["seed"] == 5 and config["rounds"] == 3

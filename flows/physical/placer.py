@@ -137,7 +137,8 @@ def _system(n_vars: int, nets, fixed_pos, anchors_w, anchors_pos):
     return A, b
 
 
-def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: int = 1) -> dict[str, float]:
+def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: int = 1,
+          space_per_pin: int = SPACE_PER_PIN) -> dict[str, float]:
     """Place every unplaced instance legally in the rows; returns placement metrics."""
     movable = [n for n, i in layout.instances.items() if i.x is None]
     index = {name: k for k, name in enumerate(movable)}
@@ -171,7 +172,7 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
             nets.append((ts, None, 1.0 / (len(ts) - 1)))
     widths = np.array([macros[layout.instances[n].cell].width for n in movable], dtype=float)
     pins = np.array([len(layout.instances[n].conns) for n in movable], dtype=float)
-    areas = np.maximum(widths, pins * SPACE_PER_PIN) * layout.site[1]
+    areas = np.maximum(widths, pins * space_per_pin) * layout.site[1]
     rng = np.random.default_rng(seed)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     pos = np.zeros((n_vars, 2))
