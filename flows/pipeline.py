@@ -232,8 +232,8 @@ class Route(Stage):
         layout = _load_layout(ctx)
         fills = fill_rows(layout, macros, ctx.pdk.stdcell["fill_cells"])
         router = Router(layout, macros, tech)
-        log = open(ctx.folder / "route.log", "w")
-        metrics = router.run(max_rounds=ctx.config["max_rounds"], log=lambda m: print(m, file=log, flush=True))
+        with open(ctx.folder / "route.log", "w") as log:
+            metrics = router.run(max_rounds=ctx.config["max_rounds"], log=lambda m: print(m, file=log, flush=True))
         if router.problems:
             (ctx.folder / "unrouted.txt").write_text("\n".join(router.problems) + "\n")
             raise StageFailed(f"route: {len(router.problems)} net(s) or pin(s) left unrouted after "
