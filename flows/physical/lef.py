@@ -27,9 +27,6 @@ class RoutingLayer:
     width: int
     spacing: int
     min_area_nm2: int = 0
-    resistance_per_sq: float = 0.0
-    capacitance_per_um2: float = 0.0
-    edge_capacitance_per_um: float = 0.0
 
 
 @dataclass
@@ -38,7 +35,6 @@ class ViaDef:
 
     name: str
     rects: dict[str, Rect]
-    resistance: float = 0.0
 
     def cut(self, cut_layers: list[str]) -> tuple[str, Rect]:
         """The cut layer and its rectangle."""
@@ -135,15 +131,12 @@ def read_technology(path: Path) -> Technology:
             width=nm(re.search(r"^\s*WIDTH\s+([\d.]+)", body, re.M).group(1)),
             spacing=nm((table or spacing).group(1)) if (table or spacing) else 0,
             min_area_nm2=int(round(_number(body, "AREA") * 1e6)),
-            resistance_per_sq=_number(body, "RESISTANCE RPERSQ"),
-            capacitance_per_um2=_number(body, "CAPACITANCE CPERSQDIST"),
-            edge_capacitance_per_um=_number(body, "EDGECAPACITANCE"),
         )
     vias = {}
     for name, body in _blocks(text, "VIA"):
         rects = {layer: rect for layer, rect in _rects(body)}
         if rects:
-            vias[name] = ViaDef(name, rects, _number(body, "RESISTANCE"))
+            vias[name] = ViaDef(name, rects)
     sites = {}
     for name, body in _blocks(text, "SITE"):
         size = re.search(r"SIZE\s+([\d.]+)\s+BY\s+([\d.]+)", body)
