@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 
 import klayout.db as kdb
+import numpy as np
 import pytest
 
 from kchip.flows.physical.cts import ClockTreeConfig, buffer_high_fanout_nets, build_clock_tree
@@ -189,6 +190,24 @@ def test_every_net_is_routed_without_conflict(routed):
     _, router, metrics, _ = routed
     assert metrics["route__unrouted__count"] == 0 and metrics["route__conflicts__count"] == 0
     assert router.problems == []
+
+
+def test_end_game_rips_up_exactly_the_nets_near_a_conflict(routed):
+    _, router, _, _ = routed
+    grid = router.grid
+    seeds = [max(router.nets[0].nodes), min(router.nets[-1].nodes)]
+    for radius in (0, 2, 6):
+        expected = []
+        for k, route in enumerate(router.nets):
+            for node in route.nodes:
+                _, i, j = grid.decode(node)
+                if any(abs(i - si) <= radius and abs(j - sj) <= radius
+                       for si, sj in (grid.decode(seed)[1:] for seed in seeds)):
+                    expected.append(k)
+                    break
+        found = router._nets_near(np.array(seeds, dtype=np.int64), radius)
+        assert found == expected and {0, len(router.nets) - 1} <= set(found)
+    assert len(router._nets_near(np.array(seeds, dtype=np.int64), 6)) < len(router.nets)
 
 
 @pytest.mark.parametrize("layer", ["met1", "met2", "met3", "met4"])

@@ -43,6 +43,13 @@ SEARCH_MARGINS = ((6, 30, 10 ** 6),) * 5 + ((30, 10 ** 6),) * 10 + ((80, 10 ** 6
 #: factor per round (PathFinder's h and p schedules)
 HISTORY_STEP = 0.4
 PRESENT_GROWTH = 1.6
+PRESENT_MAX = 1e6
+#: once fewer nets than this are in conflict, each round also rips up the nets that pass near a
+#: conflict: rerouting only the losers cannot free what settled nets hold. The neighbourhood starts at
+#: RIPUP_RADIUS grid steps and widens by RIPUP_GROWTH for every RIPUP_PATIENCE rounds without a new
+#: lowest conflict count (up to RIPUP_RADIUS_MAX)
+ENDGAME_NETS = 300
+RIPUP_RADIUS, RIPUP_GROWTH, RIPUP_PATIENCE, RIPUP_RADIUS_MAX = 3, 2, 5, 15
 
 
 class RoutingError(RuntimeError):
@@ -236,6 +243,19 @@ class Router:
         nets = np.unique(np.concatenate([owners[bad], via_owners[via_bad]]))
         return nets, np.unique(np.concatenate([nodes[bad], vias[via_bad]]))
 
+    def _nets_near(self, nodes: np.ndarray, radius: int) -> list[int]:
+        """Nets with a node on any layer within ``radius`` grid steps (in i and j) of one of ``nodes``."""
+        grid = self.grid
+        rest = nodes % grid.nxy
+        i, j = rest // grid.ny, rest % grid.ny
+        offsets = np.arange(-radius, radius + 1)
+        wi = (i[:, None, None] + offsets[None, :, None]).repeat(len(offsets), axis=2).ravel()
+        wj = (j[:, None, None] + offsets[None, None, :]).repeat(len(offsets), axis=1).ravel()
+        keep = (wi >= 0) & (wi < grid.nx) & (wj >= 0) & (wj < grid.ny)
+        window = np.unique(wi[keep] * grid.ny + wj[keep])
+        return [k for k, route in enumerate(self.nets) if route.nodes and np.isin(
+            np.fromiter(route.nodes, dtype=np.int64, count=len(route.nodes)) % grid.nxy, window).any()]
+
     # -- main loop ----------------------------------------------------------------------------
     def run(self, *, max_rounds: int = 60, log=None) -> dict[str, float]:
         """Route every net; return routing metrics."""
@@ -259,7 +279,8 @@ class Router:
             return box[1] - box[0] + box[3] - box[2]
 
         todo = sorted(range(len(self.nets)), key=lambda k: extent(self.nets[k]))
-        pres, rounds, conflicts = 0.5, 0, np.empty(0, dtype=np.int64)
+        pres, rounds, conflicts, stuck = 0.5, 0, np.empty(0, dtype=np.int64), []
+        fewest, stalled = len(self.nets) + 1, 0
         for rounds in range(1, max_rounds + 1):
             for k in todo:
                 route = self.nets[k]
@@ -268,16 +289,22 @@ class Router:
                 self._route_net(k, pres, SEARCH_MARGINS[min(rounds, len(SEARCH_MARGINS)) - 1])
                 self._commit(route, +1)
             in_conflict, conflicts = self._all_conflicts()
-            todo = in_conflict.tolist()
+            stuck = in_conflict.tolist()
             if log:
-                log(f"round {rounds}: {len(todo)} nets in conflict, {len(conflicts)} nodes, "
+                log(f"round {rounds}: {len(stuck)} nets in conflict, {len(conflicts)} nodes, "
                     f"{time.perf_counter() - started:.1f} s")
-            if not todo:
+            if not stuck:
                 break
+            fewest, stalled = (len(stuck), 0) if len(stuck) < fewest else (fewest, stalled + 1)
+            todo = stuck
+            if len(stuck) < ENDGAME_NETS:
+                radius = min(RIPUP_RADIUS + RIPUP_GROWTH * (stalled // RIPUP_PATIENCE), RIPUP_RADIUS_MAX)
+                near = set(self._nets_near(conflicts, radius)) - set(stuck)
+                todo = stuck + sorted(near)
             self.hist[conflicts] += HISTORY_STEP
-            pres *= PRESENT_GROWTH
+            pres = min(pres * PRESENT_GROWTH, PRESENT_MAX)
         failed = [r.name for r in self.nets if r.failed]
-        in_conflict = [self.nets[k].name for k in todo]
+        in_conflict = [self.nets[k].name for k in stuck]
         self.metrics = {
             "route__nets__count": len(self.nets),
             "route__unrouted__count": len(set(failed) | set(in_conflict)) + len(self.unreachable),
