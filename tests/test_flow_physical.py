@@ -12,12 +12,12 @@ import klayout.db as kdb
 import numpy as np
 import pytest
 
-from kchip.flows.physical.cts import ClockTreeConfig, buffer_high_fanout_nets, build_clock_tree
+from kchip.flows.physical.cts import ClockTreeConfig, buffer_high_fanout_nets, buffer_tree, build_clock_tree
 from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, floorplan
 from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
-from kchip.flows.physical.layout import Layout, from_yosys_json
+from kchip.flows.physical.layout import Layout, from_yosys_json, write_verilog
 from kchip.flows.physical.pin_access import PinAccessPlanner
-from kchip.flows.physical.placer import fill_rows, place
+from kchip.flows.physical.placer import RowOccupancy, fill_rows, place
 from kchip.flows.physical.router import Router
 from kchip.tools.base import Invocation
 from kchip.tools.yosys import synthesize
@@ -244,3 +244,32 @@ def test_layout_view_round_trips_through_json(routed, tmp_path):
     again = Layout.load(tmp_path / "l.json")
     assert again.instances.keys() == layout.instances.keys()
     assert again.shapes == layout.shapes and again.vias == layout.vias and again.die == layout.die
+
+
+def test_buffering_a_bus_bit_net_writes_a_netlist_that_parses(routed, pdk, tech_and_macros, tmp_path):
+    from pyverilog.vparser.parser import VerilogParser
+
+    layout = copy.deepcopy(routed[0])
+    layout.instances = {n: i for n, i in layout.instances.items() if i.role != "fill"}
+    _, macros = tech_and_macros
+    net, terminals = max(((n, t) for n, t in layout.nets().items() if "[" in n), key=lambda nt: len(nt[1]))
+    sinks = [(inst, pin) for inst, pin in terminals if inst and macros[layout.instances[inst].cell].pins[pin].direction == "INPUT"]
+    assert len(sinks) > 2, f"the counter's {net} should drive several cells"
+    cfg = ClockTreeConfig(2, *[pdk.stdcell["fanout_buffer"]] * 3)
+    buffer_tree(layout, macros, RowOccupancy(layout, macros), net, sinks, cfg, "logic", "fanout0")
+    assert {n for n in layout.nets() if n.startswith(net.replace("[", "_").replace("]", "_") + "_fanout0")}
+    write_verilog(layout, tmp_path / "counter.nl.v")
+    parser = VerilogParser(outputdir=str(tmp_path), debug=False)
+    module = parser.parse((tmp_path / "counter.nl.v").read_text()).description.definitions[0]
+    instances = [i for item in module.items if type(item).__name__ == "InstanceList" for i in item.instances]
+    assert {i.name for i in instances} == {n for n, i in layout.instances.items() if i.role in ("logic", "clock")}
+
+
+def test_a_net_name_verilog_cannot_hold_is_refused(routed, tmp_path):
+    layout = copy.deepcopy(routed[0])
+    name, inst = next((n, i) for n, i in sorted(layout.instances.items()) if i.role == "logic" and i.conns)
+    pin = sorted(inst.conns)[0]
+    inst.conns[pin] = "bad net[3]x"
+    with pytest.raises(ValueError, match=r"counter\.nl\.v.*'bad net\[3\]x'"):
+        write_verilog(layout, tmp_path / "counter.nl.v")
+    assert not (tmp_path / "counter.nl.v").exists()

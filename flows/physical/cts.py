@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kchip.flows.physical.layout import Instance, Layout
+from kchip.flows.physical.layout import Instance, Layout, plain_name
 from kchip.flows.physical.lef import Macro
 from kchip.flows.physical.placer import RowOccupancy
 
@@ -63,7 +63,7 @@ def buffer_tree(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupanc
         next_sinks = []
         for k, group in enumerate(groups):
             name = f"{prefix}_{level}_{k}"
-            child_net = f"{net}_{prefix}{level}_{k}"
+            child_net = f"{plain_name(net)}_{prefix}{level}_{k}"
             cx, cy = points[group].mean(axis=0)
             x, y = occupancy.nearest(cx - width / 2, cy - layout.site[1] / 2, width)
             layout.instances[name] = Instance(cell, {"A": net, "X": child_net}, role, x, y, dict(layout.rows)[y])

@@ -17,6 +17,13 @@ Rect = tuple[int, int, int, int]
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def plain_name(name: str) -> str:
+    """``name`` with every character a Verilog simple identifier cannot hold replaced by ``_``
+    (``acc[3]`` becomes ``acc_3_``), for the nets and cells the flow adds."""
+    text = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return text if _PLAIN.match(text) else f"_{text}"
+
+
 @dataclass
 class Instance:
     """A standard cell: its connections and, once placed, its lower-left corner and orientation."""
@@ -172,6 +179,10 @@ def write_verilog(layout: Layout, path: Path, *, include_roles: tuple[str, ...] 
         conns = ", ".join(f".{pin}({net})" for pin, net in sorted(inst.conns.items()))
         lines.append(f"  {inst.cell} {name} ({conns});")
     lines.append("endmodule")
+    ports = {p.name for p in layout.ports}
+    illegal = sorted(n for n in set(wires) | port_nets if n not in ports and not _PLAIN.match(n))
+    if illegal:
+        raise ValueError(f"{path}: net names that are not Verilog identifiers: {illegal[:5]!r}")
     tmp = Path(f"{path}.tmp{os.getpid()}")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, path)
