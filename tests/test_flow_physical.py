@@ -107,6 +107,11 @@ def test_floorplan_sizes_the_core_and_rejects_unknown_pins(pdk, tech_and_macros,
     assert 0.15 < cells / ((x1 - x0) * (y1 - y0)) <= 0.3
     assert x0 % 460 == 0 and y0 % 340 == 0 and (y1 - y0) % 2720 == 0
     assert all(p.rect for p in layout.ports)
+    sides = {p.side for p in layout.ports}
+    assert {"left", "top"} <= sides, "pins on a met3 and on a met2 edge"
+    for port in layout.ports:
+        px0, py0, px1, py1 = port.rect
+        assert (px1 - px0) * (py1 - py0) >= tech.layers[port.layer].min_area_nm2, f"{port.name} alone is below minimum area"
     with pytest.raises(FloorplanError, match="'nope' in \\[pins\\] is not a port"):
         floorplan(from_yosys_json(counter_netlist, "counter"), macros, tech,
                   fp_config(pdk, pins={"left": ["nope"]}), "unithd")

@@ -128,9 +128,17 @@ def _assign_sides(layout: Layout, cfg: FloorplanConfig) -> dict[str, list[str]]:
     return sides
 
 
-def _place_pins(layout: Layout, cfg: FloorplanConfig) -> None:
+def _pin_depth(tech: Technology, layer: str, width: int, step: int) -> int:
+    """How far a pin of ``width`` reaches into the die: whole grid ``step``s, enough for the layer's
+    minimum area, so that a pin no cell connects to is legal on its own."""
+    return step * max(1, math.ceil(tech.layers[layer].min_area_nm2 / (width * step)))
+
+
+def _place_pins(layout: Layout, cfg: FloorplanConfig, tech: Technology) -> None:
     """Pins on met3 (left, right) and met2 (top, bottom), evenly spread on every second track."""
     _, _, die_w, die_h = layout.die
+    met3_depth = _pin_depth(tech, "met3", 300, GRID_DX)
+    met2_depth = _pin_depth(tech, "met2", 140, 2 * GRID_DY)
     by_name = {p.name: p for p in layout.ports}
     for side, names in _assign_sides(layout, cfg).items():
         if not names:
@@ -150,12 +158,12 @@ def _place_pins(layout: Layout, cfg: FloorplanConfig) -> None:
             port.side = side
             if vertical_edge:
                 port.layer = "met3"
-                x0 = 0 if side == "left" else die_w - GRID_DX
-                port.rect = (x0, pos - 150, x0 + GRID_DX, pos + 150)
+                x0 = 0 if side == "left" else die_w - met3_depth
+                port.rect = (x0, pos - 150, x0 + met3_depth, pos + 150)
             else:
                 port.layer = "met2"
-                y0 = 0 if side == "bottom" else die_h - 2 * GRID_DY
-                port.rect = (pos - 70, y0, pos + 70, y0 + 2 * GRID_DY)
+                y0 = 0 if side == "bottom" else die_h - met2_depth
+                port.rect = (pos - 70, y0, pos + 70, y0 + met2_depth)
 
 
 def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: FloorplanConfig,
@@ -174,5 +182,5 @@ def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: F
     layout.rows = [(my + r * row_h, "N" if r % 2 == 0 else "FS") for r in range(height // row_h)]
     _place_taps(layout, cfg, macros)
     _add_straps(layout, tech, cfg)
-    _place_pins(layout, cfg)
+    _place_pins(layout, cfg, tech)
     return layout
