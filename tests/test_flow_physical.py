@@ -278,3 +278,20 @@ def test_a_net_name_verilog_cannot_hold_is_refused(routed, tmp_path):
     with pytest.raises(ValueError, match=r"counter\.nl\.v.*'bad net\[3\]x'"):
         write_verilog(layout, tmp_path / "counter.nl.v")
     assert not (tmp_path / "counter.nl.v").exists()
+
+
+def test_a_pin_no_cell_connects_to_still_keeps_other_nets_away(routed, tech_and_macros):
+    from kchip.flows.physical.layout import Port
+
+    tech, macros = tech_and_macros
+    layout = copy.deepcopy(routed[0])
+    layout.shapes, layout.vias = [], []
+    used = {p.rect[1] for p in layout.ports if p.side == "left"}
+    y = next(170 + 340 * j for j in range(4, 200, 4) if all(abs(170 + 340 * j - u) > 2000 for u in used))
+    layout.ports.append(Port("spare", "input", "spare", "met3", (0, y - 150, 920, y + 150), "left"))
+    grid = Router(layout, macros, tech).grid
+    spacing = tech.layers["met3"].spacing
+    j = (y - 170) // 340
+    reach = [i for i in range(6) if grid.x(i) - grid.rules[2].width // 2 < 920 + spacing]
+    assert reach and all(grid.wire_block[2, i, j] == BLOCKED for i in reach)
+    assert grid.wire_block[2, max(reach) + 2, j] == FREE

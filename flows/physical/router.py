@@ -10,8 +10,9 @@ SKY130 (see the project's findings). Here the grid and a few conflict rules carr
 - fixed shapes (cell obstructions, rails, straps, pins, pin-access vias) block the nodes whose wire
   or via pad would come closer than the layer spacing.
 Nets are routed one connection at a time with A*; nodes used by several nets get more expensive every
-round until no conflict is left. Same-net gaps and small met3/met4 islands are mended when the
-geometry is written.
+round until no conflict is left. Once few conflicts remain, the nets passing near them are ripped up
+and rerouted too, in a neighbourhood that widens while progress stalls. Same-net gaps and small
+met3/met4 islands are mended when the geometry is written.
 """
 
 from __future__ import annotations
@@ -89,6 +90,10 @@ class Router:
                 grid.add_obstacle(layer, _placed(inst, macro, rect))
         for shape in self.layout.shapes:
             grid.add_obstacle(shape.layer, shape.rect)
+        routed = {n for n, t in self.layout.nets().items() if len(t) >= 2}
+        for port in self.layout.ports:
+            if port.rect is not None and port.net not in routed:
+                grid.add_obstacle(port.layer, port.rect)
         for via in self.layout.vias:
             for layer, rect in self.tech.vias[via.via].rects.items():
                 grid.add_obstacle(layer, (via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
