@@ -77,14 +77,19 @@ def buffer_tree(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupanc
         level_sinks = next_sinks
 
 
-def _input_sinks(layout: Layout, macros: dict[str, Macro], net: str) -> list[tuple[str, str]]:
-    return [(name, pin) for name, inst in layout.instances.items() for pin, n in inst.conns.items()
-            if n == net and macros[inst.cell].pins[pin].direction == "INPUT"]
+def _input_sinks(layout: Layout, macros: dict[str, Macro]) -> dict[str, list[tuple[str, str]]]:
+    """The cell inputs (instance, pin) on each net."""
+    sinks: dict[str, list[tuple[str, str]]] = {}
+    for name, inst in layout.instances.items():
+        for pin, net in inst.conns.items():
+            if macros[inst.cell].pins[pin].direction == "INPUT":
+                sinks.setdefault(net, []).append((name, pin))
+    return sinks
 
 
 def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeConfig) -> dict[str, float]:
     """Insert the buffer tree for ``layout.clock_net``; returns clock-tree metrics."""
-    sinks = _input_sinks(layout, macros, layout.clock_net)
+    sinks = _input_sinks(layout, macros).get(layout.clock_net, [])
     if not sinks:
         return {"cts__sinks__count": 0, "cts__buffers__count": 0, "cts__levels__count": 0}
     buffers, levels = buffer_tree(layout, macros, RowOccupancy(layout, macros), layout.clock_net, sinks,
@@ -97,11 +102,8 @@ def buffer_high_fanout_nets(layout: Layout, macros: dict[str, Macro], max_fanout
     """Split every signal net (other than the clock) driving more than ``max_fanout`` cell inputs
     into a buffer tree, as a repair step before routing: long, wide nets crowd the router and make
     slow edges."""
-    sinks_of: dict[str, list[tuple[str, str]]] = {}
-    for name, inst in layout.instances.items():
-        for pin, net in inst.conns.items():
-            if net != layout.clock_net and macros[inst.cell].pins[pin].direction == "INPUT":
-                sinks_of.setdefault(net, []).append((name, pin))
+    sinks_of = _input_sinks(layout, macros)
+    sinks_of.pop(layout.clock_net, None)
     cfg = ClockTreeConfig(max_fanout, buffer_cell, buffer_cell, buffer_cell)
     occupancy = RowOccupancy(layout, macros)
     nets = buffers = 0

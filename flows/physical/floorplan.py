@@ -19,6 +19,8 @@ from kchip.flows.physical.layout import Instance, Layout, Shape, Via
 from kchip.flows.physical.lef import Macro, Technology
 
 GRID_X0, GRID_DX, GRID_Y0, GRID_DY = 230, 460, 170, 340
+#: pin widths (nm) across the edge: a met3 wire on the left and right, a met2 wire on top and bottom
+MET3_PIN_WIDTH, MET2_PIN_WIDTH = 300, 140
 SIDES = ("left", "top", "right", "bottom")
 
 
@@ -137,8 +139,8 @@ def _pin_depth(tech: Technology, layer: str, width: int, step: int) -> int:
 def _place_pins(layout: Layout, cfg: FloorplanConfig, tech: Technology) -> None:
     """Pins on met3 (left, right) and met2 (top, bottom), evenly spread on every second track."""
     _, _, die_w, die_h = layout.die
-    met3_depth = _pin_depth(tech, "met3", 300, GRID_DX)
-    met2_depth = _pin_depth(tech, "met2", 140, 2 * GRID_DY)
+    met3_depth = _pin_depth(tech, "met3", MET3_PIN_WIDTH, GRID_DX)
+    met2_depth = _pin_depth(tech, "met2", MET2_PIN_WIDTH, 2 * GRID_DY)
     by_name = {p.name: p for p in layout.ports}
     for side, names in _assign_sides(layout, cfg).items():
         if not names:
@@ -159,11 +161,11 @@ def _place_pins(layout: Layout, cfg: FloorplanConfig, tech: Technology) -> None:
             if vertical_edge:
                 port.layer = "met3"
                 x0 = 0 if side == "left" else die_w - met3_depth
-                port.rect = (x0, pos - 150, x0 + met3_depth, pos + 150)
+                port.rect = (x0, pos - MET3_PIN_WIDTH // 2, x0 + met3_depth, pos + MET3_PIN_WIDTH // 2)
             else:
                 port.layer = "met2"
                 y0 = 0 if side == "bottom" else die_h - met2_depth
-                port.rect = (pos - 70, y0, pos + 70, y0 + met2_depth)
+                port.rect = (pos - MET2_PIN_WIDTH // 2, y0, pos + MET2_PIN_WIDTH // 2, y0 + met2_depth)
 
 
 def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: FloorplanConfig,

@@ -90,10 +90,6 @@ class Router:
                 grid.add_obstacle(layer, _placed(inst, macro, rect))
         for shape in self.layout.shapes:
             grid.add_obstacle(shape.layer, shape.rect)
-        routed = {n for n, t in self.layout.nets().items() if len(t) >= 2}
-        for port in self.layout.ports:
-            if port.rect is not None and port.net not in routed:
-                grid.add_obstacle(port.layer, port.rect)
         for via in self.layout.vias:
             for layer, rect in self.tech.vias[via.via].rects.items():
                 grid.add_obstacle(layer, (via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
@@ -104,6 +100,9 @@ class Router:
         ids = {name: k for k, name in enumerate(sorted(nets))}
         self.nets = [NetRoute(name, [], []) for name in sorted(nets)]
         ports = {p.name: p for p in self.layout.ports}
+        for port in self.layout.ports:
+            if port.rect is not None:
+                grid.add_obstacle(port.layer, port.rect, ids.get(port.net, BLOCKED))
         _, _, die_w, die_h = self.layout.die
         for name, terminals in nets.items():
             for inst, pin in terminals:
@@ -112,7 +111,6 @@ class Router:
                 port = ports[pin]
                 if port.rect is None:
                     raise RoutingError(f"port {pin!r} has no pin shape; run the floorplan first")
-                grid.add_obstacle(port.layer, port.rect, ids[name])
                 x0, y0, x1, y1 = port.rect
                 cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
                 if port.side in ("left", "right"):
@@ -214,11 +212,9 @@ class Router:
         """Nets in conflict with another net, and the nodes where they are (vectorised over all nets)."""
         grid, occ, vocc = self.grid, self.occ, self.vocc
         nxy, ny, size = grid.nxy, grid.ny, grid.size
-        node_lists = [np.fromiter(r.nodes, dtype=np.int64, count=len(r.nodes)) for r in self.nets]
+        nodes, owners = self._node_owners()
         via_lists = [self._met1_vias(r) for r in self.nets]
         ids = np.arange(len(self.nets), dtype=np.int64)
-        nodes = np.concatenate(node_lists)
-        owners = np.repeat(ids, [len(x) for x in node_lists])
         vias = np.concatenate(via_lists)
         via_owners = np.repeat(ids, [len(x) for x in via_lists])
         bad = occ[nodes] > 1
@@ -248,6 +244,12 @@ class Router:
         nets = np.unique(np.concatenate([owners[bad], via_owners[via_bad]]))
         return nets, np.unique(np.concatenate([nodes[bad], vias[via_bad]]))
 
+    def _node_owners(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every routed node of every net, and the net each belongs to."""
+        node_lists = [np.fromiter(r.nodes, dtype=np.int64, count=len(r.nodes)) for r in self.nets]
+        owners = np.repeat(np.arange(len(self.nets), dtype=np.int64), [len(x) for x in node_lists])
+        return np.concatenate(node_lists), owners
+
     def _nets_near(self, nodes: np.ndarray, radius: int) -> list[int]:
         """Nets with a node on any layer within ``radius`` grid steps (in i and j) of one of ``nodes``."""
         grid = self.grid
@@ -258,8 +260,8 @@ class Router:
         wj = (j[:, None, None] + offsets[None, None, :]).repeat(len(offsets), axis=1).ravel()
         keep = (wi >= 0) & (wi < grid.nx) & (wj >= 0) & (wj < grid.ny)
         window = np.unique(wi[keep] * grid.ny + wj[keep])
-        return [k for k, route in enumerate(self.nets) if route.nodes and np.isin(
-            np.fromiter(route.nodes, dtype=np.int64, count=len(route.nodes)) % grid.nxy, window).any()]
+        routed, owners = self._node_owners()
+        return np.unique(owners[np.isin(routed % grid.nxy, window)]).tolist()
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self, *, max_rounds: int = 60, log=None) -> dict[str, float]:
