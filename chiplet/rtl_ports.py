@@ -174,7 +174,7 @@ def resolve_verilog(binding: RtlBinding) -> tuple[list[Path], str]:
         if not binding.verilog.is_file():
             raise RtlUnavailable(f"Verilog file {str(binding.verilog)!r} does not exist (yet)")
         return [binding.verilog], binding.top
-    from kchip.flows.design import DesignError, builtin_designs, resolve_design
+    from kchip.design import DesignError, builtin_designs, resolve_design
 
     if not binding.design.endswith(".toml") and binding.design not in builtin_designs():
         raise RtlUnavailable(f"kchip design {binding.design!r} does not exist (yet): no "

@@ -44,7 +44,7 @@ def _table(statuses) -> Table:
 
 
 def run_command(args) -> int:
-    from kchip.flows.design import DesignError, resolve_design
+    from kchip.design import DesignError, resolve_design
     from kchip.flows.report import signoff_verdict
     from kchip.flows.runner import FlowError, parse_overrides, run_flow
     from kchip.pdk import PdkError, load_pdk

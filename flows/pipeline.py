@@ -84,7 +84,7 @@ class Synth(Stage):
     """Yosys synthesis to the standard cells at the typical corner, leaving out cells whose pins
     the router cannot all reach at once."""
 
-    code = ("tools/yosys.py", "flows/timing/liberty.py", "flows/physical/pin_access.py", "flows/physical/grid.py")
+    code = ("tools/yosys.py", "formats/liberty.py", "flows/physical/pin_access.py", "flows/physical/grid.py")
     name, order, upstream = "synth", 3, ("lint",)
     reads = ("rtl",)
     writes = ("netlist", "netlist_json")
@@ -321,7 +321,7 @@ class Lvs(Stage):
 class Sta(Stage):
     """OpenSTA: setup and hold with the propagated clock and the routed parasitics."""
 
-    code = ("tools/opensta.py", "flows/timing/sdc.py")
+    code = ("tools/opensta.py", "formats/sdc.py")
     name, order, upstream = "sta", 11, ("route",)
     reads = ("final_netlist", "spef")
     writes = ("sta_report",)
@@ -335,7 +335,7 @@ class Sta(Stage):
 
 
     def execute(self, ctx):
-        from kchip.flows.timing.sdc import pdk_constraints, write_sdc
+        from kchip.formats.sdc import pdk_constraints, write_sdc
         d = ctx.design
         sdc = write_sdc(pdk_constraints(ctx.pdk, d.clock_port, d.clock_period_ns, propagated_clock=True),
                         ctx.folder / f"{d.top}.sdc")

@@ -12,7 +12,7 @@ from typing import Callable
 
 import luigi
 
-from kchip.flows.design import Design
+from kchip.design import Design
 from kchip.flows.pipeline import STAGES, downstream_of
 from kchip.flows.stage import Stage
 

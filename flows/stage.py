@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import luigi
 
-from kchip.flows.design import Design, load_design
+from kchip.design import Design, load_design
 from kchip.pdk import Pdk, load_pdk
 from kchip.tools.base import Invocation, ToolSpec, probe
 

@@ -116,7 +116,7 @@ def test_absent_rtl_is_skipped_with_a_reason_not_passed(tmp_path):
 
 @pytest.mark.slow
 def test_reference_system_matches_the_npu_and_pim_rtl_when_present():
-    from kchip.flows.design import builtin_designs
+    from kchip.design import builtin_designs
 
     missing = {"npu_core", "pim_ctrl"} - set(builtin_designs())
     if missing:

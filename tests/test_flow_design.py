@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kchip.flows.design import DesignError, builtin_designs, load_design, resolve_design
+from kchip.design import DesignError, builtin_designs, load_design, resolve_design
 
 GOOD = """
 [design]

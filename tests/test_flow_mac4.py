@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from kchip.flows.design import resolve_design
+from kchip.design import resolve_design
 from kchip.flows.runner import run_flow
 
 

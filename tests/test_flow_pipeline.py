@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kchip.flows.design import load_design, resolve_design
+from kchip.design import load_design, resolve_design
 from kchip.flows.pipeline import STAGES
 from kchip.flows.runner import FlowError, parse_overrides, run_flow
 

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from kchip.flows.design import load_design
+from kchip.design import load_design
 from kchip.rtl.npu_core import NpuCore
 from kchip.rtl.npu_core.core import DEPTH_RANGE
 from kchip.verification import runner

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from amaranth.back import verilog
 
-from kchip.flows.design import load_design
+from kchip.design import load_design
 from kchip.rtl.pim_ctrl.controller import PimController
 from kchip.rtl.pim_ctrl.geometry import Geometry
 from kchip.verification import runner

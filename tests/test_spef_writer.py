@@ -6,7 +6,7 @@ import re
 import pytest
 from amaranth.back import verilog
 
-from kchip.flows.timing.sdc import pdk_constraints, write_sdc
+from kchip.formats.sdc import pdk_constraints, write_sdc
 from kchip.flows.timing.spef import (
     PinNode, RoutedNet, Segment, SpefError, ViaHop, read_layer_parasitics, spef_escape, spef_text,
     write_spef,

@@ -3,7 +3,7 @@
 import pytest
 from amaranth.back import verilog
 
-from kchip.flows.timing.sdc import pdk_constraints, write_sdc
+from kchip.formats.sdc import pdk_constraints, write_sdc
 from kchip.rtl.examples.counter import Counter
 from kchip.tools.base import Invocation, ToolError
 from kchip.tools.opensta import run_sta

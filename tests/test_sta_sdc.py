@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from kchip.flows.timing.sdc import ConstraintError, Constraints, pdk_constraints, sdc_text, write_sdc
+from kchip.formats.sdc import ConstraintError, Constraints, pdk_constraints, sdc_text, write_sdc
 
 
 

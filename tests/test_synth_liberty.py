@@ -2,7 +2,7 @@
 
 import pytest
 
-from kchip.flows.timing.liberty import LibertyError, read_cells, write_filtered_liberty
+from kchip.formats.liberty import LibertyError, read_cells, write_filtered_liberty
 
 LIBRARY = """\
 library ("tiny") {

@@ -9,7 +9,7 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from kchip.flows.timing.liberty import read_cells
+from kchip.formats.liberty import read_cells
 from kchip.tools.base import Invocation, ToolError
 from kchip.tools.yosys import parse_stat, synthesize
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Collection, Sequence
 
-from kchip.flows.timing.liberty import LibertyCell, write_filtered_liberty
-from kchip.flows.timing.sdc import pdk_constraints
+from kchip.formats.liberty import LibertyCell, write_filtered_liberty
+from kchip.formats.sdc import pdk_constraints
 from kchip.tools.base import Invocation, ToolError, ToolSpec
 
 TOOL = ToolSpec(

@@ -1,1 +1,1 @@
-"""Timing views of a design: liberty cell data, SDC constraints and SPEF parasitics."""
+"""Timing views of a routed design: SPEF parasitics."""

@@ -59,7 +59,7 @@ def npu_testbench(*, name: str = TOP, **parameters) -> Testbench:
 
 def flow_parameters() -> dict:
     """The generator parameters of ``rtl/npu_core/design.toml``, the core the flow builds."""
-    from kchip.flows.design import RTL_ROOT, load_design
+    from kchip.design import RTL_ROOT, load_design
 
     return load_design(RTL_ROOT / "npu_core" / "design.toml").parameters
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kchip.flows.timing.liberty import read_cells
+from kchip.formats.liberty import read_cells
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 DEFAULT_IO_FRACTION = 0.2
