@@ -20,13 +20,15 @@ Example (YAML; the same structure works as TOML with ``[[dies]]`` tables)::
     demands:
       - {name: weights, from: pim0, to: npu0, gbyte_per_s: 200, latency_budget_ns: 20}
 
-Structural mistakes (unknown keys, wrong types, negative figures, dangling or doubly used interfaces,
-unknown standards) raise :class:`SystemInputError` naming the file, the entry and the reason. Figures a
-standard does not allow (a rate, a width, a pitch) load fine and are reported by the checks.
+Structural mistakes (unknown keys, wrong types, negative or non-finite figures, dangling or doubly
+used interfaces, unknown standards) raise :class:`SystemInputError` naming the file, the entry and the
+reason. Figures a standard does not allow (a rate, a width, a pitch) load fine and are reported by the
+checks. YAML numbers in exponent form without a dot (``2e3``, ``1e-9``) are floats, as in YAML 1.2.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -41,6 +43,15 @@ ROLES = ("ap", "npu", "memory", "io", "other")
 EDGES = ("north", "east", "south", "west")
 DIRECTIONS = ("input", "output", "inout")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+#: YAML 1.1 floats plus the exponent forms YAML 1.2 adds (``2e3`` without a dot, ``1.5e3`` without
+#: an exponent sign); a plain integer still matches the int resolver, never this one.
+_FLOAT = re.compile(r"""^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.VERBOSE)
 
 
 class SystemInputError(ValueError):
@@ -195,6 +206,9 @@ class _Entry:
                  "list": (list,), "mapping": (dict,)}[kind]
         if (isinstance(value, bool) and kind != "bool") or not isinstance(value, types):
             self.fail(f"key {key!r} = {value!r} has the wrong type; expected {allowed or kind}")
+        if kind in ("number", "integer") and not _finite(value):
+            self.fail(f"key {key!r} = {value!r} is not a finite number; expected a finite number: "
+                      f"{allowed or kind}")
         if check is not None and not check(value):
             self.fail(f"key {key!r} = {value!r} is not valid; expected {allowed}")
         return value
@@ -203,6 +217,15 @@ class _Entry:
         unknown = sorted(set(self.data) - self.seen)
         if unknown:
             self.fail(f"unknown key {unknown[0]!r}; valid keys: {', '.join(valid or sorted(self.seen))}")
+
+
+def _finite(v) -> bool:
+    """Neither inf nor nan, and an integer small enough to be a float (the figures are computed as
+    floats)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def _positive(v) -> bool:
@@ -411,6 +434,15 @@ def system_from_dict(data: Any, *, file: str = "<system>", base: Path | None = N
                   None if budget is None else float(budget), library)
 
 
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe YAML loader, reading ``1e300`` and ``2e3`` as floats (PyYAML's YAML 1.1 rules need a
+    dot, ``1.0e+3``, and read them as strings)."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, _FLOAT if tag == _FLOAT_TAG else pattern) for tag, pattern in resolvers]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
 def load_system(path: str | Path) -> System:
     """Read and validate a system file (``.yaml``/``.yml`` or ``.toml``)."""
     path = Path(path)
@@ -422,7 +454,7 @@ def load_system(path: str | Path) -> System:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            data = yaml.load(text, Loader=_Loader)
         else:
             raise SystemInputError(f"{path}: unknown file type {path.suffix!r}; use .yaml, .yml or .toml")
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:

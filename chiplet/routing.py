@@ -156,10 +156,16 @@ def _pinned_arcs(system: System, net: Network, route: tuple[str, ...], source: s
 
 
 class _PathLP:
-    """The path-flow LP and its column generation."""
+    """The path-flow LP and its column generation.
+
+    The solver sees GB/s divided by the largest demand, so that every finite demand stays below
+    HiGHS's infinity (1e20, at and above which an equality row is a model error); the duals do not
+    change, and :meth:`solve` gives flows and the objective back in GB/s.
+    """
 
     def __init__(self, net: Network, amount: np.ndarray, pinned: np.ndarray, slack: float):
         self.net, self.amount, self.pinned, self.slack = net, amount, pinned, slack
+        self.unit = max(1.0, float(amount.max(initial=0.0)))
         self.columns: list[tuple[int, np.ndarray]] = []
         self.known: set[tuple[int, bytes]] = set()
         self.solved = 0   # columns in the last solved LP (its solution vector starts with them)
@@ -192,10 +198,11 @@ class _PathLP:
         a_eq = coo_matrix((np.ones(paths), (demands, np.arange(paths))),
                           shape=(len(self.amount), a_ub.shape[1])).tocsr()
         capacity = net.capacity if with_overflow else net.capacity + self.slack
-        result = linprog(cost, A_ub=a_ub, b_ub=capacity, A_eq=a_eq, b_eq=self.amount,
-                         bounds=(0, None), method="highs")
+        result = linprog(cost, A_ub=a_ub, b_ub=capacity / self.unit, A_eq=a_eq,
+                         b_eq=self.amount / self.unit, bounds=(0, None), method="highs")
         if result.status != 0:
             raise RuntimeError(f"path LP failed: {result.message}")
+        result.x, result.fun = result.x * self.unit, result.fun * self.unit
         self.solved = paths
         return result
 

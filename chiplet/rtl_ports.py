@@ -28,11 +28,13 @@ from kchip.tools.base import Invocation, ToolError, ToolMissing
 
 
 class RtlUnavailable(Exception):
-    """The RTL a die refers to does not exist (yet): the port check is skipped, with this reason."""
+    """A tool the port check needs (the Verilog preprocessor) is not installed: the check is skipped,
+    with this reason."""
 
 
 class RtlError(Exception):
-    """The RTL exists but cannot be read: a parse error, a missing top module, a failing generator."""
+    """The RTL cannot be read: a reference to a missing file or an unknown design, a parse error, a
+    missing top module, a failing generator."""
 
 
 @dataclass(frozen=True)
@@ -169,19 +171,18 @@ def _generate(generator: str, parameters: dict, top: str) -> Path:
 
 
 def resolve_verilog(binding: RtlBinding) -> tuple[list[Path], str]:
-    """The Verilog files and top module a binding refers to; RtlUnavailable when absent."""
+    """The Verilog files and top module a binding refers to; RtlError when the file or design it
+    names does not exist."""
     if binding.verilog is not None:
         if not binding.verilog.is_file():
-            raise RtlUnavailable(f"Verilog file {str(binding.verilog)!r} does not exist (yet)")
+            raise RtlError(f"Verilog file {str(binding.verilog)!r} does not exist")
         return [binding.verilog], binding.top
     from kchip.design import DesignError, builtin_designs, resolve_design
 
     if not binding.design.endswith(".toml") and binding.design not in builtin_designs():
-        raise RtlUnavailable(f"kchip design {binding.design!r} does not exist (yet): no "
-                             f"rtl/{binding.design}/design.toml; built-in designs: "
-                             f"{', '.join(builtin_designs()) or 'none'}")
-    if binding.design.endswith(".toml") and not Path(binding.design).is_file():
-        raise RtlUnavailable(f"design file {binding.design!r} does not exist (yet)")
+        raise RtlError(f"kchip design {binding.design!r} does not exist: no "
+                       f"rtl/{binding.design}/design.toml; built-in designs: "
+                       f"{', '.join(builtin_designs()) or 'none'}")
     try:
         design = resolve_design(binding.design)
     except DesignError as exc:

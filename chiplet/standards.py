@@ -50,10 +50,12 @@ class LinkStandard:
         return self.energy_pj_per_bit[-1][1]
 
     def footprint(self, modules: int, module_width: int, pitch_um: float) -> tuple[float, float]:
-        """(shoreline mm, bump area mm2) of ``modules`` modules at ``pitch_um``."""
+        """(shoreline mm, bump area mm2) of ``modules`` modules at ``pitch_um``; an absurd pitch gives
+        an infinite area (``scale * scale``: ``scale ** 2`` raises OverflowError), which the shoreline
+        check reports."""
         share = modules * module_width / self.full_width
         scale = pitch_um / self.reference_pitch_um
-        return share * self.module_shoreline_mm * scale, share * self.module_area_mm2 * scale ** 2
+        return share * self.module_shoreline_mm * scale, share * self.module_area_mm2 * scale * scale
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-RTL_ROOT = Path(__file__).resolve().parent.parent / "rtl"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+RTL_ROOT = PACKAGE_ROOT / "rtl"
 SIDES = ("left", "right", "bottom", "top")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
@@ -117,15 +118,21 @@ class Design:
     flow_overrides: dict = field(default_factory=dict, hash=False)
 
     def source_files(self) -> list[Path]:
-        """Files whose content defines the RTL: the Verilog sources, or the generator's module."""
+        """Files whose content defines the RTL: the Verilog sources, or the import closure of the
+        generator's module (its own package's modules and kchip's, with their data files)."""
         if self.verilog:
             return list(self.verilog)
+        from kchip.design.sources import ModuleFinder, closure_files
+
         module = self.generator.split(":")[0]
         spec = importlib.util.find_spec(module)
         if spec is None or spec.origin is None:
             raise DesignError(f"{self.file}: key 'source.amaranth' = {self.generator!r}: "
                               f"module {module!r} cannot be imported")
-        return [Path(spec.origin)]
+        origin = Path(spec.origin)
+        top_level = origin.parents[module.count(".") + (origin.name == "__init__.py")]
+        finder = ModuleFinder({"kchip": PACKAGE_ROOT}, [top_level])
+        return closure_files([module], finder)
 
 
 def _type_name(kind) -> str:

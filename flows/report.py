@@ -8,13 +8,17 @@ import os
 import shutil
 from pathlib import Path
 
-#: metrics every report shows, with their unit and what counts as signed off
+#: metrics every report shows, with their unit and what counts as signed off; a missing one fails,
+#: since a check that did not run proves nothing
 SIGNOFF = (
     ("route__unrouted__count", "", lambda v: v == 0),
     ("drc__errors__count", "", lambda v: v == 0),
     ("lvs__mismatch__count", "", lambda v: v == 0),
+    ("lvs__unverified_cells__count", "cells", lambda v: v == 0),
     ("timing__setup__ws", "ns", lambda v: v >= 0),
     ("timing__hold__ws", "ns", lambda v: v >= 0),
+    ("timing__unconstrained__count", "endpoints", lambda v: v == 0),
+    ("cts__clock_pins__count", "pins", lambda v: v > 0),
 )
 SUMMARY = (
     ("design__instance__count", ""), ("design__core_area__um2", "um2"), ("design__die__area_um2", "um2"),
@@ -51,14 +55,14 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, timing: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def write_final(ctx, final_dir: Path) -> Path:
-    """Fill ``final_dir`` (replaced atomically as a whole) from the stage views; return the report."""
+def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
+    """Fill ``staging`` (a new folder) from the stage views: GDS, netlist, picture, metrics (with
+    ``extra_metrics``) and the report; return the report's path."""
     top = ctx.design.top
-    metrics = dict(sorted(ctx.upstream_metrics.items()))
+    metrics = dict(sorted({**ctx.upstream_metrics, **extra_metrics}.items()))
     drc = json.loads(Path(ctx.views["drc_report"]).read_text())
     lvs = json.loads(Path(ctx.views["lvs_report"]).read_text())
     timing = Path(ctx.views["sta_report"]).read_text()
-    staging = ctx.folder / "final"
     staging.mkdir()
     shutil.copy(ctx.views["gds"], staging / f"{top}.gds")
     shutil.copy(ctx.views["final_netlist"], staging / f"{top}.nl.v")
@@ -69,12 +73,20 @@ def write_final(ctx, final_dir: Path) -> Path:
     (staging / "report.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>kchip {html.escape(top)}</title>"
         f"<img src='{html.escape(top)}.png' style='max-width:800px'><pre>{html.escape(markdown)}</pre>")
-    final_dir = Path(final_dir)
-    fresh = final_dir.with_name(f".{final_dir.name}.new{os.getpid()}")
-    old = final_dir.with_name(f".{final_dir.name}.old{os.getpid()}")
-    shutil.copytree(staging, fresh)
-    if final_dir.exists():
-        os.replace(final_dir, old)
-    os.replace(fresh, final_dir)
-    shutil.rmtree(old, ignore_errors=True)
     return staging / "report.md"
+
+
+def publish_final(run_dir: Path, staged: Path | None) -> None:
+    """Point ``run_dir/final`` at ``staged`` (the report stage's ``final`` folder of the run just
+    made) by a relative symbolic link swapped in atomically, or remove it when the run made no
+    report, so that ``final/`` never describes another configuration than the last run's."""
+    final = Path(run_dir) / "final"
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)
+    if staged is None:
+        final.unlink(missing_ok=True)
+        return
+    link = final.with_name(f".final.link{os.getpid()}")
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(staged, final.parent), target_is_directory=True)
+    os.replace(link, final)

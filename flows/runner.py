@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -14,7 +17,10 @@ import luigi
 
 from kchip.design import Design
 from kchip.flows.pipeline import STAGES, downstream_of
+from kchip.flows.report import publish_final
+from kchip.flows.run_folder import RunFolderBusy, RunFolderLock, clean_interrupted
 from kchip.flows.stage import Stage
+from kchip.tools.base import ToolMissing, require
 
 
 class FlowError(ValueError):
@@ -32,9 +38,13 @@ class StageStatus:
 
 @dataclass
 class FlowResult:
+    """What a run did: whether ``to_stage`` is done, every stage's status, the metrics of
+    ``to_stage`` and those of ``run_dir/final`` (empty unless it is this configuration's report)."""
+
     ok: bool
     stages: list[StageStatus]
     metrics: dict
+    final_metrics: dict
     run_dir: Path
     seconds: float
 
@@ -97,11 +107,64 @@ def _read_status(task: Stage) -> StageStatus:
     return status
 
 
+def check_tools(tasks: list[Stage]) -> None:
+    """Every tool the stages run is installed and new enough; one error listing all that are not."""
+    problems = []
+    for spec in {spec.name: spec for task in tasks for spec in task.tools}.values():
+        try:
+            require(spec)
+        except ToolMissing as exc:
+            problems.append(str(exc))
+    if problems:
+        raise FlowError("tools the requested stages need are missing:\n  " + "\n  ".join(problems))
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """The run folder can be created and written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe_file = run_dir / f".write-test{os.getpid()}"
+        probe_file.write_text("")
+        probe_file.unlink()
+    except OSError as exc:
+        raise FlowError(f"run folder {str(run_dir)!r} cannot be written: {exc.strerror}; choose another "
+                        f"--run-dir") from None
+
+
+def check_scheduler(url: str, timeout: float = 5.0) -> None:
+    """A central luigid answers at ``url`` within ``timeout`` seconds, or FlowError says how to start one."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            pass
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise FlowError(f"--scheduler-url {url!r}: no luigid answers there ({reason}); start one with "
+                        f"'luigid --port PORT' on the scheduler machine, or leave out --scheduler-url to "
+                        f"use the local scheduler") from None
+
+
+def _final_metrics(run_dir: Path, report: Stage) -> dict:
+    """The metrics of ``run_dir/final``, when it is the report of exactly this configuration."""
+    path = run_dir / "final" / "metrics.json"
+    if not path.is_file():
+        return {}
+    metrics = json.loads(path.read_text())
+    return metrics if metrics.get("flow__config__digest") == report.digest() else {}
+
+
 def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, from_stage: str | None = None,
              to_stage: str = "report", jobs: int = 1, overrides: dict | None = None,
              scheduler_url: str | None = None,
              on_update: Callable[[list[StageStatus]], None] | None = None) -> FlowResult:
-    """Run the flow up to ``to_stage``; ``from_stage`` and everything after it re-run even if done."""
+    """Run the flow up to ``to_stage``; ``from_stage`` and everything after it re-run even if done.
+
+    Everything that can be known before a stage runs is checked first (stage names, variables and
+    their ranges, tools, the scheduler). The run holds the run folder's lock throughout, cleans what
+    an interrupted run left, and ends by pointing ``run_dir/final`` at the report of this exact
+    configuration (or removing it when there is none).
+    """
     _check_stage(from_stage, "--from")
     _check_stage(to_stage, "--to")
     names = plan(to_stage)
@@ -111,15 +174,28 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
     overrides = {**check_overrides(design.flow_overrides, f"{design.file} [flow.set]"), **(overrides or {})}
     params = dict(design_file=str(design.file), pdk_name=pdk_name, pdk_root=str(pdk_root),
                   run_dir=str(run_dir), config_json=json.dumps(overrides, sort_keys=True))
-    tasks = {name: STAGES[name](**params) for name in names}
+    tasks = {name: STAGES[name](**params) for name in STAGES}
     for name in names:
         tasks[name].config()
+    check_tools([tasks[n] for n in names])
+    check_run_folder(run_dir)
+    if scheduler_url:
+        check_scheduler(scheduler_url)
+    try:
+        with RunFolderLock(run_dir):
+            clean_interrupted(run_dir)
+            return _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_update)
+    except RunFolderBusy as exc:
+        raise FlowError(str(exc)) from None
+
+
+def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_update) -> FlowResult:
     if from_stage is not None:
         for name in downstream_of(from_stage) & set(names):
             shutil.rmtree(tasks[name].folder(), ignore_errors=True)
             tasks[name].status_file().unlink(missing_ok=True)
     started = time.time()
-    kwargs = {"workers": jobs, "detailed_summary": True, "log_level": "WARNING"}
+    kwargs = {"workers": jobs, "detailed_summary": True, "log_level": "CRITICAL"}
     if scheduler_url:
         kwargs["scheduler_url"] = scheduler_url
     else:
@@ -142,8 +218,9 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
     statuses = [_read_status(tasks[n]) for n in names]
     if on_update:
         on_update(statuses)
-    metrics = {}
+    report = tasks["report"]
+    publish_final(run_dir, report.folder() / "final" if report.complete() else None)
     final = tasks[to_stage]
-    if final.complete():
-        metrics = json.loads(Path(final.output().path).read_text())["metrics"]
-    return FlowResult(final.complete(), statuses, metrics, run_dir, time.time() - started)
+    metrics = json.loads(Path(final.output().path).read_text())["metrics"] if final.complete() else {}
+    return FlowResult(final.complete(), statuses, metrics, _final_metrics(run_dir, report), run_dir,
+                      time.time() - started)

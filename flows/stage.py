@@ -1,8 +1,9 @@
 """The contract every flow stage keeps, and the Luigi task that enforces it.
 
 A stage declares, in one place, the views it reads and writes, its typed configuration variables
-(type, default, unit, help), the tools it runs and the PDK files it reads. Its output folder is named
-after a digest of everything that defines its result: the stage's code, its configuration, the tool
+(type, default, unit, allowed range, help), the tools it runs and the PDK files it reads. Its output
+folder is named after a digest of everything that defines its result: the stage's code (the static
+import closure of its module, so no hand-kept list can miss a file), its configuration, the tool
 versions, the PDK files and the digests of the stages it reads from. So an edit re-runs exactly the
 stages that depend on it, and an unchanged flow re-runs nothing.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -28,6 +30,7 @@ from typing import Any, ClassVar
 import luigi
 
 from kchip.design import Design, load_design
+from kchip.design.sources import ModuleFinder, closure_files, files_digest
 from kchip.pdk import Pdk, load_pdk
 from kchip.tools.base import Invocation, ToolSpec, probe
 
@@ -71,20 +74,45 @@ def file_digest(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Variable:
-    """One typed configuration variable of a stage."""
+    """One typed configuration variable of a stage, with its allowed range or choices."""
 
     name: str
     type: type
     default: Any
     unit: str
     help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple | None = None
+
+    def allowed(self) -> str:
+        """What values are valid, in words."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.type]
+        if self.minimum is not None and self.maximum is not None:
+            return f"{kind} from {self.minimum!r} to {self.maximum!r}"
+        if self.minimum is not None:
+            return f"{kind} of at least {self.minimum!r}"
+        if self.maximum is not None:
+            return f"{kind} of at most {self.maximum!r}"
+        return kind
 
     def coerce(self, value: Any, origin: str) -> Any:
+        """``value`` as this variable's type; ConfigError naming ``origin``, the value and what is
+        valid when it has the wrong type or lies outside the range."""
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, self.type) or isinstance(value, bool) != (self.type is bool):
-            raise ConfigError(f"{origin} = {value!r} has the wrong type; expected "
-                              f"{self.type.__name__} ({self.help}, unit {self.unit or '-'})")
+        wrong_type = not isinstance(value, self.type) or isinstance(value, bool) != (self.type is bool)
+        out_of_range = not wrong_type and (
+            (self.choices is not None and value not in self.choices)
+            or (self.type is float and not math.isfinite(value))
+            or (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum))
+        if wrong_type or out_of_range:
+            unit = f" {self.unit}" if self.unit else ""
+            raise ConfigError(f"{origin} = {value!r} is not valid: expected {self.allowed()}{unit} "
+                              f"({self.help})")
         return value
 
 
@@ -126,13 +154,17 @@ class Stage(luigi.Task):
     tools: ClassVar[tuple[ToolSpec, ...]] = ()
     pdk_files: ClassVar[tuple[str, ...]] = ()
     upstream: ClassVar[tuple[str, ...]] = ()
-    #: source files (relative to the kchip package root) of the algorithms and tool wrappers run
-    code: ClassVar[tuple[str, ...]] = ()
+    #: every concrete stage class by name, filled as stage modules are imported
+    registry: ClassVar[dict[str, type[Stage]]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            Stage.registry[cls.name] = cls
 
     # -- identity ------------------------------------------------------------------------------
     def requires(self):
-        from kchip.flows.pipeline import STAGES
-        return [STAGES[name](**self.param_kwargs) for name in self.upstream]
+        return [Stage.registry[name](**self.param_kwargs) for name in self.upstream]
 
     def design(self) -> Design:
         return load_design(self.design_file)
@@ -146,16 +178,26 @@ class Stage(luigi.Task):
         for var in self.variables:
             key = f"{self.name}.{var.name}"
             values[var.name] = var.coerce(overrides[key], key) if key in overrides else var.default
+        problem = self.check_config(values)
+        if problem:
+            raise ConfigError(problem)
         return values
+
+    def check_config(self, config: dict[str, Any]) -> str | None:
+        """What is wrong with a combination of this stage's variables, or None."""
+        return None
+
+    @classmethod
+    def code_files(cls) -> list[Path]:
+        """The stage's code: the import closure of its module within kchip (with data files)."""
+        return closure_files([cls.__module__], ModuleFinder({"kchip": PACKAGE_ROOT}))
 
     def defining_inputs(self) -> dict[str, Any]:
         """Everything that defines this stage's result, as a JSON-able mapping."""
-        import inspect
         pdk = self.pdk()
         return {
             "stage": self.name,
-            "code": hashlib.sha256(inspect.getsource(type(self)).encode()).hexdigest(),
-            "code_files": {p: file_digest(PACKAGE_ROOT / p) for p in self.code},
+            "code": files_digest(self.code_files(), PACKAGE_ROOT),
             "config": self.config(),
             "tools": {t.name: (probe(t).version_text if probe(t) else "missing") for t in self.tools},
             "pdk": {rel: file_digest(pdk.path(rel)) for rel in self.pdk_file_paths(pdk)},

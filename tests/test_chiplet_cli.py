@@ -46,3 +46,14 @@ def test_bad_input_exits_2_naming_file_entry_and_reason(tmp_path, capsys):
     error = capsys.readouterr().err
     assert str(bad) in error and "links[0] (ap-npu0)" in error and "'npu7'" in error
     assert not (tmp_path / "out").exists()
+
+
+def test_non_finite_number_exits_2_naming_file_field_and_value(tmp_path, capsys):
+    text = REFERENCE_SYSTEM.read_text()
+    bad = tmp_path / "inf.yaml"
+    bad.write_text(text.replace("gbyte_per_s: 180", "gbyte_per_s: .inf", 1))
+    assert main(["chiplet", "check", str(bad), "--out", str(tmp_path / "out"), "--no-rtl"]) == 2
+    error = capsys.readouterr().err
+    assert str(bad) in error and "demands[0] (npu0-weights)" in error
+    assert "'gbyte_per_s' = inf is not a finite number" in error
+    assert not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 
 import copy
 import math
+import re
 
 import pytest
 import yaml
@@ -76,6 +77,13 @@ def test_standard_energy_bands_and_footprint_scaling():
     assert math.isclose(half_width, width / 4) and math.isclose(quarter_area, area / 8)
 
 
+def test_footprint_of_a_huge_pitch_overflows_to_inf_instead_of_raising():
+    ucie = load_library().standards["ucie-advanced"]
+    width, area = ucie.footprint(1, 64, 1e300)
+    assert width == pytest.approx(1e300 / ucie.reference_pitch_um * ucie.module_shoreline_mm)
+    assert area == math.inf
+
+
 def _error(data) -> str:
     with pytest.raises(SystemInputError) as caught:
         system_from_dict(data, file="kap.yaml")
@@ -135,3 +143,69 @@ def test_unreadable_and_malformed_files(tmp_path):
     other.write_text("{}")
     with pytest.raises(SystemInputError, match="unknown file type"):
         load_system(other)
+
+
+def _reference_text_with(tmp_path, old: str, new: str, name: str = "kap.yaml"):
+    """The reference YAML with the first ``old`` replaced by ``new``, written to ``tmp_path``."""
+    text = REFERENCE_SYSTEM.read_text()
+    assert old in text
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize("old, new, where, shown, allowed", [
+    ("gbyte_per_s: 60", "gbyte_per_s: .inf", "demands[2] (npu0-results): key 'gbyte_per_s'", "inf",
+     "GB/s above 0"),
+    ("gbyte_per_s: 60", "gbyte_per_s: .nan", "demands[2] (npu0-results): key 'gbyte_per_s'", "nan",
+     "GB/s above 0"),
+    ("rate_gtps: 32", "rate_gtps: .inf", "dies[0] (ap) interfaces[0] (ap.d2d_npu0): key 'rate_gtps'",
+     "inf", "GT/s above 0"),
+    ("width_mm: 10", "width_mm: .NaN", "dies[0] (ap): key 'width_mm'", "nan", "millimetres above 0"),
+    ("power_w: 15", "power_w: .inf", "dies[0] (ap): key 'power_w'", "inf", "watts, 0 or more"),
+    ("latency_budget_ns: 20", "latency_budget_ns: -.inf",
+     "demands[0] (npu0-weights): key 'latency_budget_ns'", "-inf", "ns above 0"),
+    ("interconnect_power_budget_w: 10", "interconnect_power_budget_w: .inf",
+     "top level: key 'interconnect_power_budget_w'", "inf", "watts, 0 or more"),
+])
+def test_non_finite_numbers_are_rejected_naming_file_field_value_and_what_is_valid(
+        tmp_path, old, new, where, shown, allowed):
+    path = _reference_text_with(tmp_path, old, new)
+    with pytest.raises(SystemInputError) as caught:
+        load_system(path)
+    assert str(caught.value) == (f"{path}: {where} = {shown} is not a finite number; expected a "
+                                 f"finite number: {allowed}")
+
+
+def test_non_finite_numbers_are_rejected_from_toml_and_plain_data(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TOML.replace("gbyte_per_s = 10", "gbyte_per_s = inf"))
+    with pytest.raises(SystemInputError, match=r"demands\[0\] \(io->ap\): key 'gbyte_per_s' = inf is "
+                                               r"not a finite number"):
+        load_system(path)
+    data = copy.deepcopy(REFERENCE)
+    data["links"][1]["length_mm"] = math.nan
+    assert "links[1] (ap-npu1): key 'length_mm' = nan is not a finite number" in _error(data)
+    data = copy.deepcopy(REFERENCE)
+    data["dies"][0]["power_w"] = 10 ** 400
+    assert "dies[0] (ap): key 'power_w' = 1000" in _error(data)
+
+
+def test_yaml_numbers_in_exponent_form_are_numbers(tmp_path):
+    path = _reference_text_with(tmp_path, "gbyte_per_s: 60", "gbyte_per_s: 2e3")
+    path.write_text(path.read_text().replace("latency_budget_ns: 20", "latency_budget_ns: 1e300", 1)
+                    .replace("length_mm: 1.5", "length_mm: 15E-1", 1))
+    system = load_system(path)
+    assert system.demands[2].gbyte_per_s == 2000.0
+    assert system.demands[0].latency_budget_ns == 1e300
+    assert system.links[0].length_mm == 1.5
+    assert system.dies["ap"].interfaces["hbm"].modules == 16, "plain integers stay integers"
+
+
+@pytest.mark.parametrize("text, shown", [("fast", "'fast'"), ("inf", "'inf'"), ("nan", "'nan'"),
+                                         ("yes", "True"), ("'2e3'", "'2e3'"), ("1e", "'1e'")])
+def test_words_booleans_and_quoted_numbers_are_still_not_numbers(tmp_path, text, shown):
+    path = _reference_text_with(tmp_path, "gbyte_per_s: 60", f"gbyte_per_s: {text}")
+    with pytest.raises(SystemInputError, match=rf"key 'gbyte_per_s' = {re.escape(shown)} has the wrong "
+                                               rf"type; expected GB/s above 0"):
+        load_system(path)

@@ -175,3 +175,15 @@ def test_lp_stopped_early_is_reported_as_undecided():
 def test_system_without_links_routes_nothing():
     routing = route(_system({"a": "ap", "b": "io"}, [], [("a", "b", 1)]))
     assert routing.unroutable == [0] and routing.paths == [] and routing.feasible
+
+
+def test_huge_demands_beyond_the_solver_s_infinity_are_routed_and_overflow():
+    system = _system({"a": "ap", "b": "npu", "c": "npu"},
+                     [("a", "b", "ucie-standard", 16, 8), ("a", "c", "ucie-standard", 16, 32),
+                      ("c", "b", "ucie-standard", 16, 32)],
+                     [("a", "b", 1e300), ("a", "c", 1e21), ("c", "b", 2)])
+    routing = route(system)
+    assert routing.method == "lp" and routing.proven and not routing.feasible
+    capacity = sum(system.links[i].capacity_gbyte_s for i in (0, 1))
+    assert routing.overflow.sum() == pytest.approx(1e300 + 1e21 - capacity, rel=1e-9)
+    assert np.isfinite(routing.row_load).all()

@@ -102,16 +102,40 @@ def test_die_bound_to_a_verilog_file_passes_and_a_wrong_width_fails(scaler_v):
                                  "'scaler' (scaler.v) has output, 24 bits")
 
 
-def test_absent_rtl_is_skipped_with_a_reason_not_passed(tmp_path):
-    system = _bound_system({"verilog": str(tmp_path / "npu_core.v"), "top": "npu_core",
-                            "ports": SCALER_PORTS})
+@pytest.mark.parametrize("rtl, expected", [
+    ({"design": "nosuch"}, "die npu0: RTL cannot be read: kchip design 'nosuch' does not exist: no "
+                           "rtl/nosuch/design.toml; built-in designs: "),
+    ({"design": "missing.toml"}, "die npu0: RTL cannot be read: "
+                                 f"{REFERENCE_SYSTEM.parent / 'missing.toml'}: design file not found"),
+    ({"verilog": "npu_core.v", "top": "npu_core"},
+     f"die npu0: RTL cannot be read: Verilog file '{REFERENCE_SYSTEM.parent / 'npu_core.v'}' does not "
+     f"exist"),
+])
+def test_unresolved_rtl_reference_fails_the_check(rtl, expected):
+    from kchip.design import builtin_designs
+
+    system = _bound_system({**rtl, "ports": SCALER_PORTS})
+    (violation,), skipped = check_rtl_ports(system)
+    assert skipped == [] and violation.subject == "die npu0"
+    assert violation.message.startswith(expected)
+    if "design" in rtl and not rtl["design"].endswith(".toml"):
+        assert violation.message.endswith(", ".join(builtin_designs()))
+    report = run_checks(system)
+    assert report.status("rtl_ports") == "fail" and not report.passed
+
+
+def test_rtl_check_is_skipped_with_a_reason_when_the_preprocessor_is_missing(scaler_v, monkeypatch):
+    from dataclasses import replace
+
+    from kchip.tools import iverilog
+
+    monkeypatch.setattr(iverilog, "TOOL", replace(iverilog.TOOL, executables=("kchip-no-iverilog",)))
+    system = _bound_system({"verilog": str(scaler_v), "top": "scaler", "ports": SCALER_PORTS})
     violations, (skip,) = check_rtl_ports(system)
     assert violations == []
-    assert "die npu0: RTL port check skipped" in skip.reason and "does not exist" in skip.reason
+    assert skip.reason.startswith("die npu0: RTL port check skipped: iverilog not found")
     report = run_checks(system)
     assert report.status("rtl_ports") == "skipped" and report.rtl_checked == 0
-    unknown = _bound_system({"design": "gpu_core", "ports": SCALER_PORTS})
-    assert "kchip design 'gpu_core' does not exist" in check_rtl_ports(unknown)[1][0].reason
 
 
 @pytest.mark.slow

@@ -88,13 +88,17 @@ def _input_sinks(layout: Layout, macros: dict[str, Macro]) -> dict[str, list[tup
 
 
 def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeConfig) -> dict[str, float]:
-    """Insert the buffer tree for ``layout.clock_net``; returns clock-tree metrics."""
+    """Insert the buffer tree for ``layout.clock_net``; returns clock-tree metrics, among them the
+    number of cell clock pins (LEF ``USE CLOCK``) the clock port drives."""
     sinks = _input_sinks(layout, macros).get(layout.clock_net, [])
+    clock_pins = sum(macros[layout.instances[inst].cell].pins[pin].use == "CLOCK" for inst, pin in sinks)
     if not sinks:
-        return {"cts__sinks__count": 0, "cts__buffers__count": 0, "cts__levels__count": 0}
+        return {"cts__sinks__count": 0, "cts__clock_pins__count": 0, "cts__buffers__count": 0,
+                "cts__levels__count": 0}
     buffers, levels = buffer_tree(layout, macros, RowOccupancy(layout, macros), layout.clock_net, sinks,
                                   cfg, "clock", "clkbuf")
-    return {"cts__sinks__count": len(sinks), "cts__buffers__count": buffers, "cts__levels__count": levels}
+    return {"cts__sinks__count": len(sinks), "cts__clock_pins__count": clock_pins,
+            "cts__buffers__count": buffers, "cts__levels__count": levels}
 
 
 def buffer_high_fanout_nets(layout: Layout, macros: dict[str, Macro], max_fanout: int,

@@ -1,4 +1,7 @@
-"""Stream out a routed layout: the PDK's cell layouts placed, plus the routed wires, vias and pins."""
+"""Stream out a routed layout: the PDK's cell layouts placed, plus the routed wires, vias and pins.
+
+The output is deterministic: the same layout gives the same bytes (see :func:`save_options`).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,25 @@ from kchip.flows.physical.layout import Layout
 from kchip.flows.physical.lef import Macro, Technology
 
 
+def save_options(libname: str) -> kdb.SaveLayoutOptions:
+    """GDS2 options under which the same layout always gives the same bytes.
+
+    KLayout stamps the library and every cell with the current time unless timestamps are off, and
+    has no option for a fixed time, so every timestamp field is written as zero. The library is
+    named ``libname``; otherwise KLayout keeps the name read from the cell library's GDS.
+    """
+    options = kdb.SaveLayoutOptions()
+    options.format = "GDS2"
+    options.gds2_write_timestamps = False
+    options.gds2_libname = libname
+    return options
+
+
 def write_gds(layout: Layout, macros: dict[str, Macro], tech: Technology, cell_gds: Path,
               gds_layers: dict[str, list[int]], pin_datatype: int, label_datatype: int,
               out: Path) -> dict[str, float]:
-    """Write ``out`` atomically; return the number of shapes written per kind."""
+    """Write ``out`` atomically, byte for byte the same for the same inputs; return the number of
+    shapes written per kind."""
     ly = kdb.Layout()
     ly.dbu = 0.001
     ly.read(str(cell_gds))
@@ -60,7 +78,7 @@ def write_gds(layout: Layout, macros: dict[str, Macro], tech: Technology, cell_g
         if ly.cell(index).parent_cells() == 0 and index != top.cell_index():
             ly.prune_cell(index, -1)
     tmp = Path(f"{out}.tmp{os.getpid()}.gds")
-    ly.write(str(tmp))
+    ly.write(str(tmp), save_options(layout.top))
     os.replace(tmp, out)
     return {"gds__instances__count": len(layout.instances), "gds__shapes__count": len(layout.shapes),
             "gds__vias__count": len(layout.vias), "gds__power_pins__count": power_labels}

@@ -35,7 +35,7 @@ from kchip.flows.signoff.magic_tech import derive_magic_tech
 from kchip.tools import magic, netgen
 from kchip.tools.base import Invocation
 
-METRIC_UNITS = {"lvs__mismatch__count": "mismatches"}
+METRIC_UNITS = {"lvs__mismatch__count": "mismatches", "lvs__unverified_cells__count": "cells"}
 PHYSICAL_ONLY_CELLS = ("*__tapvpwrvgnd_*", "*__fill_*", "*__decap_*", "*__lpflow_decapkapwr_*")
 MATCH_TEXT = "Circuits match uniquely."
 MAX_STACK_VARIANTS = 256
@@ -46,7 +46,8 @@ class LvsResult:
     """netgen's verdict with the counts behind it and where the files are.
 
     ``unverified_cells`` are standard cells whose layout matches no form of their CDL netlist; the
-    comparison used their extracted layout instead, so only their connections were checked.
+    comparison used their extracted layout instead, so only their connections were checked. A
+    match can therefore hide them: :meth:`metrics` counts them separately.
     """
 
     matched: bool
@@ -59,8 +60,9 @@ class LvsResult:
     reference_netlist: Path
 
     def metrics(self) -> dict[str, int]:
-        """Flat metrics (units in :data:`METRIC_UNITS`)."""
-        return {"lvs__mismatch__count": self.mismatches}
+        """Flat metrics (units in :data:`METRIC_UNITS`); the unverified cells are counted, not named."""
+        return {"lvs__mismatch__count": self.mismatches,
+                "lvs__unverified_cells__count": len(self.unverified_cells)}
 
 
 def _write_atomic(path: Path, text: str) -> Path:

@@ -1,0 +1,24 @@
+"""Helpers the physical stages share: the PDK's technology and cell views, and the layout view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kchip.flows.physical.layout import Layout
+from kchip.flows.physical.lef import read_macros, read_technology
+from kchip.flows.stage import StageContext
+
+
+def technology(ctx: StageContext):
+    """The routing technology and the standard-cell macros of the stage's PDK."""
+    return read_technology(ctx.pdk.tech_lef), read_macros(ctx.pdk.lef)
+
+
+def load_layout(ctx: StageContext) -> Layout:
+    return Layout.load(ctx.views["layout"])
+
+
+def save_layout(ctx: StageContext, layout: Layout, suffix: str) -> Path:
+    path = ctx.folder / f"{ctx.design.top}.{suffix}.json"
+    layout.save(path)
+    return path

@@ -1,0 +1,29 @@
+"""DRC: magic with the PDK deck, plus KLayout checks of the rules this magic cannot run."""
+
+from __future__ import annotations
+
+import json
+
+from kchip.flows.signoff.drc import run_drc_signoff
+from kchip.flows.stage import Stage
+from kchip.tools import klayout, magic
+
+
+class Drc(Stage):
+    """Magic DRC with the PDK deck, plus KLayout checks of the rules this magic cannot run."""
+
+    name, order, upstream = "drc", 9, ("gds",)
+    reads = ("gds",)
+    writes = ("drc_report",)
+    tools = (magic.TOOL, klayout.TOOL)
+    pdk_files = ("signoff:magic_tech", "signoff:klayout_lyp")
+
+    def execute(self, ctx):
+        result = run_drc_signoff(ctx.views["gds"], ctx.design.top, ctx.pdk, ctx.folder, ctx.invocation)
+        summary = {"errors_by_rule": result.errors_by_rule, "total": result.total,
+                   "dropped_from_magic": [r.description for r in result.magic.dropped_rules],
+                   "unchecked_rules": list(result.unchecked_rules)}
+        report = ctx.folder / "drc.json"
+        report.write_text(json.dumps(summary, indent=2))
+        return {"drc_report": report}, {**result.metrics(),
+                                        "drc__unchecked_rules__count": len(result.unchecked_rules)}

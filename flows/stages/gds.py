@@ -1,0 +1,30 @@
+"""GDS: stream out the layout with the real cell layouts, and render a picture of it."""
+
+from __future__ import annotations
+
+from kchip.flows.physical.gds import write_gds
+from kchip.flows.picture import render_png
+from kchip.flows.stage import Stage
+from kchip.flows.stages.common import load_layout, technology
+from kchip.tools import klayout
+
+
+class Gds(Stage):
+    """Stream out GDS with the real cell layouts, and render a picture of it."""
+
+    name, order, upstream = "gds", 8, ("route",)
+    reads = ("layout",)
+    writes = ("gds", "png")
+    tools = (klayout.TOOL,)
+    pdk_files = ("stdcell:gds", "stdcell:lef", "stdcell:tech_lef", "signoff:klayout_lyp")
+
+    def execute(self, ctx):
+        tech, macros = technology(ctx)
+        layout = load_layout(ctx)
+        gds_cfg = ctx.pdk.data["gds"]
+        gds = ctx.folder / f"{ctx.design.top}.gds"
+        metrics = write_gds(layout, macros, tech, ctx.pdk.gds, gds_cfg["layers"], gds_cfg["pin_datatype"],
+                            gds_cfg["label_datatype"], gds)
+        png = ctx.folder / f"{ctx.design.top}.png"
+        render_png(gds, ctx.pdk.klayout_lyp, png)
+        return {"gds": gds, "png": png}, metrics

@@ -1,0 +1,26 @@
+"""Lint: Verilator's lint of the RTL; errors stop the flow, warnings are counted."""
+
+from __future__ import annotations
+
+from kchip.flows.stage import Stage, StageFailed
+from kchip.tools import verilator
+
+
+class Lint(Stage):
+    """Verilator lint of the RTL; errors stop the flow, warnings are counted."""
+
+    name, order, upstream = "lint", 2, ("elaborate",)
+    reads = ("rtl",)
+    tools = (verilator.TOOL,)
+
+    def extra_inputs(self):
+        return {"top": self.design().top}
+
+    def execute(self, ctx):
+        log = ctx.invocation.run(verilator.TOOL, verilator.lint_args([str(ctx.views["rtl"])], ctx.design.top),
+                                 log_name="verilator-lint.log", ok_codes=(0, 1))
+        counts = verilator.count_messages(log)
+        if counts["errors"]:
+            raise StageFailed(f"lint: {counts['errors']} Verilator error(s) in {ctx.views['rtl']}; "
+                              f"see {ctx.folder / 'verilator-lint.log'}")
+        return {}, {"lint__warnings__count": counts["warnings"], "lint__errors__count": 0}

@@ -1,0 +1,21 @@
+"""Report: the signed-off results gathered into the stage's ``final/`` folder, which the runner
+publishes as the run folder's ``final/``."""
+
+from __future__ import annotations
+
+from kchip.flows.report import write_final
+from kchip.flows.stage import Stage
+
+
+class Report(Stage):
+    """Collect the signed-off results: GDS, netlist, metrics (with the configuration digest),
+    picture and report."""
+
+    name, order, upstream = "report", 12, ("drc", "lvs", "sta")
+    reads = ("gds", "png", "final_netlist", "drc_report", "lvs_report", "sta_report")
+    writes = ("report", "final")
+
+    def execute(self, ctx):
+        final = ctx.folder / "final"
+        report = write_final(ctx, final, {"flow__config__digest": self.digest()})
+        return {"report": report, "final": final}, {"flow__config__digest": self.digest()}

@@ -1,0 +1,38 @@
+"""Synth: Yosys synthesis to the standard cells at the typical corner."""
+
+from __future__ import annotations
+
+import json
+
+from kchip.flows.physical.grid import RouteGrid
+from kchip.flows.physical.pin_access import unusable_cells
+from kchip.flows.stage import Stage, Variable
+from kchip.flows.stages.common import technology
+from kchip.tools import yosys
+
+
+class Synth(Stage):
+    """Yosys synthesis to the standard cells at the typical corner, leaving out cells whose pins
+    the router cannot all reach at once."""
+
+    name, order, upstream = "synth", 3, ("lint",)
+    reads = ("rtl",)
+    writes = ("netlist", "netlist_json")
+    tools = (yosys.TOOL,)
+    pdk_files = ("stdcell:liberty.tt", "stdcell:lef", "stdcell:tech_lef")
+    variables = (Variable("abc_clock_aware", bool, False, "", "pass the clock period to ABC (-D)"),)
+
+    def extra_inputs(self):
+        d = self.design()
+        return {"top": d.top, "period": d.clock_period_ns if self.config()["abc_clock_aware"] else None}
+
+    def execute(self, ctx):
+        period = ctx.design.clock_period_ns if ctx.config["abc_clock_aware"] else None
+        tech, macros = technology(ctx)
+        usable = {name: m for name, m in macros.items() if not ctx.pdk.is_dont_use(name)}
+        unreachable = unusable_cells(usable, tech, RouteGrid((0, 0, 30000, 10000), tech))
+        (ctx.folder / "unroutable_cells.json").write_text(json.dumps(unreachable, indent=2))
+        result = yosys.synthesize([ctx.views["rtl"]], ctx.design.top, ctx.pdk, ctx.folder,
+                                  ctx.invocation, clock_period_ns=period, dont_use=unreachable)
+        metrics = {**result.metrics, "synth__unroutable_cells__count": len(unreachable)}
+        return {"netlist": result.netlist_v, "netlist_json": result.netlist_json}, metrics
