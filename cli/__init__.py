@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from rich.console import Console
+from rich.markup import escape
 
 #: Sub-command modules of kchip.cli, in the order ``kchip --help`` lists them.
 COMMAND_MODULES = ("doctor", "flow", "verify", "chiplet")
@@ -17,6 +20,14 @@ errors = Console(stderr=True, highlight=False)
 
 class UserError(Exception):
     """Bad input from the user: printed without a traceback, exit code 2."""
+
+
+class Terminated(BaseException):
+    """The process received SIGTERM."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,11 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 2
+    except Terminated:
+        errors.print("[yellow]terminated (SIGTERM)[/]: stages that were running are marked interrupted "
+                     "and their temporary folders removed when the run folder is next used")
+        return 143
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")
         return 130

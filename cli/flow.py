@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from kchip.cli import UserError, console
+
+STATE_STYLE = {"done": "green", "running": "yellow", "failed": "red", "interrupted": "red", "pending": "dim"}
 
 
 def register(subparsers) -> None:
@@ -35,12 +39,43 @@ def _table(statuses) -> Table:
     table = Table(title="kchip flow")
     for column in ("stage", "state", "time (s)", "key result"):
         table.add_column(column)
-    style = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim"}
     for s in statuses:
         key = next((f"{k} = {v}" for k, v in s.metrics.items() if not k.startswith("flow__")), "")
-        table.add_row(s.name, f"[{style.get(s.state, '')}]{s.state}[/]",
-                      f"{s.seconds:.1f}" if s.seconds is not None else "", key)
+        table.add_row(s.name, f"[{STATE_STYLE.get(s.state, '')}]{s.state}[/]",
+                      f"{s.seconds:.1f}" if s.seconds is not None else "", escape(key))
     return table
+
+
+class ProgressLines:
+    """Progress as one plain line per stage state change, for output that is not a terminal (CI)."""
+
+    def __init__(self):
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, statuses) -> None:
+        for s in statuses:
+            if self.seen.get(s.name, "pending") != s.state:
+                self.seen[s.name] = s.state
+                took = f" in {s.seconds:.1f} s" if s.seconds is not None and s.state != "running" else ""
+                took = " (reused)" if s.reused else took
+                console.print(f"{time.strftime('%H:%M:%S')} {s.name}: {s.state}{took}", markup=False,
+                              highlight=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+class LiveTable(Live):
+    """The stage table, redrawn in place on a terminal."""
+
+    def __init__(self):
+        super().__init__(console=console, refresh_per_second=4, transient=False)
+
+    def __call__(self, statuses) -> None:
+        self.update(_table(statuses))
 
 
 def run_command(args) -> int:
@@ -58,26 +93,32 @@ def run_command(args) -> int:
     except (DesignError, PdkError, FlowError) as exc:
         raise UserError(str(exc)) from None
     run_dir = args.run_dir or Path("runs") / design.name
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    with (LiveTable() if console.is_terminal else ProgressLines()) as progress:
         try:
             result = run_flow(design, pdk.name, pdk.root, run_dir, from_stage=args.from_stage,
                               to_stage=args.to_stage, jobs=args.jobs, overrides=overrides,
-                              scheduler_url=args.scheduler_url,
-                              on_update=lambda statuses: live.update(_table(statuses)))
+                              scheduler_url=args.scheduler_url, on_update=progress)
         except (FlowError, ValueError) as exc:
             raise UserError(str(exc)) from None
+    for line in result.cleaned:
+        console.print(f"an earlier run was interrupted: {line}", markup=False)
     for status in result.stages:
-        if status.state == "failed":
-            console.print(f"[bold red]stage {status.name} failed[/]\n{status.error}", soft_wrap=True)
+        if status.state in ("failed", "interrupted"):
+            console.print(f"[bold red]stage {status.name} {status.state}[/]\n{escape(status.error or '')}",
+                          soft_wrap=True)
     if not result.ok:
-        console.print(f"[red]flow stopped before {args.to_stage}[/] (run folder {result.run_dir})")
+        console.print(f"[red]flow stopped before {args.to_stage}[/] (run folder {escape(str(result.run_dir))})")
         return 1
-    console.print(f"flow finished in {result.seconds:.1f} s; run folder {result.run_dir}")
+    console.print(f"flow finished in {result.seconds:.1f} s; run folder {escape(str(result.run_dir))}")
     if args.to_stage == "report":
-        verdict = signoff_verdict(result.metrics)
+        if not result.final_metrics:
+            console.print(f"[red]{escape(str(result.run_dir / 'final'))} does not hold this run's report[/]")
+            return 1
+        verdict = signoff_verdict(result.final_metrics)
         for name, ok in verdict.items():
-            console.print(f"  {'[green]pass[/]' if ok else '[red]FAIL[/]'} {name} = {result.metrics.get(name)}")
-        console.print(f"report: {result.run_dir / 'final' / 'report.md'}")
+            console.print(f"  {'[green]pass[/]' if ok else '[red]FAIL[/]'} {name} = "
+                          f"{escape(str(result.final_metrics.get(name, 'not run')))}")
+        console.print(f"report: {escape(str(result.run_dir / 'final' / 'report.md'))}")
         return 0 if all(verdict.values()) else 1
     return 0
 
@@ -86,11 +127,11 @@ def stages_command(args) -> int:
     from kchip.flows.pipeline import STAGES
 
     table = Table(title="flow stages")
-    for column in ("#", "stage", "reads", "writes", "variables (type, default, unit: help)"):
+    for column in ("#", "stage", "reads", "writes", "variables (allowed, default, unit: help)"):
         table.add_column(column, overflow="fold")
     for stage in STAGES.values():
-        variables = "\n".join(f"{v.name} ({v.type.__name__}, {v.default!r}, {v.unit or '-'}): {v.help}"
-                              for v in stage.variables)
+        variables = "\n".join(escape(f"{v.name} ({v.allowed()}, default {v.default!r}, {v.unit or '-'}): "
+                                     f"{v.help}") for v in stage.variables)
         table.add_row(str(stage.order), stage.name, ", ".join(stage.reads), ", ".join(stage.writes), variables)
     console.print(table)
     return 0

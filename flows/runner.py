@@ -34,6 +34,8 @@ class StageStatus:
     seconds: float | None = None
     error: str | None = None
     metrics: dict = field(default_factory=dict)
+    #: done by an earlier run with the same inputs (its status file describes another configuration)
+    reused: bool = False
 
 
 @dataclass
@@ -47,6 +49,8 @@ class FlowResult:
     final_metrics: dict
     run_dir: Path
     seconds: float
+    #: what an interrupted earlier run left and this run cleaned, one line each
+    cleaned: list[str] = field(default_factory=list)
 
 
 def _check_stage(name: str | None, option: str) -> None:
@@ -103,7 +107,11 @@ def _read_status(task: Stage) -> StageStatus:
         status.seconds = data["ended"] - data["started"]
     status.metrics = data.get("metrics", {})
     status.error = data.get("error")
-    status.state = "done" if task.complete() else data.get("state", "pending")
+    recorded = data.get("state", "pending")
+    status.state = "done" if task.complete() and recorded != "running" else recorded
+    if status.state == "done" and not data:
+        status.reused = True
+        status.metrics = json.loads((task.folder() / "metrics.json").read_text())
     return status
 
 
@@ -175,16 +183,18 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
     params = dict(design_file=str(design.file), pdk_name=pdk_name, pdk_root=str(pdk_root),
                   run_dir=str(run_dir), config_json=json.dumps(overrides, sort_keys=True))
     tasks = {name: STAGES[name](**params) for name in STAGES}
-    for name in names:
-        tasks[name].config()
+    for task in tasks.values():
+        task.config()
     check_tools([tasks[n] for n in names])
     check_run_folder(run_dir)
     if scheduler_url:
         check_scheduler(scheduler_url)
     try:
         with RunFolderLock(run_dir):
-            clean_interrupted(run_dir)
-            return _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_update)
+            cleaned = clean_interrupted(run_dir)
+            result = _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_update)
+            result.cleaned = cleaned
+            return result
     except RunFolderBusy as exc:
         raise FlowError(str(exc)) from None
 

@@ -1,10 +1,15 @@
 """Verification of kchip.rtl.pim_ctrl: a checking DRAM + PIM device model and cocotb benches.
 
+The checking side (device model :mod:`.dram_model`, its JEDEC timing table :mod:`.jedec`, its reading
+of the documented port encoding :mod:`.encoding`, and the harness) shares no encodings or timing
+values with the RTL; only the bench builder here instantiates the controller.
+
 A bench is configured by a JSON-able dict (see :data:`DEFAULT_CONFIG`):
 
-- ``controller``: :class:`PimController` parameters; ``timing`` is a preset name.
-- ``rtl_timing_changes``: timing values changed in the RTL only (the model keeps the preset), to show
-  that the model catches a controller that breaks a rule.
+- ``controller``: :class:`PimController` parameters; ``timing`` names both the controller's preset
+  and the device in the model's JEDEC table.
+- ``rtl_timing_changes``: timing values changed in the RTL only (the model keeps the JEDEC values),
+  to show that the model catches a controller that breaks a rule.
 
 The config reaches the simulated Python through the ``KCHIP_PIM_CONFIG`` environment variable.
 """
@@ -23,6 +28,7 @@ from kchip.rtl.pim_ctrl.geometry import Geometry
 from kchip.rtl.pim_ctrl.timing import timing_preset
 from kchip.verification.runner import Testbench
 
+from . import jedec
 from .dram_model import DramModel, Violation
 
 TOP = "pim_ctrl"
@@ -53,9 +59,9 @@ def build_geometry(config: dict) -> Geometry:
 
 
 def build_model(config: dict) -> DramModel:
-    """The device model for a config: always the unchanged timing preset."""
+    """The device model for a config, with the timing of the model's own JEDEC table."""
     params = config["controller"]
-    return DramModel(timing_preset(params["timing"]), banks=params["banks"],
+    return DramModel(jedec.timing(params["timing"]), banks=params["banks"],
                      bank_groups=params["bank_groups"], row_bits=params["row_bits"],
                      col_bits=params["col_bits"], data_width=params["data_width"],
                      pim_regs=params["pim_regs"])

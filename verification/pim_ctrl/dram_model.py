@@ -1,23 +1,25 @@
 """A DRAM device with all-bank PIM units, written from the standards, that checks every command.
 
-The model is fed one command per cycle (``NOP`` included) from the controller's command bus. It keeps
-the array contents and the PIM registers, returns read data ``CL`` cycles after a RD, and checks each
-command against the JEDEC rules before executing it. A broken rule is recorded as a
-:class:`Violation` naming the cycle, the command, the rule and the required and actual gap; the
-command is still executed, so one mistake does not hide the next.
+The model is fed one command per cycle (``NOP`` included) from the controller's command bus, as the
+raw port codes. It decodes them with its own reading of the documented port encoding
+(:mod:`.encoding`), keeps the array contents and the PIM registers, returns read data ``CL`` cycles
+after a RD, and checks each command against the JEDEC rules before executing it, with timing from
+its own JEDEC table (:mod:`.jedec`). Nothing is shared with the RTL, so an RTL encoding or timing
+value that differs from the documentation or the standard shows up as a broken rule or wrong data.
 
-It shares only the port encodings (``kchip.rtl.pim_ctrl.isa``) and the raw timing values with the
-RTL: every rule, including the composite gaps (write-to-read, read-to-write, write recovery), is
-stated here again from the JEDEC definitions, as "the last X to this bank/group/device was at least
-N cycles ago".
+A broken rule is recorded as a :class:`Violation` naming the cycle, the command, the rule and the
+required and actual gap; the command is still executed, so one mistake does not hide the next. Every
+rule, including the composite gaps (write-to-read, read-to-write, write recovery), is stated here
+from the JEDEC definitions, as "the last X to this bank/group/device was at least N cycles ago".
 
 Device conventions beyond JEDEC, as in the published all-bank PIM designs:
 
 - In the all-bank modes an ACT opens the row in every bank and counts as four activations for tFAW;
   RD/WR/PRE act on every bank.
 - A precharge that closes bank 0 while a mode row is open switches the mode one step
-  (``isa.mode_row``); any other transition is a violation.
+  (:func:`.encoding.mode_row`); any other transition is a violation.
 - Refresh: the gap from power-up to the first REF and between REFs must not exceed tREFI.
+- A code on ``cmd`` that names no command is a violation and is executed as a NOP.
 """
 
 from __future__ import annotations
@@ -25,12 +27,11 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from kchip.rtl.pim_ctrl.isa import (ARRAY_READ_OPS, PIM_LANE_BITS, Command, Mode, PimOp, bank_group,
-                                    mode_row)
-from kchip.rtl.pim_ctrl.timing import DramTiming
+from .encoding import (LANE_BITS, READ_OPS, BankMode, Cmd, PimOpcode, bank_group, lanes_of,
+                       mode_row, word_of)
+from .jedec import CycleTiming
 
 NEVER = -(10 ** 9)
-LANE_MASK = (1 << PIM_LANE_BITS) - 1
 
 
 @dataclass(frozen=True)
@@ -48,16 +49,6 @@ class Violation:
                 f"{self.required}, actual {self.actual}")
 
 
-def lanes_of(word: int, lanes: int) -> list[int]:
-    """The unsigned 16-bit lanes of a data word, lane 0 in the low bits."""
-    return [(word >> (PIM_LANE_BITS * i)) & LANE_MASK for i in range(lanes)]
-
-
-def word_of(lanes: list[int]) -> int:
-    """The data word holding these lanes (each taken modulo 2**16)."""
-    return sum((value & LANE_MASK) << (PIM_LANE_BITS * i) for i, value in enumerate(lanes))
-
-
 @dataclass
 class _Bank:
     open_row: int | None = None
@@ -72,16 +63,16 @@ class _Bank:
 class DramModel:
     """The device: ``banks`` banks of ``2**row_bits`` rows of ``2**col_bits`` words of ``data_width``."""
 
-    def __init__(self, timing: DramTiming, *, banks: int, bank_groups: int, row_bits: int,
+    def __init__(self, timing: CycleTiming, *, banks: int, bank_groups: int, row_bits: int,
                  col_bits: int, data_width: int, pim_regs: int):
         self.timing, self.bank_groups = timing, bank_groups
         self.row_bits, self.col_bits = row_bits, col_bits
-        self.lanes = data_width // PIM_LANE_BITS
+        self.lanes = data_width // LANE_BITS
         self.banks = [_Bank(grf=[0] * pim_regs) for _ in range(banks)]
-        self.mode = Mode.SINGLE_BANK
+        self.mode = BankMode.SINGLE_BANK
         self.violations: list[Violation] = []
-        self.mode_changes: list[tuple[int, Mode, Mode]] = []
-        self.counts = {c: 0 for c in Command}
+        self.mode_changes: list[tuple[int, BankMode, BankMode]] = []
+        self.counts = {c: 0 for c in Cmd}
         self.refresh_cycles: list[int] = []
         self._pending_reads: deque[tuple[int, int]] = deque()
         self._last_act_group = [NEVER] * bank_groups
@@ -92,7 +83,7 @@ class DramModel:
         self._refresh_window_start = 0
         self._refresh_late = False
         self._activations: deque[tuple[int, int]] = deque()
-        burst = timing.BL // 2
+        burst = timing.burst_cycles
         #: Composite gaps in JEDEC terms: write data ends WL + BL/2 after the WR command.
         self._wtr_s = timing.CWL + burst + timing.tWTR_S
         self._wtr_l = timing.CWL + burst + timing.tWTR_L
@@ -101,14 +92,18 @@ class DramModel:
         self._rtw = timing.CL + burst + 2 - timing.CWL
 
     # ---- the bus ---------------------------------------------------------------------------------
-    def step(self, cycle: int, command: Command, *, bank: int = 0, row: int = 0, col: int = 0,
+    def step(self, cycle: int, command: int, *, bank: int = 0, row: int = 0, col: int = 0,
              wdata: int = 0, pim_op: int = 0, pim_dst: int = 0, pim_src: int = 0) -> int | None:
-        """Take the command seen at ``cycle``; return read data due at this cycle, if any."""
-        command = Command(command)
+        """Take the ``cmd`` code seen at ``cycle``; return read data due at this cycle, if any."""
         self._check_refresh_deadline(cycle)
-        if command is not Command.NOP:
+        if command not in Cmd._value2member_map_:
+            self._violate(cycle, f"cmd code {command}", "command encoding",
+                          ", ".join(f"{c.name} = {c.value}" for c in Cmd), command)
+            command = Cmd.NOP
+        command = Cmd(command)
+        if command is not Cmd.NOP:
             self.counts[command] += 1
-            targets = (list(range(len(self.banks))) if self.mode is not Mode.SINGLE_BANK
+            targets = (list(range(len(self.banks))) if self.mode is not BankMode.SINGLE_BANK
                        else [bank])
             label = self._label(command, bank, row, col, pim_op)
             handler = getattr(self, f"_{command.name.lower()}")
@@ -131,15 +126,15 @@ class DramModel:
         self.banks[bank].cells[(row, col)] = value
 
     # ---- rules -----------------------------------------------------------------------------------
-    def _label(self, command: Command, bank, row, col, op) -> str:
-        where = "all banks" if self.mode is not Mode.SINGLE_BANK else f"bank {bank}"
+    def _label(self, command: Cmd, bank, row, col, op) -> str:
+        where = "all banks" if self.mode is not BankMode.SINGLE_BANK else f"bank {bank}"
         text = f"{command.name} {where}"
-        if command is Command.ACT:
+        if command is Cmd.ACT:
             text += f" row {row}"
-        if command in (Command.RD, Command.WR):
+        if command in (Cmd.RD, Cmd.WR):
             text += f" row {row} col {col}"
-            if self.mode is Mode.ALL_BANK_PIM:
-                text += f" ({PimOp(op).name if op in PimOp._value2member_map_ else op})"
+            if self.mode is BankMode.ALL_BANK_PIM:
+                text += f" ({PimOpcode(op).name if op in PimOpcode._value2member_map_ else op})"
         return text
 
     def _violate(self, cycle, label, rule, required, actual) -> None:
@@ -214,16 +209,16 @@ class DramModel:
             self.banks[b].last_rd = cycle
         self._column_done(cycle, targets)
         self._last_rd = cycle
-        if self.mode is Mode.SINGLE_BANK:
+        if self.mode is BankMode.SINGLE_BANK:
             bank = self.banks[targets[0]]
             self._pending_reads.append((cycle + t.CL, bank.cells.get((row, col), 0)))
-        elif self.mode is Mode.ALL_BANK:
+        elif self.mode is BankMode.ALL_BANK:
             self._violate(cycle, label, "mode", "no RD in all-bank mode", "RD")
-        elif op not in {o.value for o in ARRAY_READ_OPS}:
+        elif op not in READ_OPS:
             self._violate(cycle, label, "PIM op on RD", "MAC, ADD, MUL or LOAD", op)
         else:
             for b in targets:
-                self._pim_read_op(self.banks[b], PimOp(op), row, col, dst, src)
+                self._pim_read_op(self.banks[b], PimOpcode(op), row, col, dst, src)
 
     def _wr(self, cycle, label, targets, *, row, col, wdata, op, dst, src, **_):
         t = self.timing
@@ -236,13 +231,13 @@ class DramModel:
             self._last_wr_group[g] = cycle
         self._column_done(cycle, targets)
         self._last_wr = cycle
-        if self.mode is not Mode.ALL_BANK_PIM:
+        if self.mode is not BankMode.ALL_BANK_PIM:
             for b in targets:
                 self.banks[b].cells[(row, col)] = wdata
-        elif op == PimOp.STORE.value:
+        elif op == PimOpcode.STORE:
             for b in targets:
                 self.banks[b].cells[(row, col)] = self.banks[b].grf[src]
-        elif op == PimOp.BCAST.value:
+        elif op == PimOpcode.BCAST:
             for b in targets:
                 self.banks[b].grf[dst] = wdata
         else:
@@ -261,7 +256,7 @@ class DramModel:
             if b == 0 and bank.open_row is not None:
                 closing_mode_row = bank.open_row
             bank.open_row, bank.last_pre = None, cycle
-        for target in Mode:
+        for target in BankMode:
             if closing_mode_row == mode_row(target, self.row_bits):
                 if abs(target.value - self.mode.value) != 1:
                     self._violate(cycle, label, "mode transition", "one step",
@@ -288,15 +283,15 @@ class DramModel:
         self._refresh_late = False
 
     # ---- PIM units -------------------------------------------------------------------------------
-    def _pim_read_op(self, bank: _Bank, op: PimOp, row, col, dst, src):
+    def _pim_read_op(self, bank: _Bank, op: PimOpcode, row, col, dst, src):
         cell = lanes_of(bank.cells.get((row, col), 0), self.lanes)
         reg = lanes_of(bank.grf[src], self.lanes)
         acc = lanes_of(bank.grf[dst], self.lanes)
-        if op is PimOp.MAC:
+        if op is PimOpcode.MAC:
             result = [a + c * r for a, c, r in zip(acc, cell, reg)]
-        elif op is PimOp.ADD:
+        elif op is PimOpcode.ADD:
             result = [c + r for c, r in zip(cell, reg)]
-        elif op is PimOp.MUL:
+        elif op is PimOpcode.MUL:
             result = [c * r for c, r in zip(cell, reg)]
         else:
             result = cell

@@ -5,6 +5,12 @@ the command registered at the last rising edge is handed to the model, read data
 is driven for the next rising edge, responses are collected, and the next request is presented.
 ``req_ready`` depends only on the controller's state, so the value read at a falling edge is the one
 the next rising edge will see.
+
+Both directions use the model's own reading of the documented port encoding (:mod:`.encoding`): the
+``cmd`` code goes to the model undecoded, and host requests are driven with the documented codes
+(:func:`.encoding.port_code`: enum fields by name, plain integers as they are). A request is any
+object with the fields of the RTL's host request record (``kind``, ``addr``, ``wdata``, ``op``,
+``dst``, ``src``, ``mode``).
 """
 
 from __future__ import annotations
@@ -15,9 +21,8 @@ from dataclasses import dataclass, field
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
 
-from kchip.rtl.pim_ctrl.isa import Command, Request, RequestKind
-
 from . import build_geometry, build_model
+from .encoding import BankMode, Cmd, HostKind, PimOpcode, port_code
 
 CLOCK_NS = 10
 
@@ -54,27 +59,27 @@ class Harness:
         await FallingEdge(dut.clk)
         dut.rst.value = 0
 
-    def _present(self, request: Request | None, tag: int) -> None:
+    def _present(self, request, tag: int) -> None:
         dut = self.dut
         dut.req_valid.value = int(request is not None)
         if request is not None:
-            dut.req_kind.value = request.kind.value
+            dut.req_kind.value = port_code(request.kind, HostKind)
             dut.req_addr.value = request.addr
             dut.req_wdata.value = request.wdata
             dut.req_tag.value = tag
-            dut.req_pim_op.value = getattr(request.op, "value", request.op)
+            dut.req_pim_op.value = port_code(request.op, PimOpcode)
             dut.req_pim_dst.value = request.dst
             dut.req_pim_src.value = request.src
-            dut.req_mode.value = request.mode
+            dut.req_mode.value = port_code(request.mode, BankMode)
 
     def _device_cycle(self) -> None:
         dut = self.dut
         command = int(dut.cmd.value)
-        if command == Command.NOP.value:
-            data = self.model.step(self.cycle, Command.NOP)
+        if command == Cmd.NOP:
+            data = self.model.step(self.cycle, command)
         else:
             data = self.model.step(
-                self.cycle, Command(command), bank=int(dut.cmd_bank.value),
+                self.cycle, command, bank=int(dut.cmd_bank.value),
                 row=int(dut.cmd_row.value), col=int(dut.cmd_col.value),
                 wdata=int(dut.cmd_wdata.value), pim_op=int(dut.cmd_pim_op.value),
                 pim_dst=int(dut.cmd_pim_dst.value), pim_src=int(dut.cmd_pim_src.value))
@@ -82,14 +87,14 @@ class Harness:
         if data is not None:
             dut.rd_data.value = data
 
-    async def run(self, requests: list[Request], *, max_cycles: int = 200_000) -> RunOutcome:
+    async def run(self, requests: list, *, max_cycles: int = 200_000) -> RunOutcome:
         """Send ``requests`` in order and wait until the controller is idle again."""
         dut = self.dut
         outcome = RunOutcome(first_cycle=self.cycle)
         pending = deque(enumerate(requests))
         by_tag: dict[int, int] = {}          # tag -> index, while a read or a possible reject is out
         reads_out: set[int] = set()
-        offered: tuple[int, Request, int] | None = None
+        offered: tuple[int, object, int] | None = None
         offered_ready = False
         next_tag = 0
         recent: deque[tuple[int, int]] = deque()  # (cycle accepted, tag) of non-reads
@@ -100,7 +105,7 @@ class Harness:
             if offered is not None and offered_ready:
                 index, request, tag = offered
                 by_tag[tag] = index
-                if request.kind is RequestKind.READ:
+                if port_code(request.kind, HostKind) == HostKind.READ:
                     reads_out.add(tag)
                 else:
                     recent.append((self.cycle, tag))
