@@ -22,11 +22,13 @@ class UserError(Exception):
     """Bad input from the user: printed without a traceback, exit code 2."""
 
 
-class Terminated(BaseException):
-    """The process received SIGTERM."""
+class Terminated(KeyboardInterrupt):
+    """The process received SIGTERM (a KeyboardInterrupt, so Luigi and the stages stop the same way)."""
 
 
 def _on_sigterm(signum, frame):
+    """Stop as on Ctrl-C, once: a second SIGTERM must not cut the clean-up short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Terminated()
 
 
@@ -52,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 2
     except Terminated:
-        errors.print("[yellow]terminated (SIGTERM)[/]: stages that were running are marked interrupted "
-                     "and their temporary folders removed when the run folder is next used")
+        errors.print("[yellow]terminated (SIGTERM)[/]: the stages that were running are marked interrupted; "
+                     "run the same command again to resume")
         return 143
     except KeyboardInterrupt:
         errors.print("[yellow]interrupted[/]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import threading
@@ -221,6 +222,11 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
         watcher.start()
     try:
         luigi.build([tasks[to_stage]], **kwargs)
+    except KeyboardInterrupt:
+        for child in multiprocessing.active_children():
+            child.terminate()
+            child.join(30)
+        raise
     finally:
         finished.set()
         if watcher:

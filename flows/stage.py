@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import time
@@ -259,6 +260,13 @@ class Stage(luigi.Task):
         self._write_status(state="running", started=started)
         try:
             metrics = self._run_in(work, started)
+        except KeyboardInterrupt:
+            shutil.rmtree(work, ignore_errors=True)
+            self._write_status(state="interrupted", started=started, ended=time.time(),
+                               error="stopped by an interrupt (Ctrl-C or SIGTERM)")
+            if multiprocessing.parent_process() is not None:
+                raise SystemExit(130) from None
+            raise
         except Exception as exc:
             expected = isinstance(exc, (StageFailed, ValueError, RuntimeError))
             self._write_status(state="failed", started=started, ended=time.time(),

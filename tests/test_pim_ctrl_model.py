@@ -5,13 +5,16 @@ Each rule is broken once on purpose; the model must name it with the required an
 
 import pytest
 
-from kchip.rtl.pim_ctrl.isa import Command, Mode, PimOp, mode_row
-from kchip.rtl.pim_ctrl.timing import HBM2
-from kchip.verification.pim_ctrl.dram_model import DramModel, lanes_of, word_of
+from kchip.verification.pim_ctrl import jedec
+from kchip.verification.pim_ctrl.dram_model import DramModel
+from kchip.verification.pim_ctrl.encoding import (BankMode, Cmd, PimOpcode, lanes_of, mode_row,
+                                                  word_of)
 
-T = HBM2
-ACT, RD, WR, PRE, PREA, REF = (Command.ACT, Command.RD, Command.WR, Command.PRE, Command.PREA,
-                               Command.REF)
+T = jedec.timing("hbm2")
+ACT, RD, WR, PRE, PREA, REF = Cmd.ACT, Cmd.RD, Cmd.WR, Cmd.PRE, Cmd.PREA, Cmd.REF
+#: JEDEC composite gaps: write data ends WL + BL/2 after the WR command.
+WRITE_TO_READ_L = T.CWL + T.burst_cycles + T.tWTR_L
+WRITE_RECOVERY = T.CWL + T.burst_cycles + T.tWR
 
 
 def _model():
@@ -34,12 +37,12 @@ def _rules(model):
 def test_a_legal_sequence_keeps_data_and_breaks_nothing():
     model = _model()
     act, wr = 10, 10 + T.tRCD
-    rd = wr + T.write_to_read_l
+    rd = wr + WRITE_TO_READ_L
     data = _drive(model, [(act, ACT, dict(bank=1, row=3)),
                           (wr, WR, dict(bank=1, row=3, col=2, wdata=0xABCD)),
                           (rd, RD, dict(bank=1, row=3, col=2))])
     for cycle in range(rd + 1, rd + T.CL + 1):
-        got = model.step(cycle, Command.NOP)
+        got = model.step(cycle, Cmd.NOP)
         if got is not None:
             data[cycle] = got
     assert data == {rd + T.CL: 0xABCD}
@@ -60,11 +63,11 @@ def test_a_legal_sequence_keeps_data_and_breaks_nothing():
      "tFAW", "at most 4 activations in the window", f"5 activations within {T.tFAW} cycles"),
     ([(0, ACT, dict(bank=0, row=1)), (20, WR, dict(bank=0, row=1, col=0)),
       (21 + T.tCCD_S, RD, dict(bank=0, row=1, col=1))],
-     "tWTR_L", T.write_to_read_l, 1 + T.tCCD_S),
+     "tWTR_L", WRITE_TO_READ_L, 1 + T.tCCD_S),
     ([(0, ACT, dict(bank=0, row=1)), (20, RD, dict(bank=0, row=1, col=0)),
       (21, RD, dict(bank=0, row=1, col=1))], "tCCD_S", T.tCCD_S, 1),
     ([(0, ACT, dict(bank=0, row=1)), (20, WR, dict(bank=0, row=1, col=0)),
-      (T.tRAS + 1, PRE, dict(bank=0))], "tWR", T.write_to_precharge, T.tRAS + 1 - 20),
+      (T.tRAS + 1, PRE, dict(bank=0))], "tWR", WRITE_RECOVERY, T.tRAS + 1 - 20),
     ([(0, ACT, dict(bank=0, row=1)), (T.tRAS, REF, {})], "bank 0 precharged", "closed",
      "row 1 open"),
     ([(0, REF, {}), (T.tRFC - 1, ACT, dict(bank=0, row=1))], "tRFC", T.tRFC, T.tRFC - 1),
@@ -86,7 +89,7 @@ def test_a_violation_names_cycle_command_rule_and_gaps():
 def test_a_late_refresh_is_reported_once():
     model = _model()
     for cycle in range(T.tREFI + 5):
-        model.step(cycle, Command.NOP)
+        model.step(cycle, Cmd.NOP)
     assert _rules(model) == [("tREFI", T.tREFI, T.tREFI + 1)]
 
 
@@ -98,21 +101,21 @@ def _enter(model, cycle, mode):
 
 def test_mode_rows_step_through_the_modes_and_a_jump_is_illegal():
     model = _model()
-    cycle = _enter(model, 0, Mode.ALL_BANK)
-    cycle = _enter(model, cycle, Mode.ALL_BANK_PIM)
-    assert model.mode is Mode.ALL_BANK_PIM and model.violations == []
-    _enter(model, cycle, Mode.SINGLE_BANK)
+    cycle = _enter(model, 0, BankMode.ALL_BANK)
+    cycle = _enter(model, cycle, BankMode.ALL_BANK_PIM)
+    assert model.mode is BankMode.ALL_BANK_PIM and model.violations == []
+    _enter(model, cycle, BankMode.SINGLE_BANK)
     assert ("mode transition", "one step", "ALL_BANK_PIM -> SINGLE_BANK") in _rules(model)
 
 
 def test_all_bank_activation_counts_four_times_for_tfaw():
     model = _model()
-    cycle = _enter(model, 0, Mode.ALL_BANK)
+    cycle = _enter(model, 0, BankMode.ALL_BANK)
     _drive(model, [(cycle, ACT, dict(row=1)), (cycle + T.tRAS, PRE, {}),
                    (cycle + T.tRC, ACT, dict(row=2))])
     assert model.violations == []
     model = _model()
-    cycle = _enter(model, 0, Mode.ALL_BANK) + 100
+    cycle = _enter(model, 0, BankMode.ALL_BANK) + 100
     _drive(model, [(cycle, ACT, dict(bank=1, row=1)), (cycle + T.tRRD_L, ACT, dict(row=1))])
     assert any(rule == "tFAW" for rule, _, _ in _rules(model)), model.violations
 
@@ -120,22 +123,22 @@ def test_all_bank_activation_counts_four_times_for_tfaw():
 def test_pim_units_compute_lane_by_lane_with_wraparound():
     """BCAST, MUL, MAC, ADD and LOAD on every bank's registers."""
     model = _model()
-    cycle = _enter(model, 0, Mode.ALL_BANK)
-    cycle = _enter(model, cycle, Mode.ALL_BANK_PIM)
+    cycle = _enter(model, 0, BankMode.ALL_BANK)
+    cycle = _enter(model, cycle, BankMode.ALL_BANK_PIM)
     for bank in range(4):
         model.write_word(bank, 5, 0, word_of([bank + 1, -2, 300, 0x7FFF]))
     x = word_of([3, 4, 300, 2])
-    step = T.write_to_read_l
+    step = WRITE_TO_READ_L
     _drive(model, [
         (cycle, ACT, dict(row=5)),
-        (cycle + T.tRCD, WR, dict(row=5, col=0, wdata=x, pim_op=PimOp.BCAST.value, pim_dst=0)),
-        (cycle + T.tRCD + step, RD, dict(row=5, col=0, pim_op=PimOp.MUL.value, pim_dst=1,
+        (cycle + T.tRCD, WR, dict(row=5, col=0, wdata=x, pim_op=PimOpcode.BCAST, pim_dst=0)),
+        (cycle + T.tRCD + step, RD, dict(row=5, col=0, pim_op=PimOpcode.MUL, pim_dst=1,
                                          pim_src=0)),
-        (cycle + T.tRCD + step + 2, RD, dict(row=5, col=0, pim_op=PimOp.MAC.value, pim_dst=1,
+        (cycle + T.tRCD + step + 2, RD, dict(row=5, col=0, pim_op=PimOpcode.MAC, pim_dst=1,
                                              pim_src=0)),
-        (cycle + T.tRCD + step + 4, RD, dict(row=5, col=0, pim_op=PimOp.ADD.value, pim_dst=2,
+        (cycle + T.tRCD + step + 4, RD, dict(row=5, col=0, pim_op=PimOpcode.ADD, pim_dst=2,
                                              pim_src=1)),
-        (cycle + T.tRCD + step + 6, RD, dict(row=5, col=0, pim_op=PimOp.LOAD.value, pim_dst=3)),
+        (cycle + T.tRCD + step + 6, RD, dict(row=5, col=0, pim_op=PimOpcode.LOAD, pim_dst=3)),
     ])
     assert model.violations == []
     for bank in range(4):
@@ -149,8 +152,16 @@ def test_pim_units_compute_lane_by_lane_with_wraparound():
 
 def test_a_pim_op_on_the_wrong_command_is_reported():
     model = _model()
-    cycle = _enter(model, 0, Mode.ALL_BANK)
-    cycle = _enter(model, cycle, Mode.ALL_BANK_PIM)
+    cycle = _enter(model, 0, BankMode.ALL_BANK)
+    cycle = _enter(model, cycle, BankMode.ALL_BANK_PIM)
     _drive(model, [(cycle, ACT, dict(row=5)),
-                   (cycle + T.tRCD, RD, dict(row=5, col=0, pim_op=PimOp.STORE.value))])
-    assert ("PIM op on RD", "MAC, ADD, MUL or LOAD", PimOp.STORE.value) in _rules(model)
+                   (cycle + T.tRCD, RD, dict(row=5, col=0, pim_op=PimOpcode.STORE))])
+    assert ("PIM op on RD", "MAC, ADD, MUL or LOAD", PimOpcode.STORE) in _rules(model)
+
+
+def test_a_code_that_names_no_command_is_reported_and_ignored():
+    model = _model()
+    _drive(model, [(0, 7, dict(bank=1, row=3))])
+    assert _rules(model) == [("command encoding", "NOP = 0, ACT = 1, RD = 2, WR = 3, PRE = 4, "
+                              "PREA = 5, REF = 6", 7)]
+    assert all(bank.open_row is None for bank in model.banks)

@@ -1,16 +1,43 @@
-"""kchip.rtl.pim_ctrl.timing: presets hold the published values and bad timing sets are refused."""
+"""kchip.rtl.pim_ctrl.timing: presets hold the standards' values and bad timing sets are refused.
+
+The standard values come from the checking model's own table (kchip.verification.pim_ctrl.jedec),
+written from JESD79-4 and JESD235A without reading the RTL's presets.
+"""
 
 import pytest
 
 from kchip.rtl.pim_ctrl.timing import DDR4_3200, HBM2, PRESETS, TimingError, timing_preset
+from kchip.verification.pim_ctrl import jedec
 
 
-def test_ddr4_3200_preset_matches_the_speed_bin():
-    t = DDR4_3200
-    assert (t.CL, t.CWL, t.tRCD, t.tRP, t.tRAS) == (22, 16, 22, 22, 52)
-    assert t.tRC == t.tRAS + t.tRP
-    assert round(t.tREFI * t.tCK_ns) == 7800          # 7.8 us average refresh interval
-    assert round(t.tRFC * t.tCK_ns) == 350            # 8 Gb die
+def test_every_preset_has_a_jedec_table():
+    assert sorted(PRESETS) == sorted(jedec.DEVICES)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_matches_the_models_jedec_table(name):
+    """Every value of the preset (tCK, CL, CWL, BL and all t* in cycles) equals the JEDEC table's."""
+    assert jedec.disagreements(name, timing_preset(name)) == []
+
+
+@pytest.mark.parametrize("name, changes", [
+    ("hbm2", {"tRCD": 12}), ("hbm2", {"tFAW": 16, "tRRD_L": 4}), ("hbm2", {"tREFI": 7800}),
+    ("hbm2", {"tCCD_S": 4, "tCCD_L": 4}), ("ddr4_3200", {"tRRD_L": 6}), ("ddr4_3200", {"CL": 20}),
+])
+def test_a_preset_off_the_standard_is_named_with_its_source(name, changes):
+    """The check fails on a perturbed preset, naming each wrong value, the standard's and its source."""
+    lines = jedec.disagreements(name, timing_preset(name).with_changes(**changes))
+    by_parameter = {line.split(":")[0].split()[1]: line for line in lines}
+    assert sorted(by_parameter) == sorted(changes) and len(lines) == len(changes), lines
+    for parameter, value in changes.items():
+        line, standard = by_parameter[parameter], getattr(jedec.timing(name), parameter)
+        assert f"{value} cycles, JEDEC {standard} (" in line
+        assert ("JESD79-4" if name == "ddr4_3200" else "JESD235A") in line
+
+
+def test_a_preset_at_another_clock_is_named():
+    assert jedec.disagreements("hbm2", HBM2.with_changes(tCK_ns=0.8)) == [
+        "hbm2 tCK: 0.8 ns, the standard's device runs at 1.0 ns"]
 
 
 def test_derived_gaps_follow_the_jedec_formulas():

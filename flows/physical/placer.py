@@ -198,8 +198,25 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         spread = np.stack([out_x, out_y], axis=1)
         anchor_w[: len(movable)] = 0.02 * (2 ** r)
         anchor_pos[: len(movable)] = spread
+    try:
+        displacement = _legalise(layout, macros, movable, spread, widths, wide_first=False)
+    except PlacementError:
+        displacement = _legalise(layout, macros, movable, spread, widths, wide_first=True)
+    return {
+        "place__displacement__mean_um": displacement / max(1, len(movable)) / 1000,
+        "place__hpwl__um": hpwl(layout, macros),
+    }
+
+
+def _legalise(layout: Layout, macros: dict[str, Macro], movable: list[str], spread: np.ndarray,
+              widths: np.ndarray, *, wide_first: bool) -> float:
+    """Put every movable cell on the free run of sites nearest its spread position, in the order
+    of their left edges (or widest first); returns the summed displacement in nm."""
+    for name in movable:
+        layout.instances[name].x = layout.instances[name].y = None
     occupancy = RowOccupancy(layout, macros)
-    order = np.argsort(spread[:, 0] - widths / 2) if movable else []
+    left = spread[:, 0] - widths / 2 if movable else np.zeros(0)
+    order = np.lexsort((left, -widths)) if wide_first else np.argsort(left)
     displacement = 0.0
     for k in order:
         inst = layout.instances[movable[k]]
@@ -209,10 +226,7 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         displacement += abs(x - want_x) + abs(y - want_y)
         inst.x, inst.y = x, y
         inst.orient = dict(layout.rows)[y]
-    return {
-        "place__displacement__mean_um": displacement / max(1, len(movable)) / 1000,
-        "place__hpwl__um": hpwl(layout, macros),
-    }
+    return displacement
 
 
 def hpwl(layout: Layout, macros: dict[str, Macro]) -> float:

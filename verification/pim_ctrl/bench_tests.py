@@ -16,17 +16,18 @@ import cocotb
 import numpy as np
 
 from kchip.rtl.pim_ctrl.gemv import GemvPlan
-from kchip.rtl.pim_ctrl.isa import RESERVED_ROWS, Command, Request, RequestKind
+from kchip.rtl.pim_ctrl.isa import Request, RequestKind
 
 from . import config_from_env
+from .encoding import RESERVED_ROWS, Cmd
 from .harness import Harness
 
 
 async def _measure_stream(harness: Harness, requests: list[Request]) -> dict:
     counts = harness.model.counts
-    before = counts[Command.RD] + counts[Command.WR]
+    before = counts[Cmd.RD] + counts[Cmd.WR]
     outcome = await harness.run(requests)
-    columns = counts[Command.RD] + counts[Command.WR] - before
+    columns = counts[Cmd.RD] + counts[Cmd.WR] - before
     busy = columns * harness.model.timing.burst_cycles
     return {"requests": len(requests), "cycles": outcome.cycles,
             "data_bus_efficiency": round(busy / outcome.cycles, 4)}

@@ -1,6 +1,7 @@
 """cocotb test run on a controller built with one shortened timing value: the model must object.
 
-The bench config's ``rtl_timing_changes`` names the shortened parameter; the model keeps the preset.
+The bench config's ``rtl_timing_changes`` names the shortened parameter; the model keeps the value of
+its own JEDEC table (:mod:`.jedec`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ import random
 import cocotb
 
 from kchip.rtl.pim_ctrl.isa import Request, RequestKind
-from kchip.rtl.pim_ctrl.timing import timing_preset
 
-from . import config_from_env
+from . import config_from_env, jedec
 from .harness import Harness
 
 
@@ -21,7 +21,7 @@ async def shortened_timing_is_caught(dut):
     """Row misses on a controller with a shortened parameter make the model report that rule."""
     config = config_from_env()
     (parameter, shortened), = config["rtl_timing_changes"].items()
-    nominal = getattr(timing_preset(config["controller"]["timing"]), parameter)
+    nominal = getattr(jedec.timing(config["controller"]["timing"]), parameter)
     assert shortened < nominal, "the bench must shorten the parameter"
     harness = Harness(dut, config)
     await harness.reset()

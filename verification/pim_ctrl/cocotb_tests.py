@@ -3,6 +3,9 @@
 Each test seeds its own generator from ``cocotb.RANDOM_SEED`` (derived from the run seed that
 ``kchip.verification.runner`` prints), so a failing run replays exactly. Sizes come from the
 environment: ``KCHIP_PIM_REQUESTS`` (random traffic) and ``KCHIP_PIM_GEMV`` ("outputs x inputs").
+
+Requests are built with the RTL's host request record (and, for GEMV, its host-side planner); every
+check uses the model's own encoding (:mod:`.encoding`), numpy, or the program-order scoreboard.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import cocotb
 import numpy as np
 
 from kchip.rtl.pim_ctrl.gemv import GemvPlan
-from kchip.rtl.pim_ctrl.isa import RESERVED_ROWS, Command, Mode, PimOp, Request, RequestKind
+from kchip.rtl.pim_ctrl.isa import Request, RequestKind
 
 from . import config_from_env
-from .dram_model import lanes_of, word_of
+from .encoding import RESERVED_ROWS, BankMode, Cmd, PimOpcode, lanes_of, word_of
 from .harness import Harness
 
 
@@ -72,10 +75,10 @@ async def random_traffic(dut):
                       f"{dict(list(wrong.items())[:5])}"
     assert not outcome.rejected, f"legal requests rejected: {sorted(outcome.rejected)}"
     counts = model.counts
-    columns = counts[Command.RD] + counts[Command.WR]
+    columns = counts[Cmd.RD] + counts[Cmd.WR]
     assert columns == len(requests), f"{columns} column commands for {len(requests)} requests"
-    assert 0 < counts[Command.ACT] < columns, f"no mix of row hits and misses: {counts}"
-    assert counts[Command.PRE] > 0, f"no bank conflicts exercised: {counts}"
+    assert 0 < counts[Cmd.ACT] < columns, f"no mix of row hits and misses: {counts}"
+    assert counts[Cmd.PRE] > 0, f"no bank conflicts exercised: {counts}"
     assert len(model.refresh_cycles) >= harness.cycle // tREFI, (
         f"{len(model.refresh_cycles)} refreshes in {harness.cycle} cycles (tREFI {tREFI})")
     gaps = np.diff([0] + model.refresh_cycles)
@@ -103,7 +106,7 @@ async def gemv_offload(dut):
     y = plan.reduce([outcome.read_data[first_read + i] for i in range(outputs)])
     mismatches = [(i, y[i], int(expected[i])) for i in range(outputs) if y[i] != expected[i]]
     assert not mismatches, f"GEMV mismatches (index, PIM, numpy): {mismatches[:5]}"
-    assert harness.model.mode is Mode.SINGLE_BANK
+    assert harness.model.mode is BankMode.SINGLE_BANK
     dut._log.info("GEMV %dx%d in %d cycles", outputs, inputs, outcome.cycles)
 
 
@@ -115,19 +118,20 @@ async def mode_changes(dut):
     row, col, value = 7, 3, 0x1234_5678_9ABC_DEF0 & ((1 << ctrl.data_width) - 1)
     addr = ctrl.join_address(0, row, col)
     reads = [Request(RequestKind.READ, ctrl.join_address(b, row, col)) for b in range(ctrl.banks)]
-    sequence = ([Request(RequestKind.MODE, mode=Mode.ALL_BANK.value),
+    sequence = ([Request(RequestKind.MODE, mode=BankMode.ALL_BANK),
                  Request(RequestKind.WRITE, addr, value),
-                 Request(RequestKind.MODE, mode=Mode.SINGLE_BANK.value)] + reads
-                + [Request(RequestKind.MODE, mode=Mode.ALL_BANK_PIM.value),
-                   Request(RequestKind.MODE, mode=Mode.SINGLE_BANK.value)])
+                 Request(RequestKind.MODE, mode=BankMode.SINGLE_BANK)] + reads
+                + [Request(RequestKind.MODE, mode=BankMode.ALL_BANK_PIM),
+                   Request(RequestKind.MODE, mode=BankMode.SINGLE_BANK)])
     outcome = await harness.run(sequence)
     harness.check_model()
     assert not outcome.rejected
     assert [outcome.read_data[3 + b] for b in range(ctrl.banks)] == [value] * ctrl.banks
     steps = [(old.name, new.name) for _, old, new in harness.model.mode_changes]
-    SB, AB, ABP = (m.name for m in Mode)
+    SB, AB, ABP = (m.name for m in BankMode)
     assert steps == [(SB, AB), (AB, SB), (SB, AB), (AB, ABP), (ABP, AB), (AB, SB)], steps
-    assert int(dut.mode.value) == harness.model.mode.value == Mode.SINGLE_BANK.value
+    assert int(dut.mode.value) == harness.model.mode == BankMode.SINGLE_BANK, (
+        f"controller's mode port {int(dut.mode.value)}, model {harness.model.mode!r}")
 
 
 @cocotb.test()
@@ -139,17 +143,17 @@ async def illegal_requests_rejected(dut):
     ok = ctrl.join_address(1, 2, 3)
     R, K = Request, RequestKind
     sequence = [
-        R(K.PIM, ok, op=PimOp.MAC, dst=1),                 # 0: PIM op in single-bank mode
+        R(K.PIM, ok, op=PimOpcode.MAC, dst=1),             # 0: PIM op in single-bank mode
         R(K.READ, ctrl.join_address(0, mode_row, 0)),      # 1: a mode row
         R(K.WRITE, ctrl.join_address(2, mode_row, 1), 5),  # 2: a mode row
         R(K.MODE, mode=3),                                 # 3: no such mode
         R(K.WRITE, ok, 0x55),                              # 4: legal
         R(K.READ, ok),                                     # 5: legal, returns 0x55
-        R(K.MODE, mode=Mode.ALL_BANK_PIM.value),           # 6: legal
+        R(K.MODE, mode=BankMode.ALL_BANK_PIM),             # 6: legal
         R(K.READ, ok),                                     # 7: a read in PIM mode
         R(K.WRITE, ok, 1),                                 # 8: a write in PIM mode
         R(K.PIM, ok, op=7),                                # 9: no such PIM op
-        R(K.MODE, mode=Mode.SINGLE_BANK.value),            # 10: legal
+        R(K.MODE, mode=BankMode.SINGLE_BANK),              # 10: legal
         R(K.READ, ok),                                     # 11: legal, still 0x55
     ]
     outcome = await harness.run(sequence)
@@ -157,7 +161,7 @@ async def illegal_requests_rejected(dut):
     assert outcome.rejected == {0, 1, 2, 3, 7, 8, 9}, sorted(outcome.rejected)
     assert outcome.read_data == {5: 0x55, 11: 0x55}, outcome.read_data
     counts = harness.model.counts
-    assert counts[Command.RD] == 2 and counts[Command.WR] == 1, counts
+    assert counts[Cmd.RD] == 2 and counts[Cmd.WR] == 1, counts
 
 
 @cocotb.test()
@@ -174,15 +178,15 @@ async def pim_elementwise_ops(dut):
         for col in range(2):
             harness.model.write_word(bank, b_row, col, word_of(b[bank, col].tolist()))
     at = geo.join_address
-    P, K = PimOp, RequestKind
+    P, K = PimOpcode, RequestKind
     sequence = [
-        Request(K.MODE, mode=Mode.ALL_BANK_PIM.value),
+        Request(K.MODE, mode=BankMode.ALL_BANK_PIM),
         Request(K.PIM, at(0, a_row, 0), op=P.LOAD, dst=0),             # r0 = a
         Request(K.PIM, at(0, b_row, 0), op=P.ADD, dst=1, src=0),       # r1 = b0 + a
         Request(K.PIM, at(0, b_row, 1), op=P.MUL, dst=2, src=0),       # r2 = b1 * a
         Request(K.PIM, at(0, out_row, 0), op=P.STORE, src=1),
         Request(K.PIM, at(0, out_row, 1), op=P.STORE, src=2),
-        Request(K.MODE, mode=Mode.SINGLE_BANK.value),
+        Request(K.MODE, mode=BankMode.SINGLE_BANK),
     ] + [Request(K.READ, at(bank, out_row, col)) for bank in range(geo.banks) for col in range(2)]
     outcome = await harness.run(sequence)
     harness.check_model()

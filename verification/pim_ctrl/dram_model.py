@@ -127,7 +127,8 @@ class DramModel:
 
     # ---- rules -----------------------------------------------------------------------------------
     def _label(self, command: Cmd, bank, row, col, op) -> str:
-        where = "all banks" if self.mode is not BankMode.SINGLE_BANK else f"bank {bank}"
+        every_bank = self.mode is not BankMode.SINGLE_BANK or command in (Cmd.PREA, Cmd.REF)
+        where = "all banks" if every_bank else f"bank {bank}"
         text = f"{command.name} {where}"
         if command is Cmd.ACT:
             text += f" row {row}"
