@@ -13,7 +13,6 @@ directory, serves the whole process.
 from __future__ import annotations
 
 import atexit
-import importlib
 import re
 import shutil
 import tempfile
@@ -156,12 +155,10 @@ def parse_ports(verilog: Path | list[Path], top: str) -> dict[str, Port]:
 
 
 def _generate(generator: str, parameters: dict, top: str) -> Path:
-    from amaranth.back import verilog
+    from kchip.design.amaranth import build, to_verilog
 
-    module_name, _, attribute = generator.partition(":")
     try:
-        component = getattr(importlib.import_module(module_name), attribute)(**parameters)
-        text = verilog.convert(component, name=top, emit_src=False, strip_internal_attrs=True)
+        text = to_verilog(build(generator, parameters, "source.amaranth"), top)
     except Exception as exc:  # the generator's own error, shown to the user as such
         raise RtlError(f"generator {generator!r} with {parameters!r} failed: "
                        f"{type(exc).__name__}: {exc}") from None

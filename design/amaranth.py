@@ -3,8 +3,8 @@ of an Amaranth design to Verilog.
 
 A design file names its generator as ``source.amaranth = "package.module:Callable"``. Loading it
 imports that module and so runs its Python code, as any Python package does. The loader accepts only
-an Amaranth design: a class deriving from ``amaranth.Elaboratable`` (such as a ``wiring.Component``)
-or a function annotated to return one, and it checks that the call really returned an Elaboratable.
+an Amaranth component: a class deriving from ``amaranth.lib.wiring.Component`` (whose signature gives
+the ports) or a function annotated to return one, and it checks that the call really returned one.
 A function such as ``subprocess:run`` is refused before it is called.
 """
 
@@ -20,21 +20,22 @@ class GeneratorError(ValueError):
     """A generator that cannot be loaded or called; the message names it and what is valid."""
 
 
-def _elaboratable_type():
-    from amaranth.hdl import Elaboratable
-    return Elaboratable
+def _component_type():
+    """Amaranth designs kchip can convert: components, whose signature gives the ports."""
+    from amaranth.lib.wiring import Component
+    return Component
 
 
-def _returns_elaboratable(function) -> bool:
+def _returns_component(function) -> bool:
     try:
         hint = typing.get_type_hints(function).get("return")
     except Exception:  # an annotation that does not evaluate says nothing usable
         return False
-    return inspect.isclass(hint) and issubclass(hint, _elaboratable_type())
+    return inspect.isclass(hint) and issubclass(hint, _component_type())
 
 
 def load_generator(spec: str, origin: str) -> Any:
-    """The class or function ``spec`` (``"module:Callable"``) names, if it builds an Elaboratable."""
+    """The class or function ``spec`` (``"module:Callable"``) names, if it builds a Component."""
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise GeneratorError(f"{origin} = {spec!r}: expected 'package.module:Callable'")
@@ -44,17 +45,17 @@ def load_generator(spec: str, origin: str) -> Any:
         raise GeneratorError(f"{origin} = {spec!r}: module {module_name!r} cannot be imported: {exc}") from None
     if not hasattr(module, attribute):
         public = sorted(n for n, v in vars(module).items() if not n.startswith("_") and inspect.isclass(v)
-                        and issubclass(v, _elaboratable_type()) and v.__module__ == module.__name__)
+                        and issubclass(v, _component_type()) and v.__module__ == module.__name__)
         raise GeneratorError(f"{origin} = {spec!r}: module {module_name!r} has no {attribute!r}; "
-                             f"its Elaboratable classes: {', '.join(public) or 'none'}")
+                             f"its Component classes: {', '.join(public) or 'none'}")
     target = getattr(module, attribute)
-    if inspect.isclass(target) and issubclass(target, _elaboratable_type()):
+    if inspect.isclass(target) and issubclass(target, _component_type()):
         return target
-    if inspect.isfunction(target) and _returns_elaboratable(target):
+    if inspect.isfunction(target) and _returns_component(target):
         return target
     raise GeneratorError(f"{origin} = {spec!r} is {type(target).__name__} {target!r}, not an Amaranth "
-                         f"generator: name a class deriving from amaranth.Elaboratable (for example a "
-                         f"wiring.Component) or a function annotated to return one")
+                         f"generator: name a class deriving from amaranth.lib.wiring.Component or a function "
+                         f"annotated to return one")
 
 
 def build(spec: str, parameters: dict, origin: str) -> Any:
@@ -64,9 +65,9 @@ def build(spec: str, parameters: dict, origin: str) -> Any:
         design = factory(**parameters)
     except (TypeError, ValueError) as exc:
         raise GeneratorError(f"{origin} = {spec!r} rejected parameters {parameters!r}: {exc}") from None
-    if not isinstance(design, _elaboratable_type()):
+    if not isinstance(design, _component_type()):
         raise GeneratorError(f"{origin} = {spec!r} returned {type(design).__name__}, not an Amaranth "
-                             f"Elaboratable")
+                             f"wiring.Component")
     return design
 
 

@@ -77,13 +77,13 @@ def test_the_library_is_named_after_the_top_cell(pdk, tech_and_macros, tmp_path)
     assert layout.meta_info_value("libname") == "tiny"
 
 
-def test_the_xor_sees_a_moved_shape(pdk, tech_and_macros, tmp_path):
+def test_the_xor_sees_an_added_shape(pdk, tech_and_macros, tmp_path):
     first = write(pdk, tech_and_macros, tmp_path / "first.gds")
     layout = kdb.Layout()
     layout.read(str(first))
     layout.top_cell().shapes(layout.find_layer(68, 20)).insert(kdb.Box(0, 0, 140, 140))
-    layout.write(str(tmp_path / "moved.gds"))
-    assert xor_shape_count(first, tmp_path / "moved.gds") == 1
+    layout.write(str(tmp_path / "added.gds"))
+    assert xor_shape_count(first, tmp_path / "added.gds") == 1
 
 
 def flow_to_gds(pdk, run_dir: Path, hash_seed: str) -> Path:

@@ -8,6 +8,7 @@ code alone does not say whether the work was done.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from kchip.tools.base import Invocation, ToolError, ToolSpec
@@ -33,11 +34,18 @@ class MagicCrashed(ToolError):
 
 
 def tcl_word(value: object) -> str:
-    """``value`` as one braced Tcl word; refuses text that braces cannot hold literally."""
+    """``value`` as one Tcl word that stands for exactly its text, also inside a braced script body.
+
+    Braced when that holds the text literally, else double-quoted with every character Tcl would
+    substitute (and every brace) escaped. Spaces and non-ASCII characters are written as they are:
+    the interpreter reads them back to the same bytes. Refuses a newline.
+    """
     text = str(value)
-    if any(ch in text for ch in "{}\\\n"):
-        raise ValueError(f"{text!r} contains a brace, backslash or newline; magic's Tcl cannot take it")
-    return "{" + text + "}"
+    if "\n" in text:
+        raise ValueError(f"{text!r} contains a newline; it cannot be one word of a Tcl script line")
+    if not any(ch in text for ch in "{}\\"):
+        return "{" + text + "}"
+    return '"' + re.sub(r'([\\$\[\]"{}])', r"\\\1", text) + '"'
 
 
 def gds_load_commands(gds: Path, top: str) -> list[str]:

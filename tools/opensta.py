@@ -6,7 +6,9 @@ endpoints. It is written for OpenSTA 2.0.17 (Debian 12), which has no ``report_c
 latency is read from ``report_arrival`` at each register clock pin, and the skew is the spread of
 those latencies (global skew); that version's ``report_clock_skew`` reported 0 on a design whose
 clock pins differed by 0.14 ns. OpenSTA keeps going after a failing command and exits 0, so the
-script runs inside a Tcl ``catch`` and reports failure itself.
+script runs inside a Tcl ``catch`` and reports failure itself. OpenSTA pastes the ``-exit`` file
+name unquoted into a Tcl ``source`` command, which silently loses a script whose path holds a space
+or a non-ASCII character, so the script is named relative to the folder OpenSTA runs in.
 """
 
 from __future__ import annotations
@@ -94,11 +96,43 @@ class StaResult:
         return {name: value for name, value in values.items() if value is not None}
 
 
-def _tcl_path(path: Path) -> str:
+def _tcl_path(path: Path, *, read_by_tcl: bool = False) -> str:
+    """``path`` as one double-quoted Tcl word for an OpenSTA file command, also inside a braced
+    procedure body.
+
+    OpenSTA's Tcl reads the script as ISO 8859-1. Commands that open the file in C++ (read_liberty,
+    read_verilog, read_spef, ``>`` redirection) get the name in Tcl's own UTF-8, so a non-ASCII
+    character is written as a ``\\uXXXX`` escape; commands that open it through Tcl (read_sdc,
+    ``read_by_tcl``) convert the name back to ISO 8859-1, so it is written as it is. Characters
+    beyond U+FFFF (which this Tcl cannot hold) and control characters are refused.
+    """
     text = str(path)
-    if any(c in text for c in "{}\\"):
-        raise ValueError(f"path {text!r} cannot be passed to OpenSTA (braces or backslash)")
-    return "{" + text + "}"
+    bad = sorted({c for c in text if ord(c) > 0xFFFF or ord(c) < 0x20 or ord(c) == 0x7F})
+    if bad:
+        raise ValueError(f"path {text!r} cannot be passed to OpenSTA: it contains {bad!r} (control "
+                         "characters and characters beyond U+FFFF cannot be given to OpenSTA)")
+
+    def word_char(c: str) -> str:
+        if c in '\\$[]"{}':
+            return "\\" + c
+        return c if c.isascii() or read_by_tcl else f"\\u{ord(c):04x}"
+
+    return '"' + "".join(map(word_char, text)) + '"'
+
+
+def _list_read_path(path: Path, workdir: Path, command: str) -> str:
+    """``path`` for OpenSTA 2.0's read_liberty or read_spef (``command``), relative to ``workdir``.
+
+    Both take the file name as the text of their argument list, which Tcl braces or escapes when it
+    holds a space or one of ``{}[]$;"\\``, so that it names no file. Relative to the folder OpenSTA
+    runs in, the run folder's own name is out of the way; ValueError if the path still holds one.
+    """
+    relative = Path(os.path.relpath(path, workdir))
+    bad = sorted(set(str(relative)) & set(' \t{}[]$;"\\'))
+    if bad:
+        raise ValueError(f"OpenSTA's {command} cannot read {str(path)!r}: it reads its argument list as "
+                         f"the file name, and Tcl quotes {bad!r} in a list; use a path without them")
+    return _tcl_path(relative)
 
 
 def sta_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Path, *,
@@ -111,7 +145,8 @@ def sta_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Pat
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_$]*$", top):
         raise ValueError(f"top = {top!r} is not a plain Verilog module name")
     clock_mode = ("set" if propagated else "unset") + "_propagated_clock [all_clocks]"
-    read_spef = f'puts "{_MARK} spef_read [read_spef {_tcl_path(spef)}]"' if spef else ""
+    read_spef = (f'puts "{_MARK} spef_read [read_spef {_list_read_path(spef, workdir, "read_spef")}]"'
+                 if spef else "")
     report = f"-group_count {path_count} -endpoint_count 1 -format full_clock_expanded " \
              "-fields {slew cap input_pin net} -digits 3"
     return f"""\
@@ -137,10 +172,10 @@ proc kchip_report_values {{}} {{
 
 proc kchip_run {{}} {{
     set ::sta_report_default_digits 4
-    read_liberty {_tcl_path(liberty)}
+    read_liberty {_list_read_path(liberty, workdir, "read_liberty")}
     read_verilog {_tcl_path(netlist_v)}
     link_design {top}
-    read_sdc {_tcl_path(sdc)}
+    read_sdc {_tcl_path(sdc, read_by_tcl=True)}
     {clock_mode}
     {read_spef}
     report_checks -path_delay max {report} > {_tcl_path(workdir / "setup_paths.rpt")}
@@ -184,7 +219,7 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
         (workdir / report).unlink(missing_ok=True)
     started = time.perf_counter()
     log_name = "sta.log"
-    output = invocation.run(TOOL, ["-no_splash", "-exit", str(script)], log_name=log_name,
+    output = invocation.run(TOOL, ["-no_splash", "-exit", script.name], log_name=log_name,
                             cwd=workdir, ok_codes=(0, 1))
     seconds = time.perf_counter() - started
     values, sections = _parse_marked(output)
@@ -198,7 +233,8 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
         raise ToolError(f"OpenSTA found cells of {inputs['netlist']} that are not in "
                         f"{pdk.liberty(corner)}, so their paths would go untimed:\n"
                         + "\n".join(black_boxes[:20]) + f"\nlog: {log}")
-    spef_warnings = _spef_warnings(output, values, inputs["SPEF"]) if spef is not None else []
+    spef_warnings = (_spef_warnings(output, values, Path(os.path.relpath(inputs["SPEF"], workdir)))
+                     if spef is not None else [])
     if spef_warnings and not allow_spef_warnings:
         raise ToolError(f"OpenSTA warned while reading {spef}:\n" + "\n".join(spef_warnings[:20])
                         + f"\nlog: {log}")
@@ -250,8 +286,9 @@ def _clock_latencies(sections: dict[str, str]) -> dict[str, float]:
 
 
 def _spef_warnings(output: str, values: dict[str, str], spef: Path) -> list[str]:
-    """Warnings and errors OpenSTA printed about the SPEF file (they go to stderr, which the log
-    holds after the results), and a note when ``read_spef`` did not report success."""
+    """Warnings and errors OpenSTA printed about the SPEF file (named ``spef`` as the script gave
+    it; they go to stderr, which the log holds after the results), and a note when ``read_spef``
+    did not report success."""
     problems = [line for line in output.splitlines()
                 if re.match(r"^(Warning|Error)", line) and str(spef) in line]
     if values.get("spef_read") != "1":

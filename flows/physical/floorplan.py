@@ -25,10 +25,12 @@ GRID_X0, GRID_DX, GRID_Y0, GRID_DY = 230, 460, 170, 340
 #: pin widths (nm) across the edge: a met3 wire on the left and right, a met2 wire on top and bottom
 MET3_PIN_WIDTH, MET2_PIN_WIDTH = 300, 140
 SIDES = ("left", "top", "right", "bottom")
-#: the largest share of the rows' free sites the cells may fill: the placer legalises cells one at
-#: a time into the free runs nearest their global position, and the clock tree adds buffers after
-#: it (measured on the counter: placement and clock tree fail from about 66 % of the free sites)
-MAX_ROW_FILL = 0.62
+#: the largest share of the rows' free sites (between tap cells) the cells may fill: the placer
+#: legalises cells one at a time into the free run nearest their global position, and the clock tree
+#: adds its buffers after that. Measured with the clock tree's root buffer counted: the 8-bit
+#: counter (8 rows) placed and took its clock tree at 69 % and failed at 70 %, the 4-lane MAC
+#: (53 rows) at 80 % and failed at 85 %.
+MAX_ROW_FILL = 0.68
 
 
 class FloorplanError(ValueError):
@@ -152,39 +154,43 @@ def check_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, si
 
     Every cell (and every ``cfg.reserve_cells``, added after placement) needs a free run of sites
     between the row's tap cells, and together they may fill at most :data:`MAX_ROW_FILL` of those
-    sites. The error names the die or utilisation, the cell area, the core and the smallest die (for
-    ``die_size_um``) or largest utilisation that fits.
+    sites. The error names the die size or utilization, the core, the cell area and the smallest die
+    of the same shape (for ``die_size_um``) or the largest utilization that fits.
     """
-    site_w, row_h = site
+    site_w = site[0]
     tap_w = macros[cfg.tap_cell].width
     step = _tap_step(cfg, site_w)
-    cells = [i.cell for i in layout.instances.values()] + list(cfg.reserve_cells)
-    widths = Counter(macros[c].width // site_w for c in cells)
-    widest = max(cells, key=lambda c: macros[c].width)
+    cells = [i.cell for i in layout.instances.values()]
+    if not cells:
+        return
+    widths = Counter(macros[c].width // site_w for c in cells + list(cfg.reserve_cells))
+    widest = max(cells + list(cfg.reserve_cells), key=lambda c: macros[c].width)
     longest = (step - tap_w) // site_w
-    if widths and max(widths) > longest:
-        need = _round_up(macros[widest].width + tap_w, site_w) / 1000
+    if max(widths) > longest:
         raise FloorplanError(
-            f"tap_spacing_um = {cfg.tap_spacing_um!r} leaves free runs of {longest} sites "
+            f"floorplan.tap_spacing_um = {cfg.tap_spacing_um!r} leaves free runs of {longest} sites "
             f"({longest * site_w / 1000:g} um) between tap cells, narrower than {widest} "
-            f"({macros[widest].width / 1000:g} um); use floorplan.tap_spacing_um >= {need:g}")
+            f"({macros[widest].width / 1000:g} um); use tap_spacing_um >= "
+            f"{(macros[widest].width + tap_w) / 1000:g}")
     fit = _fit(widths, core, site, tap_w, step)
     if fit.ok:
         return
-    area = sum(macros[i.cell].width * macros[i.cell].height for i in layout.instances.values())
-    reserve = f" and {', '.join(cfg.reserve_cells)} added after placement" if cfg.reserve_cells else ""
-    problem = (f"a core of {core[0] / 1000:g} x {core[1] / 1000:g} um ({core[0] * core[1] / 1e6:.1f} um2, "
-               f"{fit.rows} rows with free runs of {fit.runs} sites between tap cells) for "
-               f"{len(layout.instances)} cells of {area / 1e6:.1f} um2 (the widest {widest}, "
-               f"{macros[widest].width / 1000:g} um){reserve}: ")
-    problem += (f"they would fill {fit.fill:.0%} of the free sites, the placer can legalise at most "
-                f"{MAX_ROW_FILL:.0%}" if fit.packs else "the cells do not fit into the free runs")
+    area = sum(macros[c].width * macros[c].height for c in cells)
+    widest_logic = max(cells, key=lambda c: macros[c].width)
+    later = f" plus {', '.join(cfg.reserve_cells)} added after placement" if cfg.reserve_cells else ""
+    facts = (f"the core is {core[0] / 1000:g} x {core[1] / 1000:g} um = {core[0] * core[1] / 1e6:.1f} um2 "
+             f"({fit.rows} rows, free runs of {fit.runs} sites between tap cells) and the {len(cells)} cells "
+             f"take {area / 1e6:.1f} um2 (widest {widest_logic}, {macros[widest_logic].width / 1000:g} um)"
+             f"{later}: " + (f"they would fill {fit.fill:.0%} of the free sites, the placer legalises at "
+                             f"most {MAX_ROW_FILL:.0%}" if fit.fill > MAX_ROW_FILL else
+                             "too few free runs are wide enough for the widest cells"))
     if cfg.die_size_um:
         die = _smallest_die(widths, cfg, site, tap_w, step)
-        raise FloorplanError(f"die_size_um = {list(cfg.die_size_um)!r} leaves {problem}; the smallest die "
-                             f"of this shape that fits is {die!r} um")
+        raise FloorplanError(f"[floorplan] die_size_um = {list(cfg.die_size_um)!r} is too small: {facts}; "
+                             f"the smallest die of this shape that fits is {die!r} um (core margin "
+                             f"{cfg.core_margin_um:g} um)")
     utilization = _largest_utilization(widths, area, cfg, site, tap_w, step)
-    raise FloorplanError(f"utilization = {cfg.utilization!r} leaves {problem}; "
+    raise FloorplanError(f"[floorplan] utilization = {cfg.utilization!r} is too high: {facts}; "
                          + (f"utilization = {utilization:g} fits" if utilization else
                             "no utilization from 0.05 up fits"))
 

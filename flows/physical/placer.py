@@ -5,8 +5,9 @@ Global placement follows the SimPL idea in a small form: solve the quadratic wir
 recursive area-balanced bisection (a cell counts at least ``SPACE_PER_PIN`` per pin, so pin-dense
 logic is spread more), pull each cell towards its spread position with an anchor whose
 weight grows every round, and solve again. Legalisation then puts each cell on the nearest free run
-of sites in the nearest rows (taps are already fixed), and :class:`RowOccupancy` stays available so
-later stages (clock buffers) can insert cells the same way.
+of sites in the nearest rows (taps are already fixed), left to right, or widest first when that
+leaves a cell without room; :class:`RowOccupancy` stays available so later stages (clock buffers)
+can insert cells the same way.
 """
 
 from __future__ import annotations
@@ -46,8 +47,19 @@ class RowOccupancy:
         start = (x - self.x0) // self.site_w
         self.used[row, start:start + width // self.site_w] = True
 
-    def nearest(self, x: float, y: float, width: int, search_rows: int = 4) -> tuple[int, int]:
-        """Lower-left corner of the free run closest to (x, y) that fits ``width``; marks it used."""
+    def longest_free_run(self) -> int:
+        """The most free sites side by side in any row."""
+        longest = 0
+        for row in self.used:
+            edges = np.flatnonzero(np.diff(np.concatenate(([True], row, [True])).astype(np.int8)))
+            if edges.size:
+                longest = max(longest, int((edges[1::2] - edges[::2]).max()))
+        return longest
+
+    def nearest(self, x: float, y: float, width: int, search_rows: int = 4, *,
+                what: str = "a cell") -> tuple[int, int]:
+        """Lower-left corner of the free run closest to (x, y) that fits ``width``; marks it used.
+        :class:`PlacementError` (naming ``what``) when no row has such a run left."""
         n = width // self.site_w
         want_row = int(np.clip(round((y - self.y0) / self.row_h), 0, len(self.layout.rows) - 1))
         want_site = (x - self.x0) / self.site_w
@@ -68,7 +80,12 @@ class RowOccupancy:
             if best is not None:
                 break
         if best is None:
-            raise PlacementError(f"no free run of {n} sites left in the core")
+            raise PlacementError(
+                f"no free run of {n} sites ({width / 1000:g} um) is left for {what} in the core's "
+                f"{len(self.layout.rows)} rows of {self.sites} sites: {int(self.used.sum())} of "
+                f"{self.used.size} sites are taken and the longest free run is {self.longest_free_run()} "
+                f"sites, so the core is too small or too full for the cells; lower [floorplan] "
+                f"utilization or enlarge die_size_um in the design file")
         _, row, site = best
         self.used[row, site:site + n] = True
         return self.x0 + site * self.site_w, self.y0 + row * self.row_h
@@ -211,7 +228,8 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
 def _legalise(layout: Layout, macros: dict[str, Macro], movable: list[str], spread: np.ndarray,
               widths: np.ndarray, *, wide_first: bool) -> float:
     """Put every movable cell on the free run of sites nearest its spread position, in the order
-    of their left edges (or widest first); returns the summed displacement in nm."""
+    of their left edges, or ``wide_first`` (small cells placed first can break up every run a wide
+    cell needs, widest first packs tighter); returns the summed displacement in nm."""
     for name in movable:
         layout.instances[name].x = layout.instances[name].y = None
     occupancy = RowOccupancy(layout, macros)
@@ -222,7 +240,7 @@ def _legalise(layout: Layout, macros: dict[str, Macro], movable: list[str], spre
         inst = layout.instances[movable[k]]
         want_x = spread[k, 0] - widths[k] / 2
         want_y = spread[k, 1] - layout.site[1] / 2
-        x, y = occupancy.nearest(want_x, want_y, int(widths[k]))
+        x, y = occupancy.nearest(want_x, want_y, int(widths[k]), what=f"{movable[k]} ({inst.cell})")
         displacement += abs(x - want_x) + abs(y - want_y)
         inst.x, inst.y = x, y
         inst.orient = dict(layout.rows)[y]

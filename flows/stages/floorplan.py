@@ -43,7 +43,8 @@ class Floorplan(Stage):
         layout.clock_net = next(p.net for p in layout.ports if p.name == d.clock_port)
         cfg = FloorplanConfig(d.utilization, d.die_size_um, d.aspect_ratio, d.core_margin_um, d.pins,
                               s["tap_cell"], ctx.config["tap_spacing_um"], ctx.config["strap_pitch_um"],
-                              ctx.config["strap_width_um"], s["power_pin"], s["ground_pin"])
+                              ctx.config["strap_width_um"], s["power_pin"], s["ground_pin"],
+                              reserve_cells=(s["clock_buffers"][0],))
         try:
             floorplan(layout, macros, tech, cfg, s["site"])
         except FloorplanError as exc:

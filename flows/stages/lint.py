@@ -5,6 +5,9 @@ from __future__ import annotations
 from kchip.flows.stage import Stage, StageFailed
 from kchip.tools import verilator
 
+#: tool error lines a failing lint shows in its message (the log has all of them)
+ERRORS_SHOWN = 5
+
 
 class Lint(Stage):
     """Verilator lint of the RTL; errors stop the flow, warnings are counted."""
@@ -17,10 +20,15 @@ class Lint(Stage):
         return {"top": self.design().top}
 
     def execute(self, ctx):
+        log_name = "verilator-lint.log"
         log = ctx.invocation.run(verilator.TOOL, verilator.lint_args([str(ctx.views["rtl"])], ctx.design.top),
-                                 log_name="verilator-lint.log", ok_codes=(0, 1))
+                                 log_name=log_name, ok_codes=(0, 1))
         counts = verilator.count_messages(log)
         if counts["errors"]:
-            raise StageFailed(f"lint: {counts['errors']} Verilator error(s) in {ctx.views['rtl']}; "
-                              f"see {ctx.folder / 'verilator-lint.log'}")
+            errors = verilator.first_errors(log, ERRORS_SHOWN)
+            more = counts["errors"] - len(errors)
+            raise StageFailed(
+                f"{ctx.design.file}: lint of top {ctx.design.top!r}: {counts['errors']} Verilator error(s) in "
+                f"{ctx.views['rtl']}:\n  " + "\n  ".join(errors)
+                + (f"\n  ... and {more} more" if more > 0 else "") + f"\nlog: {ctx.folder / log_name}")
         return {}, {"lint__warnings__count": counts["warnings"], "lint__errors__count": 0}

@@ -23,6 +23,6 @@ class Lvs(Stage):
                          ctx.folder, ctx.invocation)
         report = ctx.folder / "lvs.json"
         report.write_text(json.dumps({"matched": result.matched, "result": result.result_text,
-                                      "mismatches": result.mismatches, "report": str(result.report),
+                                      "mismatches": result.mismatches, "report": result.report.name,
                                       "unverified_cells": sorted(result.unverified_cells)}, indent=2))
         return {"lvs_report": report}, result.metrics()

@@ -6,9 +6,10 @@ import json
 
 from kchip.flows.physical.grid import RouteGrid
 from kchip.flows.physical.pin_access import unusable_cells
-from kchip.flows.stage import Stage, Variable
+from kchip.flows.stage import Stage, StageFailed, Variable
 from kchip.flows.stages.common import technology
 from kchip.tools import yosys
+from kchip.tools.base import ToolError
 
 
 class Synth(Stage):
@@ -32,7 +33,10 @@ class Synth(Stage):
         usable = {name: m for name, m in macros.items() if not ctx.pdk.is_dont_use(name)}
         unreachable = unusable_cells(usable, tech, RouteGrid((0, 0, 30000, 10000), tech))
         (ctx.folder / "unroutable_cells.json").write_text(json.dumps(unreachable, indent=2))
-        result = yosys.synthesize([ctx.views["rtl"]], ctx.design.top, ctx.pdk, ctx.folder,
-                                  ctx.invocation, clock_period_ns=period, dont_use=unreachable)
+        try:
+            result = yosys.synthesize([ctx.views["rtl"]], ctx.design.top, ctx.pdk, ctx.folder,
+                                      ctx.invocation, clock_period_ns=period, dont_use=unreachable)
+        except (ToolError, ValueError) as exc:
+            raise StageFailed(f"{ctx.design.file}: synth: {exc}") from exc
         metrics = {**result.metrics, "synth__unroutable_cells__count": len(unreachable)}
         return {"netlist": result.netlist_v, "netlist_json": result.netlist_json}, metrics

@@ -30,8 +30,8 @@ class Command(enum.Enum, shape=3):
 
     NOP = 0
     ACT = 1
-    RD = 3
-    WR = 2
+    RD = 2
+    WR = 3
     PRE = 4
     PREA = 5
     REF = 6

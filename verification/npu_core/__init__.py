@@ -27,13 +27,10 @@ def verilog_text(**parameters) -> str:
     every such ``case`` sits in an ``always @*`` block that assigns a default first, so the hint
     changes nothing.
     """
-    from amaranth.back import verilog
-
+    from kchip.design.amaranth import to_verilog
     from kchip.rtl.npu_core import NpuCore
 
-    text = verilog.convert(NpuCore(**parameters), name=TOP, emit_src=False,
-                           strip_internal_attrs=True)
-    return _FULL_CASE.sub("", text)
+    return _FULL_CASE.sub("", to_verilog(NpuCore(**parameters), TOP))
 
 
 def write_verilog(folder: Path, **parameters) -> Path:

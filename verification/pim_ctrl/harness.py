@@ -134,7 +134,7 @@ class Harness:
             if self.cycle - outcome.first_cycle > max_cycles:
                 raise AssertionError(f"controller still busy after {max_cycles} cycles "
                                      f"({len(pending)} requests not sent, {len(reads_out)} reads "
-                                     f"unanswered)")
+                                     f"unanswered){self._violations_text('; the model saw ')}")
         outcome.cycles = self.cycle - outcome.first_cycle
         return outcome
 
@@ -149,5 +149,12 @@ class Harness:
         """Fail with the first violations the model recorded, if any."""
         self.model.finish(self.cycle)
         if self.model.violations:
-            shown = "\n  ".join(map(str, self.model.violations[:10]))
-            raise AssertionError(f"{len(self.model.violations)} DRAM rule violation(s):\n  {shown}")
+            raise AssertionError(self._violations_text())
+
+    def _violations_text(self, prefix: str = "") -> str:
+        """The count and the first ten violations the model recorded, or "" if there are none."""
+        violations = self.model.violations
+        if not violations:
+            return ""
+        shown = "\n  ".join(map(str, violations[:10]))
+        return f"{prefix}{len(violations)} DRAM rule violation(s):\n  {shown}"
