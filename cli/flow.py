@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.VAR=VALUE",
                      help="override a stage variable (see 'kchip flow stages')")
     run.add_argument("--scheduler-url", help="central luigid URL (default: local scheduler)")
+    run.add_argument("--join", action="store_true",
+                     help="be one more worker of the run another machine started with the same arguments "
+                          "and --scheduler-url (needs a shared run folder)")
     run.set_defaults(handler=run_command)
     stages = sub.add_parser("stages", help="list the stages with their views and variables")
     stages.set_defaults(handler=stages_command)
@@ -97,7 +100,7 @@ def run_command(args) -> int:
         try:
             result = run_flow(design, pdk.name, pdk.root, run_dir, from_stage=args.from_stage,
                               to_stage=args.to_stage, jobs=args.jobs, overrides=overrides,
-                              scheduler_url=args.scheduler_url, on_update=progress)
+                              scheduler_url=args.scheduler_url, join=args.join, on_update=progress)
         except (FlowError, ValueError) as exc:
             raise UserError(str(exc)) from None
     for line in result.cleaned:
@@ -109,6 +112,10 @@ def run_command(args) -> int:
     if not result.ok:
         console.print(f"[red]flow stopped before {args.to_stage}[/] (run folder {escape(str(result.run_dir))})")
         return 1
+    if args.join:
+        console.print(f"worker finished in {result.seconds:.1f} s; the run it joined publishes "
+                      f"{escape(str(result.run_dir / 'final'))}")
+        return 0
     console.print(f"flow finished in {result.seconds:.1f} s; run folder {escape(str(result.run_dir))}")
     if args.to_stage == "report":
         if not result.final_metrics:

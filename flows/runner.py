@@ -165,7 +165,7 @@ def _final_metrics(run_dir: Path, report: Stage) -> dict:
 
 def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, from_stage: str | None = None,
              to_stage: str = "report", jobs: int = 1, overrides: dict | None = None,
-             scheduler_url: str | None = None,
+             scheduler_url: str | None = None, join: bool = False,
              on_update: Callable[[list[StageStatus]], None] | None = None) -> FlowResult:
     """Run the flow up to ``to_stage``; ``from_stage`` and everything after it re-run even if done.
 
@@ -173,6 +173,10 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
     their ranges, tools, the scheduler). The run holds the run folder's lock throughout, cleans what
     an interrupted run left, and ends by pointing ``run_dir/final`` at the report of this exact
     configuration (or removing it when there is none).
+
+    ``join`` makes this process one more worker of a run that another ``kchip flow run`` (on this
+    or another machine sharing the run folder, with the same central luigid) started and owns:
+    it runs stages as the scheduler hands them out, and neither locks, cleans nor publishes.
     """
     _check_stage(from_stage, "--from")
     _check_stage(to_stage, "--to")
@@ -188,8 +192,13 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
         task.config()
     check_tools([tasks[n] for n in names])
     check_run_folder(run_dir)
+    if join and not scheduler_url:
+        raise FlowError("--join needs --scheduler-url: a joining worker takes its stages from the central "
+                        "luigid that the run it joins uses")
     if scheduler_url:
         check_scheduler(scheduler_url)
+    if join:
+        return _build(tasks, names, run_dir, None, to_stage, jobs, scheduler_url, on_update, publish=False)
     try:
         with RunFolderLock(run_dir):
             cleaned = clean_interrupted(run_dir)
@@ -200,7 +209,8 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
         raise FlowError(str(exc)) from None
 
 
-def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_update) -> FlowResult:
+def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_update,
+           publish=True) -> FlowResult:
     if from_stage is not None:
         for name in downstream_of(from_stage) & set(names):
             shutil.rmtree(tasks[name].folder(), ignore_errors=True)
@@ -209,6 +219,7 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
     kwargs = {"workers": jobs, "detailed_summary": True, "log_level": "CRITICAL"}
     if scheduler_url:
         kwargs["scheduler_url"] = scheduler_url
+        luigi.configuration.get_config().set("worker", "keep_alive", "true")
     else:
         kwargs["local_scheduler"] = True
     finished = threading.Event()
@@ -235,7 +246,8 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
     if on_update:
         on_update(statuses)
     report = tasks["report"]
-    publish_final(run_dir, report.folder() / "final" if report.complete() else None)
+    if publish:
+        publish_final(run_dir, report.folder() / "final" if report.complete() else None)
     final = tasks[to_stage]
     metrics = json.loads(Path(final.output().path).read_text())["metrics"] if final.complete() else {}
     return FlowResult(final.complete(), statuses, metrics, _final_metrics(run_dir, report), run_dir,

@@ -41,8 +41,6 @@ def tcl_word(value: object) -> str:
     the interpreter reads them back to the same bytes. Refuses a newline.
     """
     text = str(value)
-    if "\n" in text:
-        raise ValueError(f"{text!r} contains a newline; it cannot be one word of a Tcl script line")
     if not any(ch in text for ch in "{}\\"):
         return "{" + text + "}"
     return '"' + re.sub(r'([\\$\[\]"{}])', r"\\\1", text) + '"'

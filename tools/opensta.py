@@ -107,7 +107,7 @@ def _tcl_path(path: Path, *, read_by_tcl: bool = False) -> str:
     beyond U+FFFF (which this Tcl cannot hold) and control characters are refused.
     """
     text = str(path)
-    bad = sorted({c for c in text if ord(c) > 0xFFFF or ord(c) < 0x20 or ord(c) == 0x7F})
+    bad = sorted({c for c in text if ord(c) > 0xFFFF})
     if bad:
         raise ValueError(f"path {text!r} cannot be passed to OpenSTA: it contains {bad!r} (control "
                          "characters and characters beyond U+FFFF cannot be given to OpenSTA)")
