@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 STATUS_STYLE = {"pass": "[green]pass[/]", "fail": "[red]fail[/]", "skipped": "[yellow]skipped[/]"}
@@ -45,16 +46,16 @@ def _print(report) -> None:
         for column in ("check", "subject", "message"):
             table.add_column(column, overflow="fold")
         for v in found:
-            table.add_row(v.check, v.subject, v.message)
+            table.add_row(escape(v.check), escape(v.subject), escape(v.message))
         console.print(table)
     for skips in report.skipped.values():
         for skip in skips:
-            console.print(f"[yellow]skipped:[/] {skip.reason}")
+            console.print(f"[yellow]skipped:[/] {escape(skip.reason)}")
     links = Table(title="links")
     for column in ("link", "standard", "capacity GB/s", "load a->b", "load b->a", "use", "power W"):
         links.add_column(column, overflow="fold")
     for row in report.link_rows()[:50]:
-        links.add_row(row["name"], row["standard"] + (" (half duplex)" if row["duplex"] == "half" else ""),
+        links.add_row(escape(row["name"]), row["standard"] + (" (half duplex)" if row["duplex"] == "half" else ""),
                       f"{row['capacity_gbyte_s']:.1f}", f"{row['load_forward_gbyte_s']:.1f}",
                       f"{row['load_backward_gbyte_s']:.1f}", f"{row['utilisation']:.0%}",
                       f"{row['power_w']:.2f}")
@@ -78,5 +79,5 @@ def run_check(args) -> int:
     write_atomic(out / "graph.svg", render_svg(report))
     _print(report)
     verdict = "[green]passes[/]" if report.passed else "[red]fails[/]"
-    console.print(f"{system.name} {verdict}; wrote {out / 'check.json'} and {out / 'graph.svg'}")
+    console.print(escape(f"{system.name} {verdict}; wrote {out / 'check.json'} and {out / 'graph.svg'}"))
     return 0 if report.passed else 1

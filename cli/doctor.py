@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from kchip.tools.base import ToolError, probe
@@ -30,13 +31,13 @@ def run(args) -> int:
         else:
             problem = ""
         if info is not None and info.ok:
-            table.add_row(spec.name, "[green]ok[/]", info.version_text, wanted, info.path, spec.source)
+            table.add_row(spec.name, "[green]ok[/]", info.version_text, wanted, escape(info.path), escape(spec.source))
             continue
         missing += spec.required
         status = "[red]too old[/]" if info else "[red]missing[/]"
         found = info.version_text if info else "-"
-        table.add_row(spec.name, status, found, wanted, info.path if info else problem or "-",
-                      f"{spec.install_hint}")
+        table.add_row(spec.name, status, found, wanted, escape(info.path if info else problem or "-"),
+                      escape(spec.install_hint))
     console.print(table)
     if missing:
         console.print(f"[red]{missing} required tool(s) missing or too old.[/] "

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from kchip.verification import runner
@@ -107,13 +108,13 @@ def run_benches(args) -> int:
         except runner.SimulationError as exc:
             failures += 1
             table.add_row(bench.name, "-", "[red]did not run[/]", str(seed or "-"),
-                          f"{time.monotonic() - began:.1f}", str(exc))
+                          f"{time.monotonic() - began:.1f}", escape(str(exc)))
             continue
         _remember(bench, args, result)
         failures += not result.passed
-        failed = ", ".join(result.failed) if result.failed else "[green]none[/]"
+        failed = escape(", ".join(result.failed)) if result.failed else "[green]none[/]"
         table.add_row(bench.name, str(result.tests), failed if result.tests else "[red]no test",
-                      str(result.seed), f"{time.monotonic() - began:.1f}", str(result.results_xml))
+                      str(result.seed), f"{time.monotonic() - began:.1f}", escape(str(result.results_xml)))
     console.print(table)
     if failures:
         console.print(f"[red]{failures} bench(es) failed.[/] Replay with --seed, or "

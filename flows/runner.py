@@ -129,7 +129,17 @@ def check_tools(tasks: list[Stage]) -> None:
 
 
 def check_run_folder(run_dir: Path) -> None:
-    """The run folder can be created and written."""
+    """The run folder can be created and written, and every tool can take it in a file path.
+
+    Spaces and other characters work; Verilator cannot read a file whose path holds a double quote
+    (it writes the path into its ```line`` directives) or a newline, and magic and OpenSTA cannot
+    open one whose path holds a character beyond U+FFFF (their Tcl 8.6 cannot hold it).
+    """
+    for char in dict.fromkeys(str(run_dir)):
+        tool = "Verilator" if char in '"\n' else "magic and OpenSTA" if ord(char) > 0xFFFF else None
+        if tool:
+            raise FlowError(f"run folder {str(run_dir)!r} contains {char!r} (U+{ord(char):04X}), which "
+                            f"{tool} cannot take in a file path; choose another --run-dir")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe_file = run_dir / f".write-test{os.getpid()}"

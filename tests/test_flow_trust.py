@@ -121,7 +121,7 @@ def test_a_run_killed_mid_stage_is_cleaned_and_resumed_without_redoing_finished_
     lint_before = json.loads(next(run_dir.glob("status/*-lint.json")).read_text())
     resumed = kchip("flow", "run", "--design", COUNTER, "--run-dir", run_dir)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "an earlier run was interrupted: marked 03-synth interrupted" in resumed.stdout
+    assert "cleaned after an earlier run: marked 03-synth interrupted" in resumed.stdout
     assert "lint: done (reused)" in resumed.stdout or \
         json.loads(next(run_dir.glob("status/*-lint.json")).read_text()) == lint_before
     assert json.loads(next(run_dir.glob("status/*-lint.json")).read_text())["started"] == lint_before["started"]

@@ -16,7 +16,7 @@ def test_every_preset_has_a_jedec_table():
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_matches_the_models_jedec_table(name):
-    """Every value of the preset (tCK, CL, CWL, BL and all t* in cycles) equals the JEDEC table's."""
+    """Every value of the preset (tCK, CL, CWL, BL, every t* in cycles) equals the JEDEC table's."""
     assert jedec.disagreements(name, timing_preset(name)) == []
 
 
@@ -25,7 +25,7 @@ def test_preset_matches_the_models_jedec_table(name):
     ("hbm2", {"tCCD_S": 4, "tCCD_L": 4}), ("ddr4_3200", {"tRRD_L": 6}), ("ddr4_3200", {"CL": 20}),
 ])
 def test_a_preset_off_the_standard_is_named_with_its_source(name, changes):
-    """The check fails on a perturbed preset, naming each wrong value, the standard's and its source."""
+    """The check fails on a perturbed preset, naming each wrong value, the standard's and source."""
     lines = jedec.disagreements(name, timing_preset(name).with_changes(**changes))
     by_parameter = {line.split(":")[0].split()[1]: line for line in lines}
     assert sorted(by_parameter) == sorted(changes) and len(lines) == len(changes), lines

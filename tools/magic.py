@@ -37,8 +37,8 @@ def tcl_word(value: object) -> str:
     """``value`` as one Tcl word that stands for exactly its text, also inside a braced script body.
 
     Braced when that holds the text literally, else double-quoted with every character Tcl would
-    substitute (and every brace) escaped. Spaces and non-ASCII characters are written as they are:
-    the interpreter reads them back to the same bytes. Refuses a newline.
+    substitute (and every brace) escaped. Spaces, newlines and non-ASCII characters are written as
+    they are: magic's and netgen's Tcl read the script as UTF-8, so they get the same bytes back.
     """
     text = str(value)
     if not any(ch in text for ch in "{}\\"):

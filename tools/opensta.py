@@ -104,13 +104,13 @@ def _tcl_path(path: Path, *, read_by_tcl: bool = False) -> str:
     read_verilog, read_spef, ``>`` redirection) get the name in Tcl's own UTF-8, so a non-ASCII
     character is written as a ``\\uXXXX`` escape; commands that open it through Tcl (read_sdc,
     ``read_by_tcl``) convert the name back to ISO 8859-1, so it is written as it is. Characters
-    beyond U+FFFF (which this Tcl cannot hold) and control characters are refused.
+    beyond U+FFFF, which this Tcl cannot hold, are refused.
     """
     text = str(path)
     bad = sorted({c for c in text if ord(c) > 0xFFFF})
     if bad:
-        raise ValueError(f"path {text!r} cannot be passed to OpenSTA: it contains {bad!r} (control "
-                         "characters and characters beyond U+FFFF cannot be given to OpenSTA)")
+        raise ValueError(f"path {text!r} cannot be passed to OpenSTA: it contains {bad!r}, and its Tcl "
+                         "holds no character beyond U+FFFF")
 
     def word_char(c: str) -> str:
         if c in '\\$[]"{}':

@@ -1,8 +1,8 @@
 """Verification of kchip.rtl.pim_ctrl: a checking DRAM + PIM device model and cocotb benches.
 
-The checking side (device model :mod:`.dram_model`, its JEDEC timing table :mod:`.jedec`, its reading
-of the documented port encoding :mod:`.encoding`, and the harness) shares no encodings or timing
-values with the RTL; only the bench builder here instantiates the controller.
+The checking side (device model :mod:`.dram_model`, its JEDEC timing table :mod:`.jedec`, its
+reading of the documented port encoding :mod:`.encoding`, and the harness) shares no encodings or
+timing values with the RTL; only the bench builder here instantiates the controller.
 
 A bench is configured by a JSON-able dict (see :data:`DEFAULT_CONFIG`):
 

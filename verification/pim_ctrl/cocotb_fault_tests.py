@@ -1,7 +1,7 @@
 """cocotb test run on a controller built with one shortened timing value: the model must object.
 
-The bench config's ``rtl_timing_changes`` names the shortened parameter; the model keeps the value of
-its own JEDEC table (:mod:`.jedec`).
+The bench config's ``rtl_timing_changes`` names the shortened parameter; the model keeps the value
+of its own JEDEC table (:mod:`.jedec`).
 """
 
 from __future__ import annotations

@@ -96,11 +96,12 @@ class DramModel:
              wdata: int = 0, pim_op: int = 0, pim_dst: int = 0, pim_src: int = 0) -> int | None:
         """Take the ``cmd`` code seen at ``cycle``; return read data due at this cycle, if any."""
         self._check_refresh_deadline(cycle)
-        if command not in Cmd._value2member_map_:
+        try:
+            command = Cmd(command)
+        except ValueError:
             self._violate(cycle, f"cmd code {command}", "command encoding",
                           ", ".join(f"{c.name} = {c.value}" for c in Cmd), command)
             command = Cmd.NOP
-        command = Cmd(command)
         if command is not Cmd.NOP:
             self.counts[command] += 1
             targets = (list(range(len(self.banks))) if self.mode is not BankMode.SINGLE_BANK

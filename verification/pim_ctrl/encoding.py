@@ -1,4 +1,4 @@
-"""The controller's port encodings, written down for the checking model from the design's documentation.
+"""The controller's port encodings, written down for the checking model from the design's docs.
 
 Source: ``rtl/pim_ctrl/README.md`` (sections "Ports" and "PIM") and the docstrings of the RTL's
 ``isa`` module, which name every field's values in order. Here a field's numeric code is the

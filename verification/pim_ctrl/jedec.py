@@ -1,30 +1,32 @@
-"""DRAM timing from the JEDEC standards, owned by the checking model and written independently of the RTL.
+"""DRAM timing from the JEDEC standards, owned by the checking model, written apart from the RTL.
 
 Each parameter is entered the way its standard states it -- a minimum in nanoseconds, a minimum in
 clocks (nCK), or the larger of both -- and converted to whole command-clock cycles here:
-``max(nCK, ceil(ns / tCK))`` for minima (JESD79-4, "rounding algorithms": a time is met by rounding
-the clock count up), ``floor(ns / tCK)`` for the refresh interval tREFI, which is a maximum. The
-arithmetic is exact (fractions), so 13.75 ns at 0.625 ns is 22 clocks, not 22.000000001.
+``max(nCK, ceil(ns / tCK))`` for minima (a minimum time is met by the next whole clock, as in the
+notes to the JESD79-4 speed-bin tables), ``floor(ns / tCK)`` for the refresh interval tREFI, which
+is a maximum. The arithmetic is exact (fractions): 13.75 ns at 0.625 ns is 22 clocks, not 23.
 
 Devices (the names are the controller's preset names, so a bench config selects both):
 
 ``ddr4_3200``
     DDR4-3200AA (22-22-22), 8 Gb x8 die (1 KB page), 16 banks in 4 bank groups, tCK 0.625 ns, BL8.
-    JEDEC JESD79-4 (DDR4 SDRAM): the speed-bin table "DDR4-3200 Speed Bins and Operations" for tAA
-    (CL), CWL, tRCD, tRP, tRAS and tRC; the table "Timing Parameters by Speed Bin" (DDR4-3200 column,
-    1 KB page) for tCCD_S/L, tRRD_S/L, tFAW, tWTR_S/L, tRTP and tWR; the table "Refresh parameters by
-    device density" (8 Gb, 0-85 degC) for tRFC1 and tREFI.
+    JEDEC JESD79-4 (DDR4 SDRAM): the speed-bin table "DDR4-3200 Speed Bins and Operations" for
+    tAA (CL), CWL, tRCD, tRP, tRAS and tRC; the table "Timing Parameters by Speed Bin" (DDR4-3200
+    column, 1 KB page) for tCCD_S/L, tRRD_S/L, tFAW, tWTR_S/L, tRTP and tWR; the table "Refresh
+    parameters by device density" (8 Gb, 0-85 degC) for tRFC1 and tREFI.
 ``hbm2``
     HBM2 pseudo channel (BL4), 8 Gb die of two 4 Gb channels, 16 banks in 4 bank groups, tCK 1 ns
     (2 Gb/s per pin), the memory Samsung's HBM-PIM is built on. JEDEC JESD235A (High Bandwidth
-    Memory DRAM) fixes tREFI (refresh section: 8K REF per 32 ms, 3.9 us average), tRFC by channel
-    density (refresh parameters table: 260 ns for 4 Gb per channel), tRC >= tRAS + tRP, and the
-    pseudo-channel burst of BL4 holding the DDR data bus BL/2 = 2 clocks, which bounds tCCD_S from
-    below. JESD235A leaves the core-array timings (tRCD, tRP, tRAS, tRRD_S/L, tFAW, tWR, tWTR_S/L,
-    tRTP, tCCD_L) and the programmed latencies RL/WL to the device data sheet; for those the table
-    holds one public tabulation of an 8 Gb HBM2 device at 2 Gb/s (DRAMsim3,
-    ``configs/HBM2_8Gb_x128.ini``, github.com/umd-memsys/DRAMsim3), entered here as nanoseconds.
-    tRTP is tRTP_L there (a RD and the PRE of its own bank are always in one bank group).
+    Memory DRAM) fixes tREFI (refresh section: 3.9 us average), tRFC by channel density (refresh
+    parameters: 260 ns for 4 Gb per channel), tRC >= tRAS + tRP, and the pseudo-channel burst of
+    BL4 holding the DDR data bus BL/2 = 2 clocks, which bounds tCCD_S from below. JESD235A leaves
+    the core-array timings (tRCD, tRP, tRAS, tRRD_S/L, tFAW, tWR, tWTR_S/L, tRTP, tCCD_L) and the
+    programmed latencies RL/WL to the device data sheet; for those the table holds one public
+    tabulation of an 8 Gb HBM2 device at 2 Gb/s (DRAMsim3, ``configs/HBM2_8Gb_x128.ini``,
+    github.com/umd-memsys/DRAMsim3), entered here as nanoseconds.
+    tRTP is tRTP_L there (a RD and the PRE of its own bank are always in one bank group). The
+    standard's own figures were checked against their quotation in Ramulator's HBM model (tRC =
+    tRAS + tRP with both vendor-set, tRFC 260 ns at 4 Gb per channel, tREFI 3.9 us).
 """
 
 from __future__ import annotations
@@ -156,8 +158,7 @@ HBM2 = Device("hbm2", Fraction(1), {
     "tWTR_L": _ns("8", f"tWTRL 8 ns; {_HBM_VENDOR}"),
     "tRTP": _ns("6", f"tRTPL 6 ns; {_HBM_VENDOR}"),
     "tRFC": _ns("260", f"{_HBM}, refresh parameters: tRFC 260 ns for 4 Gb per channel"),
-    "tREFI": Limit(Fraction(3900), 0, f"{_HBM}, refresh: tREFI 3.9 us (8K REF per 32 ms)",
-                   maximum=True),
+    "tREFI": Limit(Fraction(3900), 0, f"{_HBM}, refresh: tREFI 3.9 us", maximum=True),
 })
 
 DEVICES: dict[str, Device] = {d.name: d for d in (DDR4_3200, HBM2)}
