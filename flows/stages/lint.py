@@ -5,9 +5,6 @@ from __future__ import annotations
 from kchip.flows.stage import Stage, StageFailed
 from kchip.tools import verilator
 
-#: tool error lines a failing lint shows in its message (the log has all of them)
-ERRORS_SHOWN = 5
-
 
 class Lint(Stage):
     """Verilator lint of the RTL; errors stop the flow, warnings are counted."""
@@ -25,7 +22,7 @@ class Lint(Stage):
                                  log_name=log_name, ok_codes=(0, 1))
         counts = verilator.count_messages(log)
         if counts["errors"]:
-            errors = verilator.first_errors(log, ERRORS_SHOWN)
+            errors = verilator.first_errors(log)
             more = counts["errors"] - len(errors)
             raise StageFailed(
                 f"{ctx.design.file}: lint of top {ctx.design.top!r}: {counts['errors']} Verilator error(s) in "
