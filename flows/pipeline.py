@@ -1,11 +1,12 @@
 """The RTL-to-GDS flow: its stages in order, one module each under ``kchip.flows.stages``.
 
-elaborate -> lint -> synth -> floorplan -> place -> cts -> route -> gds -> drc, lvs, sta -> report
+elaborate -> lint -> synth -> floorplan -> place -> cts -> route -> gds -> drc, lvs, sta, antenna -> report
 """
 
 from __future__ import annotations
 
 from kchip.flows.stage import Stage
+from kchip.flows.stages.antenna import Antenna
 from kchip.flows.stages.cts import ClockTree
 from kchip.flows.stages.drc import Drc
 from kchip.flows.stages.elaborate import Elaborate
@@ -21,7 +22,7 @@ from kchip.flows.stages.synth import Synth
 
 #: every stage by name, in flow order
 STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in sorted(
-    (Elaborate, Lint, Synth, Floorplan, Place, ClockTree, Route, Gds, Drc, Lvs, Sta, Report),
+    (Elaborate, Lint, Synth, Floorplan, Place, ClockTree, Route, Gds, Drc, Lvs, Sta, Antenna, Report),
     key=lambda c: c.order)}
 
 

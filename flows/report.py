@@ -15,6 +15,7 @@ SIGNOFF = (
     ("drc__errors__count", "", lambda v: v == 0),
     ("lvs__mismatch__count", "", lambda v: v == 0),
     ("lvs__unverified_cells__count", "cells", lambda v: v == 0),
+    ("antenna__violations__count", "", lambda v: v == 0),
     ("timing__setup__ws", "ns", lambda v: v >= 0),
     ("timing__hold__ws", "ns", lambda v: v >= 0),
     ("timing__unconstrained__count", "endpoints", lambda v: v == 0),
@@ -35,7 +36,7 @@ def signoff_verdict(metrics: dict) -> dict[str, bool]:
             for name, _, ok in SIGNOFF}
 
 
-def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, timing: str) -> str:
+def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timing: str) -> str:
     verdict = signoff_verdict(metrics)
     lines = [f"# kchip report: {top}", "",
              f"**Signoff: {'CLEAN' if all(verdict.values()) else 'NOT CLEAN'}**", "",
@@ -51,7 +52,15 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, timing: str) -> str
         lines += ["", "Rules magic 8.3.105 cannot run (checked with KLayout instead):"]
         lines += [f"- {rule}" for rule in drc["dropped_from_magic"]]
     lines += ["", "Rules not checked by any tool: " + (", ".join(drc.get("unchecked_rules", [])) or "none")]
-    lines += ["", "## LVS", "", f"{lvs.get('result')} (mismatches: {lvs.get('mismatches')})", "", timing]
+    lines += ["", "## LVS", "", f"{lvs.get('result')} (mismatches: {lvs.get('mismatches')})"]
+    if lvs.get("unverified_cells"):
+        lines += ["", "Cells compared with their own extraction (no CDL form matched): "
+                  + ", ".join(lvs["unverified_cells"])]
+    lines += ["", "## Antenna", "", f"Nets checked: {antenna.get('nets_checked')}; violations: "
+              f"{len(antenna.get('violations', []))}"]
+    lines += [f"- net `{v['net']}` on {v['layer']} ({v['rule']}): ratio {v['ratio']:.1f} > {v['allowed']:.1f}, "
+              f"gates {', '.join(v['gates'])}" for v in antenna.get("violations", [])[:50]]
+    lines += ["", timing]
     return "\n".join(lines) + "\n"
 
 
@@ -62,13 +71,14 @@ def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
     metrics = dict(sorted({**ctx.upstream_metrics, **extra_metrics}.items()))
     drc = json.loads(Path(ctx.views["drc_report"]).read_text())
     lvs = json.loads(Path(ctx.views["lvs_report"]).read_text())
+    antenna = json.loads(Path(ctx.views["antenna_report"]).read_text())
     timing = Path(ctx.views["sta_report"]).read_text()
     staging.mkdir()
     shutil.copy(ctx.views["gds"], staging / f"{top}.gds")
     shutil.copy(ctx.views["final_netlist"], staging / f"{top}.nl.v")
     shutil.copy(ctx.views["png"], staging / f"{top}.png")
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    markdown = _markdown(top, metrics, drc, lvs, timing)
+    markdown = _markdown(top, metrics, drc, lvs, antenna, timing)
     (staging / "report.md").write_text(markdown)
     (staging / "report.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>kchip {html.escape(top)}</title>"

@@ -190,8 +190,8 @@ def _enclosure(rule: Rule, s: _Layers) -> list[kdb.EdgePairs | kdb.Region]:
 
 def _enclosure_opposite(rule: Rule, s: _Layers) -> kdb.Region:
     metal, cuts, margin = s[rule.layer], s[rule.of], s.dbu(rule.value)
-    short_x = cuts.sized(margin, 0) - metal
-    short_y = cuts.sized(0, margin) - metal
+    short_x = cuts.sized(kdb.Vector(margin, 0)) - metal
+    short_y = cuts.sized(kdb.Vector(0, margin)) - metal
     return cuts.interacting(short_x).interacting(short_y)
 
 

@@ -11,8 +11,8 @@ class Report(Stage):
     """Collect the signed-off results: GDS, netlist, metrics (with the configuration digest),
     picture and report."""
 
-    name, order, upstream = "report", 12, ("drc", "lvs", "sta")
-    reads = ("gds", "png", "final_netlist", "drc_report", "lvs_report", "sta_report")
+    name, order, upstream = "report", 14, ("drc", "lvs", "sta", "antenna")
+    reads = ("gds", "png", "final_netlist", "drc_report", "lvs_report", "sta_report", "antenna_report")
     writes = ("report", "final")
 
     def execute(self, ctx):
