@@ -157,7 +157,7 @@ class Invocation:
         try:
             proc = subprocess.run(
                 command, input=stdin, cwd=cwd or self.folder, env=env, capture_output=True,
-                text=True, timeout=timeout,
+                text=True, errors="replace", timeout=timeout,
             )
         except subprocess.TimeoutExpired as exc:
             raise ToolError(f"{spec.name} timed out after {timeout:.0f} s: {shlex.join(command)}") from exc
