@@ -104,7 +104,7 @@ def run_command(args) -> int:
         except (FlowError, ValueError) as exc:
             raise UserError(str(exc)) from None
     for line in result.cleaned:
-        console.print(f"cleaned after an earlier run: {line}", markup=False)
+        console.print(f"cleaned after an earlier run: {line}", markup=False, soft_wrap=True)
     for status in result.stages:
         if status.state in ("failed", "interrupted"):
             console.print(f"[bold red]stage {status.name} {status.state}[/]\n{escape(status.error or '')}",

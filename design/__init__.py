@@ -7,8 +7,10 @@ Example::
     top = "counter"
 
     [source]
-    amaranth = "kchip.rtl.examples.counter:Counter"   # or: verilog = ["rtl/top.v"]
-    parameters = { width = 8 }
+    amaranth = "kchip.rtl.examples.counter:Counter"   # or: verilog = ["rtl/top.v", "rtl/lib/*.v"]
+    parameters = { width = 8 }      # generator arguments, or the Verilog top's parameters
+    # include_dirs = ["rtl/include"]  # Verilog only: `include search folders (each source's own folder too)
+    # defines = { SYNTHESIS = true, WIDTH = 8 }
 
     [clock]
     port = "clk"
@@ -72,8 +74,16 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "amaranth": Field(str, check=lambda v: re.match(r"^[\w.]+:\w+$", v) is not None,
                           allowed="'package.module:Callable'"),
         "verilog": Field(list, check=lambda v: bool(v) and all(isinstance(p, str) for p in v),
-                         allowed="a non-empty list of Verilog file paths"),
-        "parameters": Field(dict, default={}),
+                         allowed="a non-empty list of Verilog/SystemVerilog file paths or glob patterns"),
+        "include_dirs": Field(list, default=[], check=lambda v: all(isinstance(p, str) for p in v),
+                              allowed="a list of folders searched by `include"),
+        "defines": Field(dict, default={}, check=lambda v: all(
+            _IDENT.match(k) and (x is True or isinstance(x, (str, int)) and not isinstance(x, bool))
+            for k, x in v.items()),
+            allowed="a table NAME = value (string, integer, or true for a bare `define)"),
+        "parameters": Field(dict, default={}, check=lambda v: all(
+            isinstance(x, (str, int, float, bool, list, dict)) for x in v.values()),
+            allowed="a table of generator arguments, or of the Verilog top's parameter values"),
     },
     "clock": {
         "port": Field(str, required=True, check=_IDENT.match, allowed="a top-level port name"),
@@ -108,6 +118,8 @@ class Design:
     generator: str | None
     verilog: tuple[Path, ...]
     parameters: dict = field(hash=False)
+    include_dirs: tuple[Path, ...] = ()
+    defines: dict = field(default_factory=dict, hash=False)
     clock_port: str = "clk"
     clock_period_ns: float = 10.0
     utilization: float | None = None
@@ -117,11 +129,17 @@ class Design:
     pins: dict = field(default_factory=dict, hash=False)
     flow_overrides: dict = field(default_factory=dict, hash=False)
 
+    def search_dirs(self) -> list[Path]:
+        """Folders searched by `` `include``: the design's include folders, then each source's own."""
+        return list(dict.fromkeys([*self.include_dirs, *(p.parent for p in self.verilog)]))
+
     def source_files(self) -> list[Path]:
         """Files whose content defines the RTL: the Verilog sources, or the import closure of the
         generator's module (its own package's modules and kchip's, with their data files)."""
         if self.verilog:
-            return list(self.verilog)
+            headers = {p for d in self.search_dirs() for p in d.iterdir()
+                       if p.is_file() and p.suffix in _HEADER_SUFFIXES}
+            return sorted(headers | set(self.verilog))
         from kchip.design.sources import ModuleFinder, closure_files
 
         module = self.generator.split(":")[0]
@@ -174,6 +192,28 @@ def _validate(path: Path, data: dict) -> dict[str, dict[str, Any]]:
     return values
 
 
+_HEADER_SUFFIXES = (".v", ".vh", ".sv", ".svh", ".h", ".inc")
+
+
+def _verilog_files(design_file: Path, entries: list[str]) -> tuple[Path, ...]:
+    """The files of ``source.verilog``, each kept as a file of its own; glob patterns expand in
+    sorted order and must match something."""
+    files: list[Path] = []
+    for entry in entries:
+        if any(c in entry for c in "*?["):
+            matches = sorted(p.resolve() for p in design_file.parent.glob(entry) if p.is_file())
+            if not matches:
+                raise DesignError(f"{design_file}: key 'source.verilog' pattern {entry!r} matches no file "
+                                  f"(relative to {design_file.parent})")
+            files += matches
+            continue
+        file = (design_file.parent / entry).resolve()
+        if not file.is_file():
+            raise DesignError(f"{design_file}: key 'source.verilog' names {str(file)!r}, which does not exist")
+        files.append(file)
+    return tuple(dict.fromkeys(files))
+
+
 def load_design(path: str | Path) -> Design:
     """Read and validate a design TOML file."""
     path = Path(path).resolve()
@@ -192,11 +232,19 @@ def load_design(path: str | Path) -> Design:
     if (floorplan["utilization"] is None) == (floorplan["die_size_um"] is None):
         raise DesignError(f"{path}: [floorplan] needs exactly one of 'utilization' or "
                           f"'die_size_um'")
-    verilog = tuple((path.parent / p).resolve() for p in source["verilog"] or ())
-    for file in verilog:
-        if not file.is_file():
-            raise DesignError(f"{path}: key 'source.verilog' names {str(file)!r}, "
-                              f"which does not exist")
+    verilog = _verilog_files(path, source["verilog"] or [])
+    include_dirs = tuple((path.parent / p).resolve() for p in source["include_dirs"])
+    for folder in include_dirs:
+        if not folder.is_dir():
+            raise DesignError(f"{path}: key 'source.include_dirs' names {str(folder)!r}, which is not a folder")
+    if source["amaranth"] and (include_dirs or source["defines"]):
+        raise DesignError(f"{path}: 'source.include_dirs' and 'source.defines' apply to Verilog sources, "
+                          f"not to an Amaranth generator")
+    if source["verilog"]:
+        bad = {k: x for k, x in source["parameters"].items() if not isinstance(x, (int, str)) or isinstance(x, bool)}
+        if bad:
+            raise DesignError(f"{path}: key 'source.parameters' = {bad!r}: the Verilog top's parameters take "
+                              f"integers or strings")
     pins = {side: list(v["pins"][side]) for side in SIDES}
     seen: dict[str, str] = {}
     for side, names in pins.items():
@@ -208,6 +256,7 @@ def load_design(path: str | Path) -> Design:
     return Design(
         file=path, name=v["design"]["name"], top=v["design"]["top"],
         description=v["design"]["description"], generator=source["amaranth"], verilog=verilog,
+        include_dirs=include_dirs, defines=dict(source["defines"]),
         parameters=dict(source["parameters"]), clock_port=v["clock"]["port"],
         clock_period_ns=float(v["clock"]["period_ns"]),
         utilization=floorplan["utilization"],

@@ -36,11 +36,17 @@ def signoff_verdict(metrics: dict) -> dict[str, bool]:
             for name, _, ok in SIGNOFF}
 
 
-def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timing: str) -> str:
+def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timing: str,
+              decisions: list[str]) -> str:
     verdict = signoff_verdict(metrics)
     lines = [f"# kchip report: {top}", "",
-             f"**Signoff: {'CLEAN' if all(verdict.values()) else 'NOT CLEAN'}**", "",
-             f"![layout]({top}.png)", "", "| check | value | status |", "| --- | --- | --- |"]
+             f"**Signoff: {'CLEAN' if all(verdict.values()) else 'NOT CLEAN'}**", ""]
+    if metrics.get("synth__simulation_only__count"):
+        decisions = [*decisions, f"{metrics['synth__simulation_only__count']} simulation-only statement(s) "
+                                 f"($display, assertions) were left out of synthesis"]
+    if decisions:
+        lines += ["Decided by the flow:", *(f"- {d}" for d in decisions), ""]
+    lines += [f"![layout]({top}.png)", "", "| check | value | status |", "| --- | --- | --- |"]
     for name, unit, _ in SIGNOFF:
         value = metrics.get(name, "missing")
         lines.append(f"| `{name}` | {value} {unit} | {'pass' if verdict[name] else 'FAIL'} |")
@@ -72,13 +78,14 @@ def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
     drc = json.loads(Path(ctx.views["drc_report"]).read_text())
     lvs = json.loads(Path(ctx.views["lvs_report"]).read_text())
     antenna = json.loads(Path(ctx.views["antenna_report"]).read_text())
+    decisions = json.loads(Path(ctx.views["floorplan_report"]).read_text())["decisions"]
     timing = Path(ctx.views["sta_report"]).read_text()
     staging.mkdir()
     shutil.copy(ctx.views["gds"], staging / f"{top}.gds")
     shutil.copy(ctx.views["final_netlist"], staging / f"{top}.nl.v")
     shutil.copy(ctx.views["png"], staging / f"{top}.png")
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    markdown = _markdown(top, metrics, drc, lvs, antenna, timing)
+    markdown = _markdown(top, metrics, drc, lvs, antenna, timing, decisions)
     (staging / "report.md").write_text(markdown)
     (staging / "report.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>kchip {html.escape(top)}</title>"

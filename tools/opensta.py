@@ -38,6 +38,7 @@ METRIC_UNITS = {
     "timing__hold__ws": "ns",
     "timing__hold__tns": "ns",
     "timing__unconstrained__count": "endpoints",
+    "timing__constant_endpoints__count": "endpoints",
     "clock__skew__worst": "ns",
     "clock__insertion__max": "ns",
     "clock__insertion__min": "ns",
@@ -57,6 +58,9 @@ class StaResult:
     hold_tns: float
     clock_latencies: dict[str, float]
     unconstrained_endpoints: int
+    unconstrained_names: tuple[str, ...]
+    #: endpoints without a timing path because a constant drives them: not counted as unconstrained
+    constant_endpoints: tuple[str, ...]
     setup_paths: str
     hold_paths: str
     warnings: list[str]
@@ -89,6 +93,7 @@ class StaResult:
             "timing__hold__ws": self.hold_ws,
             "timing__hold__tns": self.hold_tns,
             "timing__unconstrained__count": float(self.unconstrained_endpoints),
+            "timing__constant_endpoints__count": float(len(self.constant_endpoints)),
             "clock__skew__worst": self.skew,
             "clock__insertion__max": self.insertion_max,
             "clock__insertion__min": self.insertion_min,
@@ -151,16 +156,34 @@ def sta_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Pat
              "-fields {slew cap input_pin net} -digits 3"
     return f"""\
 # kchip static timing analysis of {top}
+# an endpoint driven by a constant (a tie cell) has no timing path and needs none
+proc kchip_constant {{name}} {{
+    foreach pin [get_pins -quiet $name] {{
+        if {{![catch {{sta::pin_sim_logic_value $pin}} v]}} {{ return [expr {{$v eq "0" || $v eq "1"}}] }}
+    }}
+    foreach port [get_ports -quiet $name] {{
+        foreach pin [get_pins -quiet -of_objects [get_nets -quiet $name]] {{
+            if {{![catch {{sta::pin_sim_logic_value $pin}} v] && ($v eq "0" || $v eq "1")}} {{ return 1 }}
+        }}
+    }}
+    return 0
+}}
+
 proc kchip_report_values {{}} {{
     puts "{_MARK} setup_ws [sta::worst_slack -max]"
     puts "{_MARK} setup_tns [sta::total_negative_slack -max]"
     puts "{_MARK} hold_ws [sta::worst_slack -min]"
     puts "{_MARK} hold_tns [sta::total_negative_slack -min]"
-    set unconstrained 0
+    set names {{}}
+    set constant {{}}
     foreach problem [sta::check_timing_cmd 0 0 0 0 1 0 0] {{
-        incr unconstrained [expr {{[llength $problem] - 1}}]
+        foreach name [lrange $problem 1 end] {{
+            if {{[kchip_constant $name]}} {{ lappend constant $name }} else {{ lappend names $name }}
+        }}
     }}
-    puts "{_MARK} unconstrained $unconstrained"
+    puts "{_MARK} unconstrained [llength $names]"
+    puts "{_MARK} unconstrained_names [join $names]"
+    puts "{_MARK} constant_endpoints [join $constant]"
     if {{{int(propagated)}}} {{
         foreach pin [all_registers -clock_pins] {{
             puts "{_MARK} clock_pin [get_full_name $pin]"
@@ -243,6 +266,8 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
         hold_ws=_slack(values["hold_ws"]), hold_tns=float(values["hold_tns"]),
         clock_latencies=_clock_latencies(sections),
         unconstrained_endpoints=int(values["unconstrained"]),
+        unconstrained_names=tuple(values.get("unconstrained_names", "").split()),
+        constant_endpoints=tuple(values.get("constant_endpoints", "").split()),
         setup_paths=(workdir / "setup_paths.rpt").read_text(),
         hold_paths=(workdir / "hold_paths.rpt").read_text(),
         warnings=warnings, script=script, log=log, seconds=seconds)

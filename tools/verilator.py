@@ -19,9 +19,13 @@ TOOL = ToolSpec(
 )
 
 
-def lint_args(sources: list[str], top: str) -> list[str]:
-    """Command-line arguments for a lint-only run that reports every warning."""
-    return ["--lint-only", "-Wall", "-Wno-fatal", "--top-module", top, *sources]
+def lint_args(sources: list[str], top: str, *, include_dirs=(), defines=(), parameters=None) -> list[str]:
+    """Command-line arguments for a lint-only run that reports every warning: ``include_dirs``
+    searched by `` `include``, ``defines`` as ``NAME`` or ``NAME=value``, ``parameters`` of the top
+    as Verilog constants."""
+    return ["--lint-only", "-Wall", "-Wno-fatal", "--top-module", top,
+            *(f"-I{d}" for d in include_dirs), *(f"-D{d}" for d in defines),
+            *(f"-G{name}={value}" for name, value in (parameters or {}).items()), *map(str, sources)]
 
 
 _ERROR = re.compile(r"^%Error(?:-[A-Z0-9_]+)?: (?!Exiting due to|Cannot continue)", re.M)

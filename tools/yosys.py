@@ -73,22 +73,32 @@ class SynthResult:
     cell_types: dict[str, int]
     metrics: dict[str, float]
     seconds: float
+    #: simulation-only cells ($display and the like, assertions) dropped before synthesis
+    dropped_display: int = 0
     units: dict[str, str] = field(default_factory=lambda: dict(METRIC_UNITS))
 
 
 def synthesis_script(verilog_files: Sequence[Path], top: str, liberty: Path, stdcell: dict,
                      buffer_pins: tuple[str, str], netlist_v: Path, netlist_json: Path,
-                     stat_json: Path, abc_timing: tuple[float, Path] | None = None) -> str:
+                     stat_json: Path, abc_timing: tuple[float, Path] | None = None, *,
+                     include_dirs: Sequence[Path] = (), defines: Sequence[str] = (),
+                     parameters: dict[str, str] | None = None,
+                     simulation_only: Path = Path("simulation_only.txt")) -> str:
     """The yosys script: generic synthesis, liberty mapping, then a clean-up for physical design.
 
     ``buffer_pins`` are the input and output pin of ``stdcell["buffer_cell"]``, which ``insbuf``
     puts between a port and whatever would otherwise be wired straight to it. ``abc_timing`` is a
     delay target in ps and an ABC constraints file (input driver, output load): ABC then maps for
-    delay and sizes and buffers gates.
+    delay and sizes and buffers gates. ``include_dirs`` and ``defines`` (``NAME`` or ``NAME=value``)
+    apply to every source file, ``parameters`` (Verilog constants) to the top. Simulation-only cells
+    (``$display``, assertions) are counted into ``simulation_only`` and dropped.
     """
     tie, buffer = stdcell["tie_cell"], stdcell["buffer_cell"]
     lib = _quote(liberty)
-    reads = "\n".join(f"read_verilog -sv {_quote(path)}" for path in verilog_files)
+    defaults = "".join(f"verilog_defaults -add {_word(f'-I{d}')}\n" for d in include_dirs)
+    defaults += "".join(f"verilog_defaults -add {_word(f'-D{d}')}\n" for d in defines)
+    reads = defaults + "\n".join(f"read_verilog -sv {_quote(path)}" for path in verilog_files)
+    chparams = "".join(f" -chparam {_word(name)} {_word(value)}" for name, value in (parameters or {}).items())
     abc_target = f"-D {abc_timing[0]:.0f} -constr {_quote(abc_timing[1])} " if abc_timing else ""
     return f"""\
 # kchip synthesis of {top} to {stdcell['library']}
@@ -96,7 +106,11 @@ def synthesis_script(verilog_files: Sequence[Path], top: str, liberty: Path, std
 read_liberty -lib {lib}
 # an empty top would be read as a black box and vanish from the netlist; synthesize it as it is
 setattr -mod -unset blackbox ={top}
-hierarchy -check -top {top}
+hierarchy -check -top {top}{chparams}
+proc
+# simulation-only constructs have no hardware: counted, then dropped
+tee -q -o {_quote(simulation_only)} select -count t:$print t:$check
+delete t:$print t:$check
 synth -flatten -top {top}
 dfflibmap -liberty {lib}
 abc {abc_target}-liberty {lib}
@@ -136,6 +150,13 @@ def _relative(path: Path, workdir: Path) -> Path:
     return Path(os.path.relpath(path, workdir))
 
 
+def _word(text: str) -> str:
+    """``text`` as one yosys script word: as it is when plain, else in double quotes."""
+    if re.fullmatch(r"[A-Za-z0-9_=.'+/-]+", text):
+        return text
+    return _quote(Path(text))
+
+
 def _quote(path: Path) -> str:
     """``path`` as one quoted yosys script argument (yosys has no escape for a quote in it)."""
     text = str(path)
@@ -147,7 +168,9 @@ def _quote(path: Path) -> str:
 
 def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdir: str | os.PathLike,
                invocation: Invocation, *, corner: str = "tt",
-               clock_period_ns: float | None = None, dont_use: Collection[str] = ()) -> SynthResult:
+               clock_period_ns: float | None = None, dont_use: Collection[str] = (),
+               include_dirs: Sequence[str | os.PathLike] = (), defines: Sequence[str] = (),
+               parameters: dict[str, str] | None = None) -> SynthResult:
     """Synthesize ``top`` from ``verilog_files`` to the PDK's standard cells at ``corner``.
 
     Writes into ``workdir``: the dont_use-filtered liberty, ``synth.ys``, ``<top>.nl.v``,
@@ -188,10 +211,12 @@ def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdi
         constraints = _write_abc_constraints(pdk, corner, clock_period_ns, workdir)
         abc_timing = (clock_period_ns * 1000.0, _relative(constraints, workdir))
     script = workdir / "synth.ys"
+    simulation_only = workdir / "simulation_only.txt"
     script.write_text(synthesis_script(
         [_relative(s, workdir) for s in sources], top, _relative(liberty, workdir), pdk.stdcell,
         buffer_pins, *(_relative(p, workdir) for p in (tmp_v, tmp_json, stat_json)),
-        abc_timing=abc_timing))
+        abc_timing=abc_timing, include_dirs=[_relative(Path(d).resolve(), workdir) for d in include_dirs],
+        defines=defines, parameters=parameters, simulation_only=_relative(simulation_only, workdir)))
     log = workdir / "synth.log"
     log.unlink(missing_ok=True)
     try:
@@ -212,9 +237,10 @@ def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdi
     os.replace(tmp_v, final_v)
     os.replace(tmp_json, final_json)
     metrics = _metrics(cell_types, cells, json.loads(stat_json.read_text()), top)
+    dropped = re.search(r"(\d+) objects", simulation_only.read_text())
     return SynthResult(top=top, netlist_v=final_v, netlist_json=final_json, liberty=liberty,
                        script=script, log=log, cell_types=cell_types, metrics=metrics,
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, dropped_display=int(dropped.group(1)) if dropped else 0)
 
 
 def _with_source_paths(line: str, sources: dict[str, str]) -> str:

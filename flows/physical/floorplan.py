@@ -31,6 +31,9 @@ SIDES = ("left", "top", "right", "bottom")
 #: counter (8 rows) placed and took its clock tree up to 69 % with each of four pin arrangements
 #: and failed at 70 % with three of them; the 4-lane MAC (53 rows) worked at 80 %, failed at 85 %.
 MAX_ROW_FILL = 0.68
+#: the fill a suggested die size or utilization aims at: clear of the limit, where placement of a
+#: small design depends on where its pins happen to fall
+SUGGESTED_ROW_FILL = 0.6
 
 
 class FloorplanError(ValueError):
@@ -137,7 +140,10 @@ class _Fit:
 
     @property
     def ok(self) -> bool:
-        return self.packs and self.fill <= MAX_ROW_FILL
+        return self.fits(MAX_ROW_FILL)
+
+    def fits(self, fill_limit: float) -> bool:
+        return self.packs and self.fill <= fill_limit
 
 
 def _fit(widths: Counter, core: tuple[int, int], site: tuple[int, int], tap_w: int, step: int) -> _Fit:
@@ -204,7 +210,7 @@ def _smallest_die(widths: Counter, cfg: FloorplanConfig, site: tuple[int, int], 
         scale *= 1.01
         die = [math.ceil(die_w * scale * 10) / 10, math.ceil(die_h * scale * 10) / 10]
         core = _core_from_die(die, cfg.core_margin_um, site)
-        if min(core) > 0 and _fit(widths, core, site, tap_w, step).ok:
+        if min(core) > 0 and _fit(widths, core, site, tap_w, step).fits(SUGGESTED_ROW_FILL):
             return die
     raise FloorplanError(f"no die of the shape {list(cfg.die_size_um)!r} um holds the cells")
 
@@ -214,7 +220,7 @@ def _largest_utilization(widths: Counter, cell_area: int, cfg: FloorplanConfig, 
     """The largest utilization (0.01 steps, from 0.05) below ``cfg.utilization`` that fits."""
     for hundredths in range(int(round(cfg.utilization * 100)) - 1, 4, -1):
         core = _core_from_utilization(cell_area, hundredths / 100, cfg, site)
-        if _fit(widths, core, site, tap_w, step).ok:
+        if _fit(widths, core, site, tap_w, step).fits(SUGGESTED_ROW_FILL):
             return hundredths / 100
     return None
 
@@ -257,7 +263,18 @@ def _add_straps(layout: Layout, tech: Technology, cfg: FloorplanConfig) -> None:
                     layout.vias.append(Via(net, via.name, start + c * cut_pitch, ry))
 
 
-def _assign_sides(layout: Layout, cfg: FloorplanConfig) -> dict[str, list[str]]:
+def _side_slots(side: str, die_w: int, die_h: int) -> list[int]:
+    """Pin positions along one die edge: every second track, clear of the corners."""
+    vertical_edge = side in ("left", "right")
+    step = 2 * GRID_DY * 2 if vertical_edge else 2 * GRID_DX
+    origin = GRID_Y0 if vertical_edge else GRID_X0
+    length = die_h if vertical_edge else die_w
+    return list(range(origin + step, length - step, step))
+
+
+def _assign_sides(layout: Layout, cfg: FloorplanConfig, capacity: dict[str, int]) -> dict[str, list[str]] | None:
+    """Ports per side: those ``[pins]`` places, then the rest in port order, each side taking a share
+    in proportion to its free slots (buses stay together); None when they do not fit."""
     names = [p.name for p in layout.ports]
     fixed = {name: side for side, pins in cfg.pins.items() for name in pins}
     for name in fixed:
@@ -270,9 +287,18 @@ def _assign_sides(layout: Layout, cfg: FloorplanConfig) -> dict[str, list[str]]:
     for name in names:
         side = fixed.get(name) or fixed.get(name.split("[")[0])
         (sides[side] if side else rest).append(name)
-    share = math.ceil(len(rest) / len(SIDES)) if rest else 0
-    for k, side in enumerate(SIDES):
-        sides[side] += rest[k * share:(k + 1) * share]
+    free = {side: capacity[side] - len(sides[side]) for side in SIDES}
+    if min(free.values()) < 0 or sum(free.values()) < len(rest):
+        return None
+    total = sum(free.values())
+    shares = {side: len(rest) * free[side] // total if total else 0 for side in SIDES}
+    for side in sorted(SIDES, key=lambda s: -free[s]):
+        if sum(shares.values()) < len(rest) and shares[side] < free[side]:
+            shares[side] += 1
+    start = 0
+    for side in SIDES:
+        sides[side] += rest[start:start + shares[side]]
+        start += shares[side]
     return sides
 
 
@@ -282,29 +308,22 @@ def _pin_depth(tech: Technology, layer: str, width: int, step: int) -> int:
     return step * max(1, math.ceil(tech.layers[layer].min_area_nm2 / (width * step)))
 
 
-def _place_pins(layout: Layout, cfg: FloorplanConfig, tech: Technology) -> None:
+def _place_pins(layout: Layout, sides: dict[str, list[str]], tech: Technology) -> None:
     """Pins on met3 (left, right) and met2 (top, bottom), evenly spread on every second track."""
     _, _, die_w, die_h = layout.die
     met3_depth = _pin_depth(tech, "met3", MET3_PIN_WIDTH, GRID_DX)
     met2_depth = _pin_depth(tech, "met2", MET2_PIN_WIDTH, 2 * GRID_DY)
     by_name = {p.name: p for p in layout.ports}
-    for side, names in _assign_sides(layout, cfg).items():
+    for side, names in sides.items():
         if not names:
             continue
-        vertical_edge = side in ("left", "right")
-        step = 2 * GRID_DY * 2 if vertical_edge else 2 * GRID_DX
-        origin = GRID_Y0 if vertical_edge else GRID_X0
-        length = die_h if vertical_edge else die_w
-        slots = list(range(origin + step, length - step, step))
-        if len(slots) < len(names):
-            raise FloorplanError(f"{len(names)} pins do not fit on the {side} edge ({len(slots)} "
-                                 f"slots); enlarge the die or move pins to other sides")
+        slots = _side_slots(side, die_w, die_h)
         stride = len(slots) / len(names)
         for k, name in enumerate(names):
             pos = slots[int((k + 0.5) * stride)]
             port = by_name[name]
             port.side = side
-            if vertical_edge:
+            if side in ("left", "right"):
                 port.layer = "met3"
                 x0 = 0 if side == "left" else die_w - met3_depth
                 port.rect = (x0, pos - MET3_PIN_WIDTH // 2, x0 + met3_depth, pos + MET3_PIN_WIDTH // 2)
@@ -312,6 +331,36 @@ def _place_pins(layout: Layout, cfg: FloorplanConfig, tech: Technology) -> None:
                 port.layer = "met2"
                 y0 = 0 if side == "bottom" else die_h - met2_depth
                 port.rect = (pos - MET2_PIN_WIDTH // 2, y0, pos + MET2_PIN_WIDTH // 2, y0 + met2_depth)
+
+
+def _fit_pins(layout: Layout, cfg: FloorplanConfig, width: int, height: int, mx: int, my: int,
+              site: tuple[int, int]) -> tuple[int, int, dict[str, list[str]], list[str]]:
+    """The core size at which every pin finds a slot, the pins per side, and what was decided.
+
+    A core sized by utilisation grows (in whole sites and rows, keeping its shape) until the pins
+    fit; a die the design file fixes does not, and pins that do not fit on it are an error."""
+    decisions = []
+    start = (width, height)
+    while True:
+        die_w, die_h = 2 * mx + width, 2 * my + height
+        sides = _assign_sides(layout, cfg, {s: len(_side_slots(s, die_w, die_h)) for s in SIDES})
+        if sides is not None:
+            break
+        if cfg.die_size_um is not None:
+            capacity = {s: len(_side_slots(s, die_w, die_h)) for s in SIDES}
+            fixed = {s: len(p) for s, p in cfg.pins.items() if p}
+            raise FloorplanError(
+                f"[floorplan] die_size_um = {list(cfg.die_size_um)!r} has room for {sum(capacity.values())} pins "
+                f"({', '.join(f'{s} {n}' for s, n in capacity.items())}) but the top has {len(layout.ports)} "
+                f"ports{f' ([pins] places {fixed})' if fixed else ''}; enlarge die_size_um, or give utilization "
+                f"instead so that the die can grow for its pins")
+        width = _round_up(width * 1.05, site[0])
+        height = _round_up(height * 1.05, site[1])
+    if (width, height) != start:
+        decisions.append(f"the core grew from {start[0] / 1000:.2f} x {start[1] / 1000:.2f} um to "
+                         f"{width / 1000:.2f} x {height / 1000:.2f} um so that all {len(layout.ports)} pins "
+                         f"fit on the die edges")
+    return width, height, sides, decisions
 
 
 def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: FloorplanConfig,
@@ -326,10 +375,11 @@ def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: F
     check_fit(layout, macros, cfg, layout.site, (width, height))
     mx = _round_up(cfg.core_margin_um * 1000, site_w)
     my = _round_up(cfg.core_margin_um * 1000, GRID_DY * 2)
+    width, height, sides, layout.decisions = _fit_pins(layout, cfg, width, height, mx, my, layout.site)
     layout.core = (mx, my, mx + width, my + height)
     layout.die = (0, 0, 2 * mx + width, 2 * my + height)
     layout.rows = [(my + r * row_h, "N" if r % 2 == 0 else "FS") for r in range(height // row_h)]
     _place_taps(layout, cfg, macros)
     _add_straps(layout, tech, cfg)
-    _place_pins(layout, cfg, tech)
+    _place_pins(layout, sides, tech)
     return layout

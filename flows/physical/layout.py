@@ -76,6 +76,8 @@ class Layout:
     shapes: list[Shape] = field(default_factory=list)
     vias: list[Via] = field(default_factory=list)
     clock_net: str | None = None
+    #: what the flow decided for the design on its own (a die grown for its pins, ...), in words
+    decisions: list[str] = field(default_factory=list)
 
     def nets(self) -> dict[str, list[tuple[str, str]]]:
         """Every signal net with its (instance, pin) terminals; top ports appear as ('', port)."""

@@ -17,7 +17,8 @@ the same result as a flat check, computing each cell's contribution once. Check 
   value (edge pairs for a short margin, the cut itself when it sticks out).
 - ``enclosure_opposite``: the "on one of two adjacent sides" rules. Of any two adjacent sides of the
   cut at least one has the margin, which is the same as both sides along x, or both along y, having it.
-  The cut is reported when neither its x-extension nor its y-extension by the value lies inside the layer.
+  As in the PDK's KLayout deck the margin of a side is measured by projection; a cut is reported when
+  it has a short side along x and another along y.
 """
 
 from __future__ import annotations
@@ -163,39 +164,41 @@ class _Layers:
         return self._cache[name]
 
 
-def _width(rule: Rule, s: _Layers) -> kdb.EdgePairs:
-    return s[rule.layer].width_check(s.dbu(rule.value))
+Markers = list[kdb.EdgePairs | kdb.Region]
 
 
-def _space(rule: Rule, s: _Layers) -> kdb.EdgePairs:
-    return s[rule.layer].space_check(s.dbu(rule.value))
+def _width(rule: Rule, s: _Layers) -> Markers:
+    return [s[rule.layer].width_check(s.dbu(rule.value))]
 
 
-def _area(rule: Rule, s: _Layers) -> kdb.Region:
-    return s[rule.layer].with_area(0, round(rule.value / s.layout.dbu ** 2), False)
+def _space(rule: Rule, s: _Layers) -> Markers:
+    return [s[rule.layer].space_check(s.dbu(rule.value))]
 
 
-def _size(rule: Rule, s: _Layers) -> kdb.Region:
+def _area(rule: Rule, s: _Layers) -> Markers:
+    return [s[rule.layer].with_area(0, round(rule.value / s.layout.dbu ** 2), False)]
+
+
+def _size(rule: Rule, s: _Layers) -> Markers:
     cuts, side = s[rule.layer], s.dbu(rule.value)
-    return cuts.non_rectangles() | cuts.with_bbox_width(side, True) | cuts.with_bbox_height(side, True)
+    return [cuts.non_rectangles() | cuts.with_bbox_width(side, True) | cuts.with_bbox_height(side, True)]
 
 
-def _enclosure(rule: Rule, s: _Layers) -> list[kdb.EdgePairs | kdb.Region]:
+def _enclosure(rule: Rule, s: _Layers) -> Markers:
     metal, cuts = s[rule.layer], s[rule.of]
-    found: list[kdb.EdgePairs | kdb.Region] = [cuts.not_inside(metal)]
+    found: Markers = [cuts.not_inside(metal)]
     if rule.value > 0:
         found.append(metal.enclosing_check(cuts, s.dbu(rule.value)))
     return found
 
 
-def _enclosure_opposite(rule: Rule, s: _Layers) -> kdb.Region:
-    metal, cuts, margin = s[rule.layer], s[rule.of], s.dbu(rule.value)
-    short_x = cuts.sized(kdb.Vector(margin, 0)) - metal
-    short_y = cuts.sized(kdb.Vector(0, margin)) - metal
-    return cuts.interacting(short_x).interacting(short_y)
+def _enclosure_opposite(rule: Rule, s: _Layers) -> Markers:
+    metal, cuts = s[rule.layer], s[rule.of]
+    short = metal.enclosing_check(cuts, s.dbu(rule.value), False, kdb.Metrics.Projection).second_edges()
+    return [cuts.interacting(short.with_angle(90, False)).interacting(short.with_angle(0, False))]
 
 
-CHECKS: dict[str, Callable[[Rule, _Layers], kdb.EdgePairs | kdb.Region | list]] = {
+CHECKS: dict[str, Callable[[Rule, _Layers], Markers]] = {
     "width": _width, "space": _space, "area": _area, "size": _size,
     "enclosure": _enclosure, "enclosure_opposite": _enclosure_opposite,
 }
@@ -210,11 +213,27 @@ def _um_edge(edge: kdb.Edge, dbu: float) -> Box:
     return (round(edge.x1 * dbu, 4), round(edge.y1 * dbu, 4), round(edge.x2 * dbu, 4), round(edge.y2 * dbu, 4))
 
 
+def _marker_edges(pair: kdb.EdgePair, dbu: float, symmetric: bool) -> tuple[Box, Box]:
+    """The pair's edges in um. The two edges of a width or spacing pair play the same part, so they are
+    given undirected and in a fixed order; an enclosure pair keeps the metal's edge first."""
+    edges = [pair.first, pair.second]
+    if symmetric:
+        ends = sorted(tuple(sorted([(e.x1, e.y1), (e.x2, e.y2)])) for e in edges)
+        edges = [kdb.Edge(*start, *end) for start, end in ends]
+    first, second = (_um_edge(edge, dbu) for edge in edges)
+    return first, second
+
+
 def _violations(rule: Rule, found: kdb.EdgePairs | kdb.Region, dbu: float) -> list[Violation]:
+    """One violation per marker, each once (deep mode can deliver a marker between two instances once
+    per instance), sorted by place."""
     if isinstance(found, kdb.EdgePairs):
-        return [Violation(rule.id, rule.layer, _um_box(pair.bbox(), dbu),
-                          (_um_edge(pair.first, dbu), _um_edge(pair.second, dbu))) for pair in found.each()]
-    return [Violation(rule.id, rule.layer, _um_box(polygon.bbox(), dbu)) for polygon in found.each()]
+        symmetric = rule.check in ("width", "space")
+        markers = {Violation(rule.id, rule.layer, _um_box(pair.bbox(), dbu), _marker_edges(pair, dbu, symmetric))
+                   for pair in found.each()}
+    else:
+        markers = {Violation(rule.id, rule.layer, _um_box(polygon.bbox(), dbu)) for polygon in found.each()}
+    return sorted(markers, key=lambda v: (v.box[1], v.box[0], v.box[3], v.box[2], v.edges or ()))
 
 
 def check_gds(gds_path: Path | str, top: str, pdk, *, rules: Iterable[Rule] | None = None,
@@ -237,9 +256,8 @@ def check_gds(gds_path: Path | str, top: str, pdk, *, rules: Iterable[Rule] | No
     layers = _Layers(layout, cell, layer_numbers(pdk), deep)
     violations: list[Violation] = []
     for rule in rules:
-        found = CHECKS[rule.check](rule, layers)
-        for part in found if isinstance(found, list) else [found]:
-            violations += _violations(rule, part, layout.dbu)
+        for markers in CHECKS[rule.check](rule, layers):
+            violations += _violations(rule, markers, layout.dbu)
     return GdsRuleResult(gds, top, rules, tuple(violations), time.perf_counter() - started)
 
 

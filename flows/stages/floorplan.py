@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, floorplan
 from kchip.flows.physical.layout import from_yosys_json
 from kchip.flows.stage import Stage, StageFailed, Variable
@@ -13,7 +15,7 @@ class Floorplan(Stage):
 
     name, order, upstream = "floorplan", 4, ("synth",)
     reads = ("netlist_json",)
-    writes = ("layout",)
+    writes = ("layout", "floorplan_report")
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")
     variables = (
         Variable("tap_spacing_um", float, 13.0, "um", "distance between well-tap columns",
@@ -52,7 +54,12 @@ class Floorplan(Stage):
         x0, y0, x1, y1 = layout.core
         cell_area = sum(macros[i.cell].width * macros[i.cell].height for i in layout.instances.values()
                         if i.role == "logic")
-        return {"layout": save_layout(ctx, layout, "floorplan")}, {
+        report = ctx.folder / "floorplan.json"
+        report.write_text(json.dumps({"die_um": [layout.die[2] / 1000, layout.die[3] / 1000],
+                                      "core_um": [v / 1000 for v in layout.core],
+                                      "decisions": layout.decisions}, indent=2))
+        return {"layout": save_layout(ctx, layout, "floorplan"), "floorplan_report": report}, {
+            "floorplan__decisions__count": len(layout.decisions),
             "design__die__area_um2": round(layout.die[2] * layout.die[3] / 1e6, 3),
             "design__core_area__um2": round((x1 - x0) * (y1 - y0) / 1e6, 3),
             "floorplan__rows__count": len(layout.rows),

@@ -12,7 +12,8 @@ class Report(Stage):
     picture and report."""
 
     name, order, upstream = "report", 14, ("drc", "lvs", "sta", "antenna")
-    reads = ("gds", "png", "final_netlist", "drc_report", "lvs_report", "sta_report", "antenna_report")
+    reads = ("gds", "png", "final_netlist", "drc_report", "lvs_report", "sta_report", "antenna_report",
+             "floorplan_report")
     writes = ("report", "final")
 
     def execute(self, ctx):

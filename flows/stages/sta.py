@@ -28,7 +28,9 @@ class Sta(Stage):
         result = opensta.run_sta(ctx.views["final_netlist"], d.top, ctx.pdk, sdc, ctx.folder, ctx.invocation,
                                  spef=ctx.views["spef"], propagated=True, path_count=ctx.config["paths"])
         report = ctx.folder / "timing.md"
-        report.write_text(f"## Setup (worst paths)\n\n```\n{result.setup_paths}\n```\n\n"
+        unconstrained = "".join(f"- `{n}`\n" for n in result.unconstrained_names[:50])
+        report.write_text((f"## Unconstrained endpoints\n\n{unconstrained}\n" if unconstrained else "")
+                          + f"## Setup (worst paths)\n\n```\n{result.setup_paths}\n```\n\n"
                           f"## Hold (worst paths)\n\n```\n{result.hold_paths}\n```\n")
         metrics = dict(result.metrics)
         metrics["timing__clock_period__ns"] = d.clock_period_ns

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from kchip.design.rtl import RtlSources
 from kchip.flows.physical.grid import RouteGrid
 from kchip.flows.physical.pin_access import unusable_cells
 from kchip.flows.stage import Stage, StageFailed, Variable
@@ -34,9 +35,13 @@ class Synth(Stage):
         unreachable = unusable_cells(usable, tech, RouteGrid((0, 0, 30000, 10000), tech))
         (ctx.folder / "unroutable_cells.json").write_text(json.dumps(unreachable, indent=2))
         try:
-            result = yosys.synthesize([ctx.views["rtl"]], ctx.design.top, ctx.pdk, ctx.folder,
-                                      ctx.invocation, clock_period_ns=period, dont_use=unreachable)
+            rtl = RtlSources.load(ctx.views["rtl"])
+            result = yosys.synthesize(rtl.files, rtl.top, ctx.pdk, ctx.folder, ctx.invocation,
+                                      clock_period_ns=period, dont_use=unreachable, include_dirs=rtl.include_dirs,
+                                      defines=rtl.define_args(), parameters=rtl.parameter_values())
         except (ToolError, ValueError) as exc:
             raise StageFailed(f"{ctx.design.file}: synth: {exc}") from exc
         metrics = {**result.metrics, "synth__unroutable_cells__count": len(unreachable)}
+        if result.dropped_display:
+            metrics["synth__simulation_only__count"] = result.dropped_display
         return {"netlist": result.netlist_v, "netlist_json": result.netlist_json}, metrics
