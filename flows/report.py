@@ -37,7 +37,7 @@ def signoff_verdict(metrics: dict) -> dict[str, bool]:
 
 
 def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timing: str,
-              decisions: list[str]) -> str:
+              decisions: list[str], density: list[dict]) -> str:
     verdict = signoff_verdict(metrics)
     lines = [f"# kchip report: {top}", "",
              f"**Signoff: {'CLEAN' if all(verdict.values()) else 'NOT CLEAN'}**", ""]
@@ -66,6 +66,10 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
               f"{len(antenna.get('violations', []))}"]
     lines += [f"- net `{v['net']}` on {v['layer']} ({v['rule']}): ratio {v['ratio']:.1f} > {v['allowed']:.1f}, "
               f"gates {', '.join(v['gates'])}" for v in antenna.get("violations", [])[:50]]
+    lines += ["", "## Metal density", "", "| layer | die | lowest window | highest window |",
+              "| --- | --- | --- | --- |"]
+    lines += [f"| {d['layer']} | {d['die']:.1%} | {d['window_min']:.1%} | {d['window_max']:.1%} |"
+              for d in density]
     lines += ["", timing]
     return "\n".join(lines) + "\n"
 
@@ -79,13 +83,14 @@ def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
     lvs = json.loads(Path(ctx.views["lvs_report"]).read_text())
     antenna = json.loads(Path(ctx.views["antenna_report"]).read_text())
     decisions = json.loads(Path(ctx.views["floorplan_report"]).read_text())["decisions"]
+    density = json.loads(Path(ctx.views["density_report"]).read_text())
     timing = Path(ctx.views["sta_report"]).read_text()
     staging.mkdir()
     shutil.copy(ctx.views["gds"], staging / f"{top}.gds")
     shutil.copy(ctx.views["final_netlist"], staging / f"{top}.nl.v")
     shutil.copy(ctx.views["png"], staging / f"{top}.png")
     (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    markdown = _markdown(top, metrics, drc, lvs, antenna, timing, decisions)
+    markdown = _markdown(top, metrics, drc, lvs, antenna, timing, decisions, density)
     (staging / "report.md").write_text(markdown)
     (staging / "report.html").write_text(
         f"<!doctype html><meta charset='utf-8'><title>kchip {html.escape(top)}</title>"

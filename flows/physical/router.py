@@ -337,7 +337,12 @@ class Router:
 
     # -- geometry -----------------------------------------------------------------------------
     def write_geometry(self) -> None:
-        """Append every net's wires and vias to the layout, mending same-net gaps and small islands."""
+        """Append every net's wires and vias to the layout, mending same-net gaps and small islands.
+
+        Mending sees the net's fixed metal too (:meth:`_fixed_metal`): a via pad one node away from
+        the end of a met1 pin is the pin's own net, so no grid rule keeps it away, and the notch
+        between pad and pin (0.09-0.135 um beside the wire joining them) breaks met1.2 unless it is
+        filled."""
         grid, tech = self.grid, self.tech
         via_names = [tech.via_between(LAYERS[k], LAYERS[k + 1]).name for k in range(3)]
         pin_via = tech.via_between("li1", "met1")
@@ -347,8 +352,10 @@ class Router:
         for via in self.layout.vias:
             for layer, rect in tech.vias[via.via].rects.items():
                 neighbours.add(layer, via.net, _moved(rect, via.x, via.y))
-        mended: list[tuple[str, str, list]] = []
+        ports = {p.name: p for p in self.layout.ports}
+        mended: list[tuple[str, str, list, list]] = []
         for route in self.nets:
+            fixed = self._fixed_metal(route, ports)
             per_layer: dict[str, list] = {name: [] for name in LAYERS}
             for a, b in sorted(route.edges):
                 la, ia, ja = grid.decode(a)
@@ -371,21 +378,37 @@ class Router:
                     per_layer["met1"].extend(access.met1)
             for layer_name, rects in per_layer.items():
                 if rects:
-                    boxes = _mended(rects, tech.layers[layer_name].spacing)
-                    mended.append((route.name, layer_name, boxes))
+                    boxes = _mended(rects, tech.layers[layer_name].spacing, fixed.get(layer_name, []))
+                    mended.append((route.name, layer_name, boxes, fixed.get(layer_name, [])))
                     for box in boxes:
                         neighbours.add(layer_name, route.name, box)
         self.islands_left = 0
-        for net, layer_name, boxes in mended:
+        for net, layer_name, boxes, pins in mended:
             layer = tech.layers[layer_name]
             for box in boxes:
                 self.layout.shapes.append(Shape(net, layer_name, box))
-            for grown in _grow_islands(boxes, layer, HORIZONTAL[LAYERS.index(layer_name)], net, neighbours):
+            for grown in _grow_islands(boxes, pins, layer, HORIZONTAL[LAYERS.index(layer_name)], net, neighbours):
                 if grown is None:
                     self.islands_left += 1
                     continue
                 neighbours.add(layer_name, net, grown)
                 self.layout.shapes.append(Shape(net, layer_name, grown))
+
+    def _fixed_metal(self, route: NetRoute, ports: dict) -> dict[str, list]:
+        """The net's metal on the routing layers that the router does not draw: its cells' pin
+        shapes and its port shapes (``ports`` by name), per layer."""
+        fixed: dict[str, list] = {}
+        for ref in route.terminal_refs:
+            if ":" not in ref:
+                fixed.setdefault(ports[ref].layer, []).append(ports[ref].rect)
+                continue
+            inst_name, pin = ref.split(":")
+            inst = self.layout.instances[inst_name]
+            macro = self.macros[inst.cell]
+            for layer, rect in macro.pins[pin].shapes:
+                if layer in LAYERS:
+                    fixed.setdefault(layer, []).append(_placed(inst, macro, rect))
+        return fixed
 
 
 class ShapeIndex:
@@ -433,30 +456,35 @@ def _moved(rect, x, y):
     return (rect[0] + x, rect[1] + y, rect[2] + x, rect[3] + y)
 
 
-def _mended(rects, spacing: int) -> list[tuple[int, int, int, int]]:
-    """One net's shapes on one layer as rectangles, closed so that no gap or notch narrower than
-    the spacing is left between them (a morphological closing: grow by half the spacing, shrink),
-    and with small holes filled (no other net's metal fits in them)."""
+def _region(rects) -> kdb.Region:
     region = kdb.Region()
     for r in rects:
         region.insert(kdb.Box(*r))
+    return region.merged()
+
+
+def _mended(rects, spacing: int, fixed=()) -> list[tuple[int, int, int, int]]:
+    """One net's shapes on one layer as rectangles, closed together with the net's ``fixed`` metal
+    (pins, ports) so that no gap or notch narrower than the spacing is left between any of them
+    (a morphological closing: grow by half the spacing, shrink), and with small holes filled (no
+    other net's metal fits in them). The fixed metal itself is drawn elsewhere and left out."""
+    drawn, pins = _region(rects), _region(fixed)
     half = spacing // 2
-    closed = region.merged().sized(half).sized(-half)
+    closed = (drawn + pins).merged().sized(half).sized(-half)
     closed = (closed + closed.holes().with_area(0, SMALL_HOLE_NM2, False)).merged()
+    closed = ((closed - pins) + drawn).merged()
     return [(b.left, b.bottom, b.right, b.top) for b in
             (p.bbox() for p in closed.decompose_trapezoids_to_region().each())]
 
 
-def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeIndex):
-    """For each island of ``boxes`` below the layer's minimum area, a rectangle that stretches it
-    along its track far enough, on whichever side keeps clear of other nets (None if neither)."""
+def _grow_islands(boxes, fixed, layer, horizontal: bool, net: str, neighbours: ShapeIndex):
+    """For each island of ``boxes`` (with the net's ``fixed`` metal) below the layer's minimum area,
+    a rectangle that stretches it along its track far enough, on whichever side keeps clear of other
+    nets (None if neither)."""
     if not layer.min_area_nm2:
         return []
-    region = kdb.Region()
-    for b in boxes:
-        region.insert(kdb.Box(*b))
     grown = []
-    for polygon in region.merged().each():
+    for polygon in _region(list(boxes) + list(fixed)).each():
         area = polygon.area()
         if area >= layer.min_area_nm2:
             continue
@@ -475,8 +503,6 @@ def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeInd
                 break
         grown.append(choice)
     return grown
-
-
 
 
 def routed_nets(router: Router) -> list:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 from kchip.flows.physical.gds import write_gds
+from kchip.flows.signoff.density import density_metrics, metal_density
 from kchip.flows.picture import render_png
 from kchip.flows.stage import Stage
 from kchip.flows.stages.common import load_layout, technology
@@ -10,11 +14,12 @@ from kchip.tools import klayout
 
 
 class Gds(Stage):
-    """Stream out GDS with the real cell layouts, and render a picture of it."""
+    """Stream out GDS with the real cell layouts, render a picture of it, and measure its metal
+    density per layer (whole die and windows, as the PDK's density rules measure it)."""
 
     name, order, upstream = "gds", 8, ("route",)
     reads = ("layout",)
-    writes = ("gds", "png")
+    writes = ("gds", "png", "density_report")
     tools = (klayout.TOOL,)
     pdk_files = ("stdcell:gds", "stdcell:lef", "stdcell:tech_lef", "signoff:klayout_lyp")
 
@@ -27,4 +32,9 @@ class Gds(Stage):
                             gds_cfg["label_datatype"], gds)
         png = ctx.folder / f"{ctx.design.top}.png"
         render_png(gds, ctx.pdk.klayout_lyp, png)
-        return {"gds": gds, "png": png}, metrics
+        density = ctx.pdk.data["density"]
+        densities = metal_density(gds, ctx.design.top, {n: gds_cfg["layers"][n] for n in density["layers"]},
+                                  window_um=density["window_um"], step_um=density["step_um"])
+        report = ctx.folder / "density.json"
+        report.write_text(json.dumps([asdict(d) for d in densities], indent=2))
+        return {"gds": gds, "png": png, "density_report": report}, {**metrics, **density_metrics(densities)}

@@ -13,7 +13,7 @@ class Report(Stage):
 
     name, order, upstream = "report", 14, ("drc", "lvs", "sta", "antenna")
     reads = ("gds", "png", "final_netlist", "drc_report", "lvs_report", "sta_report", "antenna_report",
-             "floorplan_report")
+             "floorplan_report", "density_report")
     writes = ("report", "final")
 
     def execute(self, ctx):
