@@ -14,8 +14,8 @@ from rich.markup import escape
 #: Sub-command modules of kchip.cli, in the order ``kchip --help`` lists them.
 COMMAND_MODULES = ("doctor", "flow", "verify", "chiplet")
 
-console = Console(stderr=False, highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = Console(stderr=False, highlight=False, soft_wrap=True)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class UserError(Exception):
