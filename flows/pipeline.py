@@ -1,6 +1,6 @@
 """The RTL-to-GDS flow: its stages in order, one module each under ``kchip.flows.stages``.
 
-elaborate -> lint -> synth -> floorplan -> place -> cts -> route -> gds -> drc, lvs, sta, antenna -> report
+elaborate -> lint -> synth -> floorplan -> place -> cts -> route -> gds -> drc, lvs, sta, antenna, equiv -> report
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from kchip.flows.stages.antenna import Antenna
 from kchip.flows.stages.cts import ClockTree
 from kchip.flows.stages.drc import Drc
 from kchip.flows.stages.elaborate import Elaborate
+from kchip.flows.stages.equiv import Equivalence
 from kchip.flows.stages.floorplan import Floorplan
 from kchip.flows.stages.gds import Gds
 from kchip.flows.stages.lint import Lint
@@ -22,7 +23,8 @@ from kchip.flows.stages.synth import Synth
 
 #: every stage by name, in flow order
 STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in sorted(
-    (Elaborate, Lint, Synth, Floorplan, Place, ClockTree, Route, Gds, Drc, Lvs, Sta, Antenna, Report),
+    (Elaborate, Lint, Synth, Floorplan, Place, ClockTree, Route, Gds, Drc, Lvs, Sta, Antenna, Equivalence,
+     Report),
     key=lambda c: c.order)}
 
 

@@ -16,6 +16,7 @@ SIGNOFF = (
     ("lvs__mismatch__count", "", lambda v: v == 0),
     ("lvs__unverified_cells__count", "cells", lambda v: v == 0),
     ("antenna__violations__count", "", lambda v: v == 0),
+    ("equiv__unproven__count", "signals", lambda v: v == 0),
     ("timing__setup__ws", "ns", lambda v: v >= 0),
     ("timing__hold__ws", "ns", lambda v: v >= 0),
     ("timing__unconstrained__count", "endpoints", lambda v: v == 0),

@@ -127,11 +127,13 @@ endmodule
 
 @pytest.mark.parametrize("reset, unproven", [("rst_buf", ()), ("b", ("_2_.RESET_B",))])
 def test_asynchronous_reset_is_compared(pdk, tmp_path, reset, unproven):
+    """The reset pin counts like data: through a buffer it is the same reset, from another net not."""
     gold = tmp_path / "gold.v"
     gold.write_text(RESET_FLOP)
     gate = tmp_path / "gate.v"
+    buffer = "  wire rst_buf;\n  sky130_fd_sc_hd__buf_2 _3_ (.A(rst_n), .X(rst_buf));\n"
     gate.write_text(RESET_FLOP.replace(".RESET_B(rst_n)", f".RESET_B({reset})").replace(
-        "  wire d;\n", "  wire d;\n  wire rst_buf;\n  sky130_fd_sc_hd__buf_2 _3_ (.A(rst_n), .X(rst_buf));\n"))
+        "  wire d;\n", "  wire d;\n" + buffer))
     result = compare(pdk, tmp_path, gold, gate, top="top")
     assert set(unproven) <= set(result.unproven) and result.equivalent == (not unproven)
 
@@ -140,7 +142,8 @@ def test_asynchronous_reset_is_compared(pdk, tmp_path, reset, unproven):
     ((".X(d)", ".X()"), r"Wire gate\.\\d is used but has no driver"),
     (("sky130_fd_sc_hd__and2_1 _1_ (.A(a), .B(b), .X(d))", "sky130_fd_sc_hd__dlclkp_1 _1_ (.CLK(a), "
       ".GATE(b), .GCLK(d))"), "dlclkp_1 has no logic function for its output GCLK"),
-    (("sky130_fd_sc_hd__and2_1", "sky130_fd_sc_hd__nosuch_1"), r"nosuch_1' referenced in module `\\gate'"),
+    (("sky130_fd_sc_hd__and2_1", "sky130_fd_sc_hd__nosuch_1"),
+     r"nosuch_1' referenced in module `\\gate'"),
     (("output q;", "output [1:0] q;"), "Can't match gold port `q_gold' to a gate port"),
 ])
 def test_netlists_that_cannot_be_compared_raise(pdk, tmp_path, edit, message):

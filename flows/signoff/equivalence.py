@@ -22,11 +22,10 @@ with two drivers or a combinational loop, which the SAT model would otherwise re
 a free choice.
 
 Limits: a cell whose liberty gives no logic function for an output (the clock gates, modelled by a
-``statetable``) is not read at all, so a netlist using one is refused with the cell named. Names
-must carry over from synthesis: a register or net the route stage renamed is not matched, and one
-whose logic the gate netlist restructured under the same name shows as unproven. So does a
-commutative pin swap (``A`` and ``B`` of an ``and2`` exchanged), which keeps the function but not
-the pin equivalences.
+``statetable``) is not read at all, so a netlist using one is refused with the cell named. The
+matching relies on the route stage keeping synthesis's instance and net names (only the buffers it
+adds are new): a name given to different logic in the final netlist shows as unproven even where the
+outputs agree, and so does a commutative pin swap (``A`` and ``B`` of an ``and2`` exchanged).
 """
 
 from __future__ import annotations
@@ -114,6 +113,8 @@ async2sync {GOLD} {GATE}
 check -assert {GOLD} {GATE}
 equiv_make {GOLD} {GATE} {EQUIV}
 hierarchy -top {EQUIV}
+# structural hashing across gold and gate, then drop what no $equiv reads; every $equiv is kept,
+# even one whose output nothing reads, or its obligation would vanish unproven
 opt_merge
 setattr -set keep 1 t:$equiv
 opt_clean
