@@ -63,7 +63,7 @@ def run_design(toml: Path, runs_dir: Path, timeout_s: float) -> dict:
     seconds, failed = _stage_report(run_dir)
     drc = run_dir / "final" / "report.md"
     by_rule = {}
-    drc_json = next(run_dir.glob("stages/09-drc/*/drc.json"), None)
+    drc_json = next(run_dir.glob("stages/*-drc/*/drc.json"), None)
     if drc_json is not None and metrics:
         by_rule = json.loads(drc_json.read_text()).get("errors_by_rule", {})
     return {

@@ -1,6 +1,6 @@
 """The RTL-to-GDS flow: its stages in order, one module each under ``kchip.flows.stages``.
 
-elaborate -> lint -> synth -> floorplan -> place -> cts -> route -> gds -> drc, lvs, sta, antenna, equiv -> report
+elaborate -> lint -> synth -> floorplan -> place -> cts -> route -> gds -> gds_rules, drc, lvs, sta, antenna, equiv -> report
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from kchip.flows.stages.elaborate import Elaborate
 from kchip.flows.stages.equiv import Equivalence
 from kchip.flows.stages.floorplan import Floorplan
 from kchip.flows.stages.gds import Gds
+from kchip.flows.stages.gds_rules import GdsRules
 from kchip.flows.stages.lint import Lint
 from kchip.flows.stages.lvs import Lvs
 from kchip.flows.stages.place import Place
@@ -23,7 +24,7 @@ from kchip.flows.stages.synth import Synth
 
 #: every stage by name, in flow order
 STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in sorted(
-    (Elaborate, Lint, Synth, Floorplan, Place, ClockTree, Route, Gds, Drc, Lvs, Sta, Antenna, Equivalence,
+    (Elaborate, Lint, Synth, Floorplan, Place, ClockTree, Route, Gds, GdsRules, Drc, Lvs, Sta, Antenna, Equivalence,
      Report),
     key=lambda c: c.order)}
 

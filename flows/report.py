@@ -13,6 +13,7 @@ from pathlib import Path
 SIGNOFF = (
     ("route__unrouted__count", "", lambda v: v == 0),
     ("drc__errors__count", "", lambda v: v == 0),
+    ("drc__gds_rules__errors__count", "", lambda v: v == 0),
     ("lvs__mismatch__count", "", lambda v: v == 0),
     ("lvs__unverified_cells__count", "cells", lambda v: v == 0),
     ("antenna__violations__count", "", lambda v: v == 0),

@@ -31,6 +31,8 @@ class RandomDesign:
             pick = lambda: signals[min(int(rng.expovariate(1.0) * len(signals) / 3), len(signals) - 1)] \
                 if rng.random() < 0.3 else rng.choice(signals)
             a, b, c = pick(), pick(), pick()
+            while b == a and len(signals) > 1:
+                b = pick()
             kind = rng.random()
             if kind < 0.15:
                 expr = f"{a} ? {b} : {c}"

@@ -82,7 +82,7 @@ def test_a_changed_variable_reruns_exactly_the_stages_that_depend_on_it(counter_
 
 def test_an_interrupted_run_resumes_without_redoing_finished_stages(counter_run):
     _, run_dir, pdk = counter_run
-    for name in ("04-floorplan", "09-drc", "10-lvs", "14-report"):
+    for name in ("04-floorplan", "10-drc", "11-lvs", "15-report"):
         for folder in (run_dir / "stages" / name).iterdir():
             if name == "04-floorplan":
                 shutil.copytree(folder, folder.parent / f".{folder.name}.tmp99999")
@@ -94,7 +94,7 @@ def test_an_interrupted_run_resumes_without_redoing_finished_stages(counter_run)
     assert not list(run_dir.glob("stages/*/.*.tmp*"))
     after = stage_states(run_dir)
     assert all(after[f] == t for f, t in before.items())
-    assert sorted(Path(f).parent.name for f in set(after) - set(before)) == ["09-drc", "10-lvs", "14-report"]
+    assert sorted(Path(f).parent.name for f in set(after) - set(before)) == ["10-drc", "11-lvs", "15-report"]
 
 
 def test_from_forces_a_stage_to_run_again(counter_run):
@@ -104,7 +104,7 @@ def test_from_forces_a_stage_to_run_again(counter_run):
     assert result.ok
     after = stage_states(run_dir)
     changed = sorted(Path(f).parent.name for f in after if after[f] != before.get(f))
-    assert changed == ["11-sta"]
+    assert changed == ["12-sta"]
 
 
 def test_a_missing_tool_stops_the_run_before_any_stage_with_the_install_hint(counter_run, monkeypatch):

@@ -11,7 +11,7 @@ class Antenna(Stage):
     """Metal-to-gate area ratios, partial and cumulative, per layer in etch order, for every net
     of the routed layout; each violation names its net, layer, rule and gate pins."""
 
-    name, order, upstream = "antenna", 12, ("route",)
+    name, order, upstream = "antenna", 13, ("route",)
     reads = ("layout",)
     writes = ("antenna_report",)
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")

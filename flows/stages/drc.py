@@ -12,7 +12,7 @@ from kchip.tools import klayout, magic
 class Drc(Stage):
     """Magic DRC with the PDK deck, plus KLayout checks of the rules this magic cannot run."""
 
-    name, order, upstream = "drc", 9, ("gds",)
+    name, order, upstream = "drc", 10, ("gds",)
     reads = ("gds",)
     writes = ("drc_report",)
     tools = (magic.TOOL, klayout.TOOL)

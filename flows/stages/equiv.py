@@ -13,7 +13,7 @@ class Equivalence(Stage):
     """Yosys proves every matched signal of the final netlist equal to the synthesized netlist's,
     with the cells' functions from the liberty; LVS then ties the layout to that final netlist."""
 
-    name, order, upstream = "equiv", 13, ("route",)
+    name, order, upstream = "equiv", 14, ("route",)
     reads = ("netlist", "final_netlist")
     writes = ("equiv_report",)
     tools = (yosys.TOOL,)

@@ -12,7 +12,7 @@ from kchip.tools import magic, netgen
 class Lvs(Stage):
     """Netgen LVS: the extracted layout against the final gate-level netlist."""
 
-    name, order, upstream = "lvs", 10, ("gds",)
+    name, order, upstream = "lvs", 11, ("gds",)
     reads = ("gds", "final_netlist")
     writes = ("lvs_report",)
     tools = (magic.TOOL, netgen.TOOL)

@@ -11,7 +11,7 @@ class Report(Stage):
     """Collect the signed-off results: GDS, netlist, metrics (with the configuration digest),
     picture and report."""
 
-    name, order, upstream = "report", 14, ("drc", "lvs", "sta", "antenna", "equiv")
+    name, order, upstream = "report", 15, ("gds_rules", "drc", "lvs", "sta", "antenna", "equiv")
     reads = ("gds", "png", "final_netlist", "drc_report", "lvs_report", "sta_report", "antenna_report",
              "floorplan_report", "density_report")
     writes = ("report", "final")

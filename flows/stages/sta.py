@@ -10,7 +10,7 @@ from kchip.tools import opensta
 class Sta(Stage):
     """OpenSTA: setup and hold with the propagated clock and the routed parasitics."""
 
-    name, order, upstream = "sta", 11, ("route",)
+    name, order, upstream = "sta", 12, ("route",)
     reads = ("final_netlist", "spef")
     writes = ("sta_report",)
     tools = (opensta.TOOL,)
