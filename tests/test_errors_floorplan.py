@@ -69,14 +69,13 @@ def test_a_die_too_small_names_the_core_the_cells_and_the_smallest_die(pdk, tech
     lay_out(pdk, tech_and_macros, counter_netlist, config(pdk, die_size_um=tuple(smallest)))
 
 
-def test_too_high_a_utilization_names_the_largest_that_fits(pdk, tech_and_macros, counter_netlist):
-    message = refusal(pdk, tech_and_macros, counter_netlist, config(pdk, utilization=0.85))
-    assert message.startswith("[floorplan] utilization = 0.85 is too high: the core is ")
-    assert "of the free sites, the placer legalises at most 68%" in message
-    largest = float(re.search(r"utilization = ([\d.]+) fits$", message)[1])
-    assert 0.3 < largest < 0.85
-    layout = lay_out(pdk, tech_and_macros, counter_netlist, config(pdk, utilization=largest))
+def test_a_core_sized_by_utilization_grows_until_the_cells_fit_and_says_so(pdk, tech_and_macros, counter_netlist):
+    layout = lay_out(pdk, tech_and_macros, counter_netlist, config(pdk, utilization=0.85))
     assert all(i.x is not None for i in layout.instances.values())
+    (decision,) = layout.decisions
+    assert re.match(r"the core grew from [\d.]+ x [\d.]+ um to [\d.]+ x [\d.]+ um: at utilization = 0.85 the "
+                    r"cells, the well taps and the clock tree's root buffer would fill more than 68%", decision)
+    assert not lay_out(pdk, tech_and_macros, counter_netlist, config(pdk, utilization=0.3)).decisions
 
 
 def test_a_tap_spacing_narrower_than_a_cell_is_refused(pdk, tech_and_macros, counter_netlist):

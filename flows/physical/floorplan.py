@@ -160,8 +160,8 @@ def check_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, si
 
     Every cell (and every ``cfg.reserve_cells``, added after placement) needs a free run of sites
     between the row's tap cells, and together they may fill at most :data:`MAX_ROW_FILL` of those
-    sites. The error names the die size or utilization, the core, the cell area and the smallest die
-    of the same shape (for ``die_size_um``) or the largest utilization that fits.
+    sites. The error names the die size, the core, the cell area and the smallest die of the same
+    shape (a core sized by utilization is grown to fit first, see :func:`_grow_to_fit`).
     """
     site_w = site[0]
     tap_w = macros[cfg.tap_cell].width
@@ -195,10 +195,32 @@ def check_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, si
         raise FloorplanError(f"[floorplan] die_size_um = {list(cfg.die_size_um)!r} is too small: {facts}; "
                              f"the smallest die of this shape that fits is {die!r} um (core margin "
                              f"{cfg.core_margin_um:g} um)")
-    utilization = _largest_utilization(widths, area, cfg, site, tap_w, step)
-    raise FloorplanError(f"[floorplan] utilization = {cfg.utilization!r} is too high: {facts}; "
-                         + (f"utilization = {utilization:g} fits" if utilization else
-                            "no utilization from 0.05 up fits"))
+    raise FloorplanError(f"[floorplan] utilization = {cfg.utilization!r}: {facts}")
+
+
+def _grow_to_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, site: tuple[int, int],
+                 core: tuple[int, int]) -> tuple[int, int, list[str]]:
+    """A core sized by utilisation, grown (5 % a step, keeping its shape) until the placer can
+    legalise the cells at :data:`MAX_ROW_FILL` with the taps and the cells added after placement;
+    on small designs those overheads are a large share. Says what it did."""
+    cells = [i.cell for i in layout.instances.values()]
+    if not cells:
+        return core[0], core[1], []
+    widths = Counter(macros[c].width // site[0] for c in cells + list(cfg.reserve_cells))
+    tap_w, step = macros[cfg.tap_cell].width, _tap_step(cfg, site[0])
+    if max(widths) > (step - tap_w) // site[0]:
+        return core[0], core[1], []
+    width, height = core
+    while not _fit(widths, (width, height), site, tap_w, step).ok:
+        width = _round_up(width * 1.05, site[0])
+        height = _round_up(height * 1.05, site[1])
+    if (width, height) == core:
+        return width, height, []
+    return width, height, [
+        f"the core grew from {core[0] / 1000:.2f} x {core[1] / 1000:.2f} um to {width / 1000:.2f} x "
+        f"{height / 1000:.2f} um: at utilization = {cfg.utilization!r} the cells, the well taps and the "
+        f"clock tree's root buffer would fill more than {MAX_ROW_FILL:.0%} of the row sites, which the "
+        f"placer cannot legalise"]
 
 
 def _smallest_die(widths: Counter, cfg: FloorplanConfig, site: tuple[int, int], tap_w: int,
@@ -213,16 +235,6 @@ def _smallest_die(widths: Counter, cfg: FloorplanConfig, site: tuple[int, int], 
         if min(core) > 0 and _fit(widths, core, site, tap_w, step).fits(SUGGESTED_ROW_FILL):
             return die
     raise FloorplanError(f"no die of the shape {list(cfg.die_size_um)!r} um holds the cells")
-
-
-def _largest_utilization(widths: Counter, cell_area: int, cfg: FloorplanConfig, site: tuple[int, int],
-                         tap_w: int, step: int) -> float | None:
-    """The largest utilization (0.01 steps, from 0.05) below ``cfg.utilization`` that fits."""
-    for hundredths in range(int(round(cfg.utilization * 100)) - 1, 4, -1):
-        core = _core_from_utilization(cell_area, hundredths / 100, cfg, site)
-        if _fit(widths, core, site, tap_w, step).fits(SUGGESTED_ROW_FILL):
-            return hundredths / 100
-    return None
 
 
 def _place_taps(layout: Layout, cfg: FloorplanConfig, macros: dict[str, Macro]) -> None:
@@ -372,10 +384,14 @@ def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: F
     layout.site = tech.sites[site_name]
     site_w, row_h = layout.site
     width, height = _core_size(layout, macros, cfg, layout.site)
+    decisions = []
+    if cfg.die_size_um is None:
+        width, height, decisions = _grow_to_fit(layout, macros, cfg, layout.site, (width, height))
     check_fit(layout, macros, cfg, layout.site, (width, height))
     mx = _round_up(cfg.core_margin_um * 1000, site_w)
     my = _round_up(cfg.core_margin_um * 1000, GRID_DY * 2)
-    width, height, sides, layout.decisions = _fit_pins(layout, cfg, width, height, mx, my, layout.site)
+    width, height, sides, pin_decisions = _fit_pins(layout, cfg, width, height, mx, my, layout.site)
+    layout.decisions = decisions + pin_decisions
     layout.core = (mx, my, mx + width, my + height)
     layout.die = (0, 0, 2 * mx + width, 2 * my + height)
     layout.rows = [(my + r * row_h, "N" if r % 2 == 0 else "FS") for r in range(height // row_h)]
