@@ -45,8 +45,10 @@ ORCHESTRATION = {"flows/pipeline.py", "flows/runner.py", "flows/run_folder.py"}
 
 
 def test_every_flow_format_and_design_module_defines_some_stage(edits):
+    """Shuttle slots (pdk/shuttles/) are read by `kchip mpw`, not by any stage."""
     unused = sorted(f for f, stages in edits.items()
-                    if f.split("/")[0] in ("flows", "formats", "design", "pdk") and not stages)
+                    if f.split("/")[0] in ("flows", "formats", "design", "pdk")
+                    and not f.startswith("pdk/shuttles/") and not stages)
     assert unused == sorted(ORCHESTRATION)
 
 

@@ -1,11 +1,11 @@
 """Routed met1 next to cell pins drawn on met1 keeps SKY130's met1 spacing (met1.2, 0.14 um).
 
 Project issue 10: a pin drawn on met1 (RESET_B of dfrtp, SET_B of dfstp, ...) is owned by its net,
-so the grid lets that net put a met1-met2 via on the node just past the pin's end. The wire joining
-pad and pin is 0.14 um wide, the pad 0.26 um and the pin's end 0.23 um: beside the wire a notch
-0.09-0.135 um wide is left between pad and pin, which magic reports as met1.2 although both are one
-net. These tests check the GDS metal (the library's cell layouts plus the routed shapes) with
-KLayout, and the routed tiny layout also with magic.
+so the grid lets that net put a met1-met2 via on a node just past the end of the pin's bar. The
+wire joining pad and pin is 0.14 um wide, the pad 0.26 um and the pin's end 0.23 um: beside the
+wire a notch 0.055-0.135 um wide is left between pad and pin, which magic reports as met1.2 although
+both are one net. These tests check the GDS metal (the library's cell layouts plus the routed
+shapes) with KLayout, and the routed tiny layout also with magic.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def cell_met1(pdk):
 
 
 def _met1_pins(macros, pdk):
+    """(cell, pin) of every signal pin drawn on met1 in the cells synthesis may use."""
     return sorted((name, pin) for name, macro in macros.items() if not pdk.is_dont_use(name)
                   for pin, p in macro.signal_pins().items() if any(layer == "met1" for layer, _ in p.shapes))
 
@@ -135,7 +136,7 @@ def test_routed_tiny_layout_has_no_met1_spacing_error(pdk, tech_and_macros, cell
     pin_left = layout.instances["ff"].x + min(r[0] for layer, r in macros["sky130_fd_sc_hd__dfrtp_1"]
                                               .pins["RESET_B"].shapes if layer == "met1")
     router.write_geometry()
-    pads = [v.x + 160 for v in layout.vias if v.via == "M1M2_PR"]
+    pads = [v.x + tech.vias[v.via].rects["met1"][2] for v in layout.vias if v.via == "M1M2_PR"]
     assert pin_left - 140 < max(x for x in pads if x <= pin_left), "the layout no longer reproduces issue 10"
     gds = tmp_path / "tiny.gds"
     config = pdk.data["gds"]

@@ -153,7 +153,7 @@ def test_every_layer_and_kind_is_covered(rules):
         assert {(metal, k) for k in ("width", "space", "area")} <= layers, metal
     for cut in ("mcon", "via", "via2", "via3"):
         assert {(cut, "space"), (cut, "enclosure")} <= layers, cut
-    assert {(cut, "enclosure_opposite") for cut in ("licon", "mcon", "via", "via2", "via3")} <= layers
+    assert {(cut, "enclosure_opposite") for cut in ("mcon", "via", "via2", "via3")} <= layers
 
 
 @pytest.mark.parametrize("rule_id", [r["id"] for r in TABLE])

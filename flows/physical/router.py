@@ -11,7 +11,8 @@ SKY130 (see the project's findings). Here the grid and a few conflict rules carr
   or via pad would come closer than the layer spacing.
 Nets are routed one connection at a time with A*; nodes used by several nets get more expensive every
 round until no conflict is left. Once few conflicts remain, the nets passing near them are ripped up
-and rerouted too, in a neighbourhood that widens while progress stalls. Same-net gaps and small
+and rerouted too, in a neighbourhood that widens while progress stalls. Same-net gaps and notches
+(also against the net's own pin and port metal, which the grid lets the net approach) and small
 met3/met4 islands are mended when the geometry is written.
 """
 
@@ -353,7 +354,7 @@ class Router:
             for layer, rect in tech.vias[via.via].rects.items():
                 neighbours.add(layer, via.net, _moved(rect, via.x, via.y))
         ports = {p.name: p for p in self.layout.ports}
-        mended: list[tuple[str, str, list, list]] = []
+        mended: list[tuple[str, str, list]] = []
         for route in self.nets:
             fixed = self._fixed_metal(route, ports)
             per_layer: dict[str, list] = {name: [] for name in LAYERS}
@@ -379,15 +380,15 @@ class Router:
             for layer_name, rects in per_layer.items():
                 if rects:
                     boxes = _mended(rects, tech.layers[layer_name].spacing, fixed.get(layer_name, []))
-                    mended.append((route.name, layer_name, boxes, fixed.get(layer_name, [])))
+                    mended.append((route.name, layer_name, boxes))
                     for box in boxes:
                         neighbours.add(layer_name, route.name, box)
         self.islands_left = 0
-        for net, layer_name, boxes, pins in mended:
+        for net, layer_name, boxes in mended:
             layer = tech.layers[layer_name]
             for box in boxes:
                 self.layout.shapes.append(Shape(net, layer_name, box))
-            for grown in _grow_islands(boxes, pins, layer, HORIZONTAL[LAYERS.index(layer_name)], net, neighbours):
+            for grown in _grow_islands(boxes, layer, HORIZONTAL[LAYERS.index(layer_name)], net, neighbours):
                 if grown is None:
                     self.islands_left += 1
                     continue
@@ -477,14 +478,13 @@ def _mended(rects, spacing: int, fixed=()) -> list[tuple[int, int, int, int]]:
             (p.bbox() for p in closed.decompose_trapezoids_to_region().each())]
 
 
-def _grow_islands(boxes, fixed, layer, horizontal: bool, net: str, neighbours: ShapeIndex):
-    """For each island of ``boxes`` (with the net's ``fixed`` metal) below the layer's minimum area,
-    a rectangle that stretches it along its track far enough, on whichever side keeps clear of other
-    nets (None if neither)."""
+def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeIndex):
+    """For each island of ``boxes`` below the layer's minimum area, a rectangle that stretches it
+    along its track far enough, on whichever side keeps clear of other nets (None if neither)."""
     if not layer.min_area_nm2:
         return []
     grown = []
-    for polygon in _region(list(boxes) + list(fixed)).each():
+    for polygon in _region(boxes).each():
         area = polygon.area()
         if area >= layer.min_area_nm2:
             continue
