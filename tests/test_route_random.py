@@ -31,6 +31,8 @@ CHECKS = {"route__unrouted__count": 0, "drc__errors__count": 0, "lvs__mismatch__
 @example(design=RandomDesign(seed=1, cells=40, inputs=8, outputs=6, utilization=0.55, aspect_ratio=0.5))
 # found by this test: a small design at 0.55 whose taps and clock root buffer overfilled the rows
 @example(design=RandomDesign(seed=25369, cells=40, inputs=12, outputs=2, utilization=0.55, aspect_ratio=0.5))
+# found by this test: a GDS rule violation from an intermediate router change (island growth over pin metal)
+@example(design=RandomDesign(seed=74, cells=66, inputs=12, outputs=9, utilization=0.4, aspect_ratio=2.0))
 def test_random_designs_route_and_sign_off_clean(design, pdk, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"rand{design.seed}")
     result = run_flow(load_design(design.write(folder)), "sky130A", pdk.root, folder / "run")
