@@ -29,6 +29,9 @@ def register(subparsers) -> None:
     run.add_argument("--jobs", type=int, default=1, metavar="N", help="Luigi workers running stages in parallel")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.VAR=VALUE",
                      help="override a stage variable (see 'kchip flow stages')")
+    run.add_argument("--shuttle", metavar="SHUTTLE:SLOT",
+                     help="take die and pins from a shuttle slot, e.g. tt-sky130:1x2 or tt-sky130:auto "
+                          "(same as --set floorplan.shuttle=...; 'kchip mpw slots' lists them)")
     run.add_argument("--scheduler-url", help="central luigid URL (default: local scheduler)")
     run.add_argument("--join", action="store_true",
                      help="be one more worker of the run another machine started with the same arguments "
@@ -93,6 +96,8 @@ def run_command(args) -> int:
         design = resolve_design(args.design)
         pdk = load_pdk(args.pdk, args.pdk_root)
         overrides = parse_overrides(args.overrides)
+        if args.shuttle:
+            overrides["floorplan.shuttle"] = args.shuttle
     except (DesignError, PdkError, FlowError) as exc:
         raise UserError(str(exc)) from None
     run_dir = args.run_dir or Path("runs") / design.name

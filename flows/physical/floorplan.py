@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kchip.flows.physical.grid import nearest_track_x
 from kchip.flows.physical.layout import Instance, Layout, Shape, Via
 from kchip.flows.physical.lef import Macro, Technology
 
@@ -57,6 +58,9 @@ class FloorplanConfig:
     ground_net: str = "VGND"
     #: cells added after placement that must still find room in the rows (the clock tree's root)
     reserve_cells: tuple[str, ...] = ()
+    #: a shuttle slot's exact die (nm) and its pin template: (name, layer, (x1, y1, x2, y2) nm)
+    slot_die_nm: tuple[int, int] | None = None
+    template_pins: tuple[tuple[str, str, tuple[int, int, int, int]], ...] = ()
 
 
 def _round_up(value: float, step: int) -> int:
@@ -196,6 +200,15 @@ def check_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, si
                              f"the smallest die of this shape that fits is {die!r} um (core margin "
                              f"{cfg.core_margin_um:g} um)")
     raise FloorplanError(f"[floorplan] utilization = {cfg.utilization!r}: {facts}")
+
+
+def cells_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, site: tuple[int, int]) -> bool:
+    """Whether the placer can legalise the cells in the core of ``cfg.die_size_um``."""
+    try:
+        check_fit(layout, macros, cfg, site, _core_size(layout, macros, cfg, site))
+    except FloorplanError:
+        return False
+    return True
 
 
 def _grow_to_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, site: tuple[int, int],
@@ -390,12 +403,45 @@ def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: F
     check_fit(layout, macros, cfg, layout.site, (width, height))
     mx = _round_up(cfg.core_margin_um * 1000, site_w)
     my = _round_up(cfg.core_margin_um * 1000, GRID_DY * 2)
-    width, height, sides, pin_decisions = _fit_pins(layout, cfg, width, height, mx, my, layout.site)
-    layout.decisions = decisions + pin_decisions
-    layout.core = (mx, my, mx + width, my + height)
-    layout.die = (0, 0, 2 * mx + width, 2 * my + height)
+    if cfg.template_pins:
+        layout.decisions = decisions
+        layout.core = (mx, my, mx + width, my + height)
+        layout.die = (0, 0, *cfg.slot_die_nm)
+    else:
+        width, height, sides, pin_decisions = _fit_pins(layout, cfg, width, height, mx, my, layout.site)
+        layout.decisions = decisions + pin_decisions
+        layout.core = (mx, my, mx + width, my + height)
+        layout.die = (0, 0, 2 * mx + width, 2 * my + height)
     layout.rows = [(my + r * row_h, "N" if r % 2 == 0 else "FS") for r in range(height // row_h)]
     _place_taps(layout, cfg, macros)
     _add_straps(layout, tech, cfg)
-    _place_pins(layout, sides, tech)
+    if cfg.template_pins:
+        _place_template_pins(layout, cfg)
+    else:
+        _place_pins(layout, sides, tech)
     return layout
+
+
+def _place_template_pins(layout: Layout, cfg: FloorplanConfig) -> None:
+    """Every port on its shuttle template pin; the design must have exactly the template's pins. A
+    pin between the routing tracks gets metal reaching over to the nearest track, where the router
+    joins it."""
+    template = {name: (layer, rect) for name, layer, rect in cfg.template_pins}
+    ports = {p.name for p in layout.ports}
+    extra, missing = sorted(ports - set(template)), sorted(set(template) - ports)
+    if extra or missing:
+        raise FloorplanError(f"the top {layout.top!r} does not have the shuttle's pins: "
+                             + (f"ports not in the template: {', '.join(extra[:10])}; " if extra else "")
+                             + (f"template pins missing from the top: {', '.join(missing[:10])}; " if missing else "")
+                             + f"the template has {', '.join(sorted(template)[:12])} ...")
+    _, _, die_w, die_h = layout.die
+    for port in layout.ports:
+        port.layer, port.rect = template[port.name]
+        x0, y0, x1, y1 = port.rect
+        port.side = min((("left", x0), ("right", die_w - x1), ("bottom", y0), ("top", die_h - y1)),
+                        key=lambda side: side[1])[0]
+        if port.side in ("top", "bottom"):
+            track, half = nearest_track_x(port.layer, (x0 + x1) // 2), (x1 - x0) // 2
+            if not (x0 <= track - half and track + half <= x1):
+                layout.shapes.append(Shape(port.net, port.layer, (min(x0, track - half), y0,
+                                                                  max(x1, track + half), y1)))

@@ -30,9 +30,9 @@ def save_options(libname: str) -> kdb.SaveLayoutOptions:
 
 def write_gds(layout: Layout, macros: dict[str, Macro], tech: Technology, cell_gds: Path,
               gds_layers: dict[str, list[int]], pin_datatype: int, label_datatype: int,
-              out: Path) -> dict[str, float]:
+              out: Path, boundary_layer: list[int] | None = None) -> dict[str, float]:
     """Write ``out`` atomically, byte for byte the same for the same inputs; return the number of
-    shapes written per kind."""
+    shapes written per kind. ``boundary_layer`` gets a box equal to the die."""
     ly = kdb.Layout()
     ly.dbu = 0.001
     ly.read(str(cell_gds))
@@ -67,6 +67,8 @@ def write_gds(layout: Layout, macros: dict[str, Macro], tech: Technology, cell_g
         top.shapes(layer_index[port.layer]).insert(box)
         top.shapes(pin_layer(port.layer)).insert(box)
         top.shapes(label_layer(port.layer)).insert(kdb.Text(port.name, kdb.Trans(box.center())))
+    if boundary_layer is not None:
+        top.shapes(ly.layer(*boundary_layer)).insert(kdb.Box(*layout.die))
     power_labels = 0
     for shape in layout.shapes:
         if shape.net in ("VPWR", "VGND") and shape.layer == "met4":

@@ -47,6 +47,17 @@ def layer_rules(tech: Technology) -> list[LayerRules]:
     return rules
 
 
+#: every how many grid columns and rows each layer has a node (met3 every second row, met4 every
+#: second column and row: their pitch is twice that of met1/met2)
+NODE_STRIDE = ((1, 1), (1, 1), (1, 2), (2, 2))
+
+
+def nearest_track_x(layer: str, x: int) -> int:
+    """The x of the ``layer`` node column nearest ``x``."""
+    stride = NODE_STRIDE[LAYERS.index(layer)][0] * DX
+    return X0 + max(0, round((x - X0) / stride)) * stride
+
+
 class RouteGrid:
     """Node indexing, coordinates and the per-layer blockage maps."""
 
@@ -61,10 +72,9 @@ class RouteGrid:
         self.via_block = np.full((len(LAYERS), self.nx, self.ny), FREE, dtype=np.int32)
         #: edge_block[l, i, j] covers the wire from node (i, j) to the next node along the track
         self.edge_block = np.full((len(LAYERS), self.nx, self.ny), FREE, dtype=np.int32)
-        self.valid = np.ones((len(LAYERS), self.nx, self.ny), dtype=bool)
-        self.valid[2, :, 1::2] = False
-        self.valid[3, 1::2, :] = False
-        self.valid[3, :, 1::2] = False
+        self.valid = np.zeros((len(LAYERS), self.nx, self.ny), dtype=bool)
+        for layer, (si, sj) in enumerate(NODE_STRIDE):
+            self.valid[layer, ::si, ::sj] = True
         #: node-index distance to the next node along each layer's track
         self.along = (self.ny, 1, self.ny, 2)
 

@@ -89,11 +89,32 @@ class Router:
             shapes += [s for pin in macro.pins.values() if pin.use in ("POWER", "GROUND") for s in pin.shapes]
             for layer, rect in shapes:
                 grid.add_obstacle(layer, _placed(inst, macro, rect))
+        routed = {net for net, terminals in self.layout.nets().items() if len(terminals) >= 2}
         for shape in self.layout.shapes:
-            grid.add_obstacle(shape.layer, shape.rect)
+            if shape.net not in routed:
+                grid.add_obstacle(shape.layer, shape.rect)
         for via in self.layout.vias:
             for layer, rect in self.tech.vias[via.via].rects.items():
                 grid.add_obstacle(layer, (via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
+
+    def _port_node(self, port, die_w: int, die_h: int) -> int:
+        """The grid node a port is reached at: on the port's layer, at the die edge's first node
+        row or column, on the track nearest the pin's centre (a pin off the tracks, as a shuttle
+        template may place it, is then joined by the wire's overlap with the pin)."""
+        grid = self.grid
+        x0, y0, x1, y1 = port.rect
+        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+        layer = LAYERS.index(port.layer)
+        columns, rows = np.nonzero(grid.valid[layer])
+        if port.side in ("left", "right"):
+            edge = grid.x(0) if port.side == "left" else die_w - grid.x(0)
+            i = columns[np.argmin(np.abs(grid.x(columns) - edge))]
+            j = rows[np.argmin(np.abs(grid.y(rows) - cy) + (columns != i) * 10**9)]
+        else:
+            edge = grid.y(0) if port.side == "bottom" else die_h - grid.y(0)
+            j = rows[np.argmin(np.abs(grid.y(rows) - edge))]
+            i = columns[np.argmin(np.abs(grid.x(columns) - cx) + (rows != j) * 10**9)]
+        return grid.index(layer, int(i), int(j))
 
     def _collect_terminals(self) -> None:
         grid = self.grid
@@ -104,6 +125,9 @@ class Router:
         for port in self.layout.ports:
             if port.rect is not None:
                 grid.add_obstacle(port.layer, port.rect, ids.get(port.net, BLOCKED))
+        for shape in self.layout.shapes:
+            if shape.net in ids:
+                grid.add_obstacle(shape.layer, shape.rect, ids[shape.net])
         _, _, die_w, die_h = self.layout.die
         for name, terminals in nets.items():
             for inst, pin in terminals:
@@ -112,12 +136,7 @@ class Router:
                 port = ports[pin]
                 if port.rect is None:
                     raise RoutingError(f"port {pin!r} has no pin shape; run the floorplan first")
-                x0, y0, x1, y1 = port.rect
-                cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-                if port.side in ("left", "right"):
-                    node = grid.node_at(2, grid.x(0) if port.side == "left" else die_w - grid.x(0), cy)
-                else:
-                    node = grid.node_at(1, cx, grid.y(0) if port.side == "bottom" else die_h - grid.y(0))
+                node = self._port_node(port, die_w, die_h)
                 self.nets[ids[name]].terminals.append(node)
                 self.nets[ids[name]].terminal_refs.append(pin)
         for inst in self.layout.instances.values():

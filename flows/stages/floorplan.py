@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
-from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, floorplan
+from kchip.design.sources import files_digest
+from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, cells_fit, floorplan
 from kchip.flows.physical.layout import from_yosys_json
 from kchip.flows.stage import Stage, StageFailed, Variable
 from kchip.flows.stages.common import save_layout, technology
+from kchip.mpw.slots import SHUTTLE_DIR, ShuttleError, load_shuttle
 
 
 class Floorplan(Stage):
@@ -23,14 +26,26 @@ class Floorplan(Stage):
         Variable("strap_pitch_um", float, 40.0, "um", "pitch of the power straps",
                  minimum=5.0, maximum=10000.0),
         Variable("strap_width_um", float, 1.6, "um", "width of the power straps", minimum=0.1, maximum=100.0),
+        Variable("shuttle", str, "", "", "shuttle slot the die and pins come from, e.g. tt-sky130:1x2, or "
+                 "tt-sky130:auto for the smallest tile the cells fit (kchip mpw slots lists them); empty: none"),
     )
 
     def extra_inputs(self):
         d = self.design()
+        shuttle = self.config()["shuttle"].partition(":")[0]
         return {"floorplan": [d.utilization, d.die_size_um, d.aspect_ratio, d.core_margin_um],
-                "pins": d.pins, "clock": d.clock_port}
+                "pins": d.pins, "clock": d.clock_port,
+                "shuttle": files_digest([SHUTTLE_DIR / f"{shuttle}.toml"], SHUTTLE_DIR) if shuttle else None}
 
     def check_config(self, config):
+        if config["shuttle"]:
+            name, _, size = config["shuttle"].partition(":")
+            try:
+                shuttle = load_shuttle(name)
+                if size != "auto":
+                    shuttle.slot(size or None)
+            except ShuttleError as exc:
+                return f"floorplan.shuttle = {config['shuttle']!r}: {exc}"
         if config["strap_width_um"] * 2 > config["strap_pitch_um"]:
             return (f"floorplan.strap_width_um = {config['strap_width_um']!r} must be at most half of "
                     f"floorplan.strap_pitch_um = {config['strap_pitch_um']!r}")
@@ -47,6 +62,9 @@ class Floorplan(Stage):
                               s["tap_cell"], ctx.config["tap_spacing_um"], ctx.config["strap_pitch_um"],
                               ctx.config["strap_width_um"], s["power_pin"], s["ground_pin"],
                               reserve_cells=(s["clock_buffers"][0],))
+        slot_name = None
+        if ctx.config["shuttle"]:
+            cfg, slot_name = self._in_slot(cfg, ctx.config["shuttle"], layout, macros, s["site"], tech)
         try:
             floorplan(layout, macros, tech, cfg, s["site"])
         except FloorplanError as exc:
@@ -54,6 +72,9 @@ class Floorplan(Stage):
         x0, y0, x1, y1 = layout.core
         cell_area = sum(macros[i.cell].width * macros[i.cell].height for i in layout.instances.values()
                         if i.role == "logic")
+        if slot_name:
+            layout.decisions.append(f"die and pins from shuttle slot {slot_name} "
+                                    f"({cfg.slot_die_nm[0] / 1000:g} x {cfg.slot_die_nm[1] / 1000:g} um)")
         report = ctx.folder / "floorplan.json"
         report.write_text(json.dumps({"die_um": [layout.die[2] / 1000, layout.die[3] / 1000],
                                       "core_um": [v / 1000 for v in layout.core],
@@ -66,3 +87,21 @@ class Floorplan(Stage):
             "floorplan__taps__count": sum(i.role == "tap" for i in layout.instances.values()),
             "floorplan__cell_area__um2": round(cell_area / 1e6, 3),
         }
+
+    def _in_slot(self, cfg: FloorplanConfig, spec: str, layout, macros, site_name: str,
+                 tech) -> tuple[FloorplanConfig, str]:
+        """``cfg`` with the die and pin template of the shuttle slot ``spec`` (``shuttle:auto``: the
+        smallest slot whose core holds the cells)."""
+        name, _, size = spec.partition(":")
+        shuttle = load_shuttle(name)
+        candidates = shuttle.slots() if size == "auto" else [shuttle.slot(size or None)]
+        site = tech.sites[site_name]
+        for slot in candidates:
+            die = (slot.die[2] - slot.die[0], slot.die[3] - slot.die[1])
+            pins = tuple((p.name, p.layer, tuple(p.rect)) for p in slot.pins if p.use == "SIGNAL")
+            fitted = replace(cfg, utilization=None, die_size_um=(die[0] / 1000, die[1] / 1000),
+                             pins={}, slot_die_nm=die, template_pins=pins)
+            if cells_fit(layout, macros, fitted, site):
+                return fitted, slot.spec
+        raise StageFailed(f"{self.design().file}: floorplan.shuttle = {spec!r}: the cells do not fit "
+                          f"{'any slot of ' + name if size == 'auto' else 'slot ' + candidates[0].spec}")

@@ -29,7 +29,7 @@ class Gds(Stage):
         gds_cfg = ctx.pdk.data["gds"]
         gds = ctx.folder / f"{ctx.design.top}.gds"
         metrics = write_gds(layout, macros, tech, ctx.pdk.gds, gds_cfg["layers"], gds_cfg["pin_datatype"],
-                            gds_cfg["label_datatype"], gds)
+                            gds_cfg["label_datatype"], gds, boundary_layer=gds_cfg.get("boundary"))
         png = ctx.folder / f"{ctx.design.top}.png"
         render_png(gds, ctx.pdk.klayout_lyp, png)
         density = ctx.pdk.data["density"]
