@@ -2,8 +2,9 @@
 
 :func:`npu_testbench` describes the cocotb bench for one set of generator parameters;
 ``TESTBENCHES`` are the ones ``kchip verify`` knows: a 4x4 core with 16-word banks, a 3x3 one (an
-array size that is not a power of two, with odd buffer depths) and the configuration of
-``rtl/npu_core/design.toml`` that the physical flow builds.
+array size that is not a power of two, with odd buffer depths), the configuration of
+``rtl/npu_core/design.toml`` that the physical flow builds, and the Tiny Tapeout wrapper of
+``rtl/npu_core/tt_design.toml`` driven through its pins (:mod:`.tt_testbench`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from kchip.verification.npu_core.tt_testbench import design_parameters, tt_testbench
 from kchip.verification.runner import Testbench
 
 TOP = "npu_core"
@@ -65,4 +67,5 @@ TESTBENCHES = (
     npu_testbench(n=4, a_depth=16, b_depth=16),
     npu_testbench(name="npu_core_n3", n=3, a_depth=13, b_depth=11),
     npu_testbench(name="npu_core_flow", **flow_parameters()),
+    tt_testbench(**design_parameters()),
 )
