@@ -229,7 +229,6 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
     kwargs = {"workers": jobs, "detailed_summary": True, "log_level": "CRITICAL"}
     if scheduler_url:
         kwargs["scheduler_url"] = scheduler_url
-        luigi.configuration.get_config().set("worker", "keep_alive", "true")
     else:
         kwargs["local_scheduler"] = True
     finished = threading.Event()
@@ -241,6 +240,11 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
     watcher = threading.Thread(target=watch, daemon=True) if on_update else None
     if watcher:
         watcher.start()
+    config = luigi.configuration.get_config()
+    had_keep_alive = config.has_option("worker", "keep_alive")
+    previous = config.get("worker", "keep_alive", None)
+    # with a central scheduler a worker waits for stages other workers still run; alone it must not
+    config.set("worker", "keep_alive", "true" if scheduler_url else "false")
     try:
         luigi.build([tasks[to_stage]], **kwargs)
     except KeyboardInterrupt:
@@ -249,6 +253,10 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
             child.join(30)
         raise
     finally:
+        if had_keep_alive:
+            config.set("worker", "keep_alive", previous)
+        else:
+            config.remove_option("worker", "keep_alive")
         finished.set()
         if watcher:
             watcher.join()
