@@ -124,6 +124,44 @@ def test_bus_ports_and_a_tie_cell_with_an_open_output(pdk, tmp_path):
     assert not compare(pdk, tmp_path, gds, netlist, top="busy").matched
 
 
+def test_an_antenna_diode_is_compared_by_the_net_it_sits_on(pdk, tmp_path):
+    """The library's diode cell has an empty CDL subcircuit but extracts to a diode: it matches on
+    its own port ``d`` with its power pins, and the same diode claimed on ``a`` is a mismatch."""
+    row = Row(pdk, "guarded")
+    row.place("tapvpwrvgnd_1")
+    [inverter] = row.place("inv_1")
+    [diode] = row.place("diode_2")
+    row.place("tapvpwrvgnd_1")
+    row.label((67, 5), "a", inverter + 0.48, 1.2)
+    row.label((67, 5), "y", inverter + 0.93, 2.0)
+    row.label((67, 5), "d", diode + 0.46, 1.36)
+    row.label((68, 5), "VPWR", 1.0, 2.72)
+    row.label((68, 5), "VGND", 1.0, 0.0)
+    gds = row.write(tmp_path / "guarded.gds")
+    netlist = tmp_path / "guarded.v"
+    source = ("module guarded(a, d, y);\n  input a;\n  input d;\n  output y;\n"
+              "  sky130_fd_sc_hd__inv_1 _1_ (.A(a), .Y(y));\n"
+              "  sky130_fd_sc_hd__diode_2 ANTENNA_0 (.DIODE({net}));\nendmodule\n")
+    netlist.write_text(source.format(net="d"))
+    result = compare(pdk, tmp_path, gds, netlist, top="guarded")
+    assert result.matched and result.layout_only_models == ("sky130_fd_pr__diode_pw2nd_05v5",)
+    netlist.write_text(source.format(net="a"))
+    assert not compare(pdk, tmp_path, gds, netlist, top="guarded").matched
+
+
+def test_layout_only_models_are_those_found_only_in_cells_the_reference_leaves_empty(tmp_path):
+    layout = tmp_path / "layout.spice"
+    layout.write_text(".subckt diode DIODE VNB\nX0 VNB DIODE model_d area=1p\n.ends\n"
+                      ".subckt inv A Y VGND VNB\nX0 Y A VGND VNB model_n w=1u l=1u\n.ends\n"
+                      ".subckt odd A VNB\nX0 VNB A model_x\n.ends\n"
+                      ".subckt top a\nXd a 0 diode\nXi a y 0 0 inv\nXo a 0 odd\nX9 0 a model_x\n.ends\n")
+    reference = {"diode": (".SUBCKT diode DIODE VNB", []), "inv": (".SUBCKT inv A Y VGND VNB", ["M0 Y A VGND VNB n"]),
+                 "odd": (".SUBCKT odd A VNB", [])}
+    assert lvs.layout_only_models(layout, reference) == {"model_d"}
+    setup = lvs.netgen_setup(["model_n"], [], {"model_d"})
+    assert 'ignore class "-circuit1 model_d"' in setup and '"-circuit2 model_d"' not in setup
+
+
 @pytest.mark.slow
 def test_every_usable_library_cell_matches(pdk, tmp_path):
     """One row with each cell kchip may use (not dont_use), every signal pin on its own net."""

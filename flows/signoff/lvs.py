@@ -6,6 +6,9 @@ cells tie to VPWR/VGND), the synthesized netlist has none; :func:`write_powered_
 (the cell's power pins to the design's VPWR/VGND ports, n-well to VPWR, p-well to VGND), which is
 what a placed-and-routed layout with tap cells implements. Physical-only cells (taps, fill, decap)
 have no counterpart in the netlist and are ignored by class in the generated netgen setup.
+Antenna diode cells are kept: their reference subcircuit is empty, the diode device their layout
+extracts is ignored (:func:`layout_only_models`), and netgen compares such empty cells as black boxes
+by their pin names, so the net each diode sits on is still checked.
 
 Extraction uses the tech file's ``sky130(vendor)`` input style so that the top cell's text labels
 become ports.
@@ -58,6 +61,7 @@ class LvsResult:
     log: Path
     layout_netlist: Path
     reference_netlist: Path
+    layout_only_models: tuple[str, ...] = ()
 
     def metrics(self) -> dict[str, int]:
         """Flat metrics (units in :data:`METRIC_UNITS`); the unverified cells are counted, not named."""
@@ -130,12 +134,14 @@ def extraction_script(gds: Path, top: str, spice: Path) -> str:
     ])
 
 
-def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str]) -> str:
+def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str],
+                 layout_only_models: Iterable[str] = ()) -> str:
     """A netgen setup script for the devices and cells found in the two netlists.
 
     Transistors: source and drain are interchangeable, parallel fingers merge with their widths
     added, W and L agree to 1 %, the diffusion areas/perimeters magic adds are ignored. Resistors
-    modelling the conb cell's shorts are compared by topology only. Physical-only cells are ignored.
+    modelling the conb cell's shorts are compared by topology only. Physical-only cells are ignored,
+    and so are the ``layout_only_models`` in the layout (see :func:`layout_only_models`).
     """
     lines = ["# netgen setup written by kchip.flows.signoff.lvs"]
     for model in sorted(set(device_models)):
@@ -153,19 +159,42 @@ def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str]) ->
                 lines.append(f"property {target} delete w l")
     for cell in sorted(set(physical_cells)):
         lines += [f'ignore class "-circuit1 {cell}"', f'ignore class "-circuit2 {cell}"']
+    lines += [f'ignore class "-circuit1 {model}"' for model in sorted(set(layout_only_models))]
     return "\n".join(lines) + "\n"
+
+
+def layout_only_models(layout_spice: Path, reference: dict[str, tuple[str, list[str]]]) -> set[str]:
+    """Device models the extracted layout has only inside cells whose reference subcircuit holds no
+    device at all.
+
+    A library may leave a cell's device out of its reference netlist on purpose: SkyWater's CDL
+    gives the antenna diode cell no device ("Tap diode is not represented here"), while its layout
+    extracts to a diode from the net to the substrate. Such a model, found nowhere else in the
+    layout, is ignored in the layout, so the cell is compared by its pins (its connection to the
+    net it protects is still checked). A model that also appears in any other cell, or at the top,
+    is compared as usual.
+    """
+    inside_empty: set[str] = set()
+    elsewhere: set[str] = set()
+    for cell, (_, body) in read_subckts(layout_spice).items():
+        models = {model for card in body if (model := _card_class(card))}
+        empty_reference = cell in reference and not reference[cell][1]
+        (inside_empty if empty_reference else elsewhere).update(models)
+    return inside_empty - elsewhere
 
 
 def _instance_classes(spice: Path) -> set[str]:
     """Names of the subcircuits/devices instantiated in a SPICE netlist (``X``/``R`` cards)."""
-    classes = set()
-    for line in Path(spice).read_text().splitlines():
-        tokens = line.split()
-        if tokens and tokens[0][0] in "XxRr":
-            positional = [t for t in tokens[1:] if "=" not in t]
-            if positional:
-                classes.add(positional[-1])
-    return classes
+    return {cls for line in Path(spice).read_text().splitlines() if (cls := _card_class(line))}
+
+
+def _card_class(card: str) -> str | None:
+    """The subcircuit or device model an ``X``/``R`` card instantiates (None for other cards)."""
+    tokens = card.split()
+    if not tokens or tokens[0][0] not in "XxRr":
+        return None
+    positional = [t for t in tokens[1:] if "=" not in t]
+    return positional[-1] if positional else None
 
 
 def count_mismatches(comparisons: list[dict]) -> int:
@@ -200,7 +229,7 @@ def _compare(invocation: Invocation, workdir: Path, top: str, layout_spice: Path
         f"set layout [readnet spice {w(layout_spice)}]",
         f"set reference [readnet spice {w(cells_cdl)}]",
         f"readnet verilog {w(powered)} $reference",
-        f"lvs [list $layout {w(top)}] [list $reference {w(top)}] {w(setup)} {w(report)} -json",
+        f"lvs [list $layout {w(top)}] [list $reference {w(top)}] {w(setup)} {w(report)} -json -blackbox",
         "quit",
     ]) + "\n")
     output = netgen.run_script(invocation, script, log_name=log_name, cwd=workdir)
@@ -310,7 +339,8 @@ def run_lvs(gds: Path, netlist_v: Path, top: str, pdk, workdir: Path, invocation
     classes = _instance_classes(layout_spice)
     models = {c for c in classes if c.startswith(DEVICE_PREFIX)}
     ignored = {c for c in classes if any(fnmatch.fnmatchcase(c, p) for p in physical_cells)}
-    setup = _write_atomic(workdir / "netgen_setup.tcl", netgen_setup(models, ignored))
+    layout_only = layout_only_models(layout_spice, read_subckts(cells_cdl))
+    setup = _write_atomic(workdir / "netgen_setup.tcl", netgen_setup(models, ignored, layout_only))
 
     report = workdir / "lvs.report"
     outcome = _compare(invocation, workdir, top, layout_spice, cells_cdl, powered, setup, report,
@@ -327,4 +357,5 @@ def run_lvs(gds: Path, netlist_v: Path, top: str, pdk, workdir: Path, invocation
                            log_name)
     matched = outcome.result_text == MATCH_TEXT and outcome.mismatches == 0
     return LvsResult(matched, outcome.result_text, max(outcome.mismatches, 0 if matched else 1),
-                     unverified, report, invocation.folder / log_name, layout_spice, powered)
+                     unverified, report, invocation.folder / log_name, layout_spice, powered,
+                     tuple(sorted(layout_only)))

@@ -24,5 +24,6 @@ class Lvs(Stage):
         report = ctx.folder / "lvs.json"
         report.write_text(json.dumps({"matched": result.matched, "result": result.result_text,
                                       "mismatches": result.mismatches, "report": result.report.name,
-                                      "unverified_cells": sorted(result.unverified_cells)}, indent=2))
+                                      "unverified_cells": sorted(result.unverified_cells),
+                                      "layout_only_models": list(result.layout_only_models)}, indent=2))
         return {"lvs_report": report}, result.metrics()

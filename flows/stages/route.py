@@ -1,8 +1,9 @@
-"""Route: filler cells, then detailed routing of every signal net; the final netlist and SPEF."""
+"""Route: filler cells, detailed routing of every signal net, antenna repair; the final netlist and SPEF."""
 
 from __future__ import annotations
 
-from kchip.flows.physical.layout import write_verilog
+from kchip.flows.physical.antenna_repair import DIODE_ROLE, DiodeCell, Routing, repair_antennas
+from kchip.flows.physical.layout import Layout, write_verilog
 from kchip.flows.physical.placer import fill_rows
 from kchip.flows.physical.router import Router, routed_nets
 from kchip.flows.stage import Stage, StageFailed, Variable
@@ -11,31 +12,57 @@ from kchip.flows.timing.spef import write_spef
 
 
 class Route(Stage):
-    """Filler cells, then detailed routing of every signal net; writes the final netlist and SPEF."""
+    """Filler cells, then detailed routing of every signal net; antenna violations repaired with
+    diode cells in place of fillers and a re-route of their nets
+    (:mod:`kchip.flows.physical.antenna_repair`); writes the final netlist and SPEF."""
 
     name, order, upstream = "route", 7, ("cts",)
     reads = ("layout",)
     writes = ("layout", "final_netlist", "spef")
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")
     variables = (Variable("max_rounds", int, 200, "", "negotiation rounds before giving up",
-                          minimum=1, maximum=100000),)
+                          minimum=1, maximum=100000),
+                 Variable("antenna_rounds", int, 5, "", "rounds of diode insertion and re-routing "
+                          "while antenna violations remain", minimum=0, maximum=20))
 
     def execute(self, ctx):
         tech, macros = technology(ctx)
         layout = load_layout(ctx)
-        fills = fill_rows(layout, macros, ctx.pdk.stdcell["fill_cells"])
-        router = Router(layout, macros, tech)
-        with open(ctx.folder / "route.log", "w") as log:
-            metrics = router.run(max_rounds=ctx.config["max_rounds"], log=lambda m: print(m, file=log, flush=True))
-        if router.problems:
-            (ctx.folder / "unrouted.txt").write_text("\n".join(router.problems) + "\n")
-            raise StageFailed(f"route: {len(router.problems)} net(s) or pin(s) left unrouted after "
-                              f"{metrics['route__rounds__count']} rounds, e.g. {router.problems[:5]}; "
-                              f"list in {ctx.folder / 'unrouted.txt'}")
-        router.write_geometry()
-        metrics["route__islands_unfixed__count"] = router.islands_left
-        metrics["floorplan__fills__count"] = fills
+        fill_cells = ctx.pdk.stdcell["fill_cells"]
+        fill_rows(layout, macros, fill_cells)
+        diode = DiodeCell(ctx.pdk.stdcell["diode_cell"], ctx.pdk.stdcell["diode_pin"])
+        with open(ctx.folder / "route.log", "w") as log_file:
+            def log(message: str) -> None:
+                print(message, file=log_file, flush=True)
+
+            def routed(unrouted: Layout) -> Router:
+                router = Router(unrouted, macros, tech)
+                router.run(max_rounds=ctx.config["max_rounds"], log=log)
+                if not router.problems:
+                    router.write_geometry()
+                return router
+
+            def reroute(view: Layout) -> Routing:
+                router = routed(view)
+                if router.problems:
+                    return Routing(tuple(router.problems))
+                return Routing((), tuple(routed_nets(router)), router.islands_left)
+
+            router = routed(layout)
+            if router.problems:
+                (ctx.folder / "unrouted.txt").write_text("\n".join(router.problems) + "\n")
+                raise StageFailed(f"route: {len(router.problems)} net(s) or pin(s) left unrouted after "
+                                  f"{router.metrics['route__rounds__count']} rounds, e.g. {router.problems[:5]}; "
+                                  f"list in {ctx.folder / 'unrouted.txt'}")
+            repair = repair_antennas(layout, routed_nets(router), macros, tech, reroute, diode, fill_cells,
+                                     max_rounds=ctx.config["antenna_rounds"])
+            for line in repair.log:
+                log(line)
+        final = repair.layout
+        metrics = {**repair.metrics(router.metrics),
+                   "route__islands_unfixed__count": router.islands_left + repair.islands_left,
+                   "floorplan__fills__count": sum(i.role == "fill" for i in final.instances.values())}
         netlist = ctx.folder / f"{ctx.design.top}.nl.v"
-        write_verilog(layout, netlist)
-        spef = write_spef(routed_nets(router), ctx.design.top, ctx.pdk.tech_lef, ctx.folder / f"{ctx.design.top}.spef")
-        return {"layout": save_layout(ctx, layout, "routed"), "final_netlist": netlist, "spef": spef}, metrics
+        write_verilog(final, netlist, include_roles=("logic", "clock", DIODE_ROLE))
+        spef = write_spef(repair.nets, ctx.design.top, ctx.pdk.tech_lef, ctx.folder / f"{ctx.design.top}.spef")
+        return {"layout": save_layout(ctx, final, "routed"), "final_netlist": netlist, "spef": spef}, metrics
