@@ -3,7 +3,9 @@
 ``kchip mpw slots [SHUTTLE]`` lists the shuttles or one shuttle's slots (with ``--area`` or
 ``--cell-area``/``--utilization``, the smallest that fits). ``kchip mpw precheck RUN_DIR_OR_GDS
 --shuttle tt-sky130:1x1`` runs every precheck, prints a table, writes ``results.xml`` (JUnit) and
-``results.md`` and exits 1 when a check fails.
+``results.md`` and exits 1 when a check fails. ``kchip mpw package RUN_DIR`` packages a signed-off run
+folder (GDS, LEF, netlists, SDC, SPEF, reports, ``manifest.json`` with every file's SHA-256) as a folder
+and a ``.tar.gz``; ``kchip mpw verify DIR_OR_ARCHIVE`` rechecks a package and reruns the precheck.
 """
 
 from __future__ import annotations
@@ -39,8 +41,36 @@ def register(subparsers) -> None:
     precheck.add_argument("--top", help="required top cell name (default: the GDS file name's stem)")
     precheck.add_argument("--out", type=Path,
                           help="folder for results.xml and results.md (default: RUN_DIR/precheck for a "
-                               "run folder with final/, else runs/mpw/<top>)")
+                               "run folder with final/, else runs/mpw/<top>); the tools' files go to its work/")
+    precheck.add_argument("--pdk-root", type=Path, help="PDK root (default: $KCHIP_PDK_ROOT, then $PDK_ROOT)")
     precheck.set_defaults(handler=precheck_command)
+    _register_package(actions)
+
+
+def _register_package(actions) -> None:
+    package = actions.add_parser("package", help="package a signed-off run folder for a shuttle",
+                                 description="Package a signed-off run folder as OUT/<top>/ and OUT/<top>.tar.gz "
+                                             "with a manifest of every file's SHA-256; refuses a run whose "
+                                             "signoff is not clean or whose stages are missing.")
+    package.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a kchip run folder with final/")
+    package.add_argument("--out", type=Path, help="folder for <top>/ and <top>.tar.gz (default: RUN_DIR/package)")
+    package.add_argument("--shuttle", metavar="SHUTTLE[:SIZE]",
+                         help="the slot, for a run made without --shuttle (else it must be the run's slot)")
+    package.add_argument("--pdk", help="PDK variant (default: the shuttle's, else sky130A)")
+    package.add_argument("--pdk-root", help="PDK root (default: $KCHIP_PDK_ROOT, then $PDK_ROOT)")
+    package.set_defaults(handler=package_command)
+    verify = actions.add_parser("verify", help="recheck a package and rerun the shuttle precheck",
+                                description="Recheck every file of a package (folder or .tar.gz) against its "
+                                            "manifest and rerun the precheck on its GDS; exit 1 when a check fails.")
+    verify.add_argument("path", type=Path, metavar="DIR_OR_ARCHIVE", help="a package folder or archive")
+    verify.add_argument("--shuttle", metavar="SHUTTLE[:SIZE]", help="precheck slot (default: the manifest's)")
+    verify.add_argument("--against", type=Path, metavar="RUN_DIR_OR_GDS",
+                        help="also XOR the package's GDS with this layout")
+    verify.add_argument("--out", type=Path,
+                        help="folder for results.xml and results.md, the precheck tools' files in its work/ "
+                             "(default: DIR_OR_ARCHIVE.verify beside the package)")
+    verify.add_argument("--pdk-root", type=Path, help="PDK root (default: $KCHIP_PDK_ROOT, then $PDK_ROOT)")
+    verify.set_defaults(handler=verify_command)
 
 
 def _slot(spec: str):
@@ -91,10 +121,10 @@ def slots_command(args) -> int:
     return 0
 
 
-def _print(report) -> None:
+def _print(report, command: str = "precheck") -> None:
     from kchip.cli import console
 
-    table = Table(title=f"kchip mpw precheck: {escape(report.top)} on {escape(report.slot_spec)}")
+    table = Table(title=f"kchip mpw {command}: {escape(report.top)} on {escape(report.slot_spec)}")
     for column in ("check", "status", "problems", "ms"):
         table.add_column(column, overflow="fold")
     for result in report.results:
@@ -111,19 +141,65 @@ def _print(report) -> None:
 def precheck_command(args) -> int:
     from kchip.cli import UserError, console
     from kchip.mpw.layout import PrecheckInputError
-    from kchip.mpw.precheck import run_precheck
+    from kchip.mpw.precheck import find_gds, find_run_dir, run_precheck
     from kchip.mpw.results import write_results
+    from kchip.pdk import PdkError, resolve_pdk_root
 
     slot = _slot(args.shuttle)
     try:
-        report = run_precheck(args.path, slot, args.top)
-    except PrecheckInputError as exc:
+        pdk_root = resolve_pdk_root(args.pdk_root) if args.pdk_root else None
+        run_dir = find_run_dir(args.path)
+        top = args.top or find_gds(args.path).stem
+        out = args.out or (run_dir / "precheck" if run_dir else Path("runs") / "mpw" / top)
+        report = run_precheck(args.path, slot, args.top, workdir=out / "work", pdk_root=pdk_root)
+    except (PrecheckInputError, PdkError) as exc:
         raise UserError(str(exc)) from None
-    run_dir = args.path.is_dir() and (args.path / "final").is_dir()
-    out = args.out or (args.path / "precheck" if run_dir else Path("runs") / "mpw" / report.top)
     xml_path, md_path = write_results(report, out)
     _print(report)
     verdict = "[green]passes[/]" if report.passed else f"[red]fails {len(report.failed)} checks[/]"
     console.print(f"{escape(report.top)} {verdict} on {escape(slot.spec)}; "
+                  f"wrote {escape(str(xml_path))} and {escape(str(md_path))}")
+    return 0 if report.passed else 1
+
+
+def package_command(args) -> int:
+    from kchip.cli import UserError, console
+    from kchip.mpw.manifest import PackageError, sha256
+    from kchip.mpw.package import package_run
+    from kchip.tools.base import ToolError
+
+    try:
+        package = package_run(args.run_dir, args.out, args.shuttle, pdk_name=args.pdk, pdk_root=args.pdk_root)
+    except (PackageError, ToolError) as exc:
+        raise UserError(str(exc)) from None
+    table = Table(title=f"kchip mpw package: {escape(package.manifest['design']['top'])}")
+    for column in ("file", "bytes", "sha256"):
+        table.add_column(column, overflow="fold")
+    for entry in package.manifest["files"]:
+        table.add_row(escape(entry["path"]), str(entry["bytes"]), entry["sha256"][:16])
+    console.print(table)
+    shuttle = package.manifest["shuttle"]
+    console.print(f"wrote {escape(str(package.folder))} and {escape(str(package.archive))}"
+                  f" for {escape(shuttle['spec']) if shuttle else 'no shuttle slot'}; archive sha256 "
+                  f"{sha256(package.archive)}")
+    return 0
+
+
+def verify_command(args) -> int:
+    from kchip.cli import UserError, console
+    from kchip.mpw.manifest import PackageError, verify_package
+    from kchip.mpw.results import write_results
+    from kchip.pdk import PdkError, resolve_pdk_root
+
+    out = args.out or args.path.absolute().with_name(args.path.absolute().name + ".verify")
+    try:
+        pdk_root = resolve_pdk_root(args.pdk_root) if args.pdk_root else None
+        report = verify_package(args.path, args.shuttle, args.against, workdir=out / "work", pdk_root=pdk_root)
+    except (PackageError, PdkError) as exc:
+        raise UserError(str(exc)) from None
+    xml_path, md_path = write_results(report, out)
+    _print(report, "verify")
+    verdict = "[green]verified[/]" if report.passed else f"[red]fails {len(report.failed)} checks[/]"
+    console.print(f"{escape(str(args.path))} {verdict} on {escape(report.slot_spec)}; "
                   f"wrote {escape(str(xml_path))} and {escape(str(md_path))}")
     return 0 if report.passed else 1

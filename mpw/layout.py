@@ -42,13 +42,21 @@ def listed(lines: list[str], total: int | None = None) -> list[str]:
 
 
 class CheckedLayout:
-    """A GDS opened for the precheck of ``slot``, whose top cell should be called ``top_name``."""
+    """A GDS opened for the precheck of ``slot``, whose top cell should be called ``top_name``.
 
-    def __init__(self, gds: Path, slot: Slot, top_name: str):
+    For the checks that run tools or read the flow's results: ``run_dir`` is the kchip run folder the
+    GDS came from (None for a bare GDS), ``workdir`` the folder they write their scripts, reports and
+    logs to, ``pdk_root`` the PDK root (None: ``KCHIP_PDK_ROOT``, then ``PDK_ROOT``)."""
+
+    def __init__(self, gds: Path, slot: Slot, top_name: str, *, run_dir: Path | None = None,
+                 workdir: Path | None = None, pdk_root: Path | None = None):
         self.gds = Path(gds)
         self.slot = slot
         self.shuttle = slot.shuttle
         self.top_name = top_name
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.workdir = Path(workdir) if workdir is not None else None
+        self.pdk_root = pdk_root
         if not self.gds.is_file():
             raise PrecheckInputError(f"no GDS file at {self.gds}")
         self.layout = kdb.Layout()

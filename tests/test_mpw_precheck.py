@@ -11,7 +11,7 @@ import klayout.db as kdb
 import pytest
 
 from kchip.cli import main
-from kchip.mpw.precheck import check_names, find_gds, run_precheck
+from kchip.mpw.precheck import GDS_CHECKS, check_names, find_gds, run_precheck
 from kchip.mpw.slots import Slot, parse_slot_spec
 
 TOP = "tt_um_fixture"
@@ -73,8 +73,8 @@ def tt1x1() -> Slot:
 @pytest.mark.parametrize("spec", ["tt-sky130:1x1", "tt-sky130:8x4", "tt-ihp-sg13g2:1x1", "tt-ihp-sg13g2:4x2"])
 def test_correct_tile_passes_every_check(tmp_path, spec):
     slot = parse_slot_spec(spec)
-    report = run_precheck(write(build_tile(slot), tmp_path), slot)
-    assert [r.name for r in report.results] == check_names()
+    report = run_precheck(write(build_tile(slot), tmp_path), slot, checks=GDS_CHECKS)
+    assert [r.name for r in report.results] == [check.__name__ for check in GDS_CHECKS]
     assert failed(report) == {}
     assert not any(r.skipped for r in report.results)
     assert report.passed
@@ -83,7 +83,7 @@ def test_correct_tile_passes_every_check(tmp_path, spec):
 def test_slot_without_template_skips_pin_checks(tmp_path):
     """On the Caravel user area the pin template and power rule do not apply; the rest does."""
     slot = parse_slot_spec("caravel-sky130")
-    report = run_precheck(write(build_tile(slot), tmp_path), slot)
+    report = run_precheck(write(build_tile(slot), tmp_path), slot, checks=GDS_CHECKS)
     assert report.passed
     assert {r.name for r in report.results if r.skipped} == {"pins_template", "pins_extra", "power_pins"}
 
@@ -291,7 +291,7 @@ def test_broken_fixture_fails_its_check(tmp_path, tt1x1, case):
     breakage, checks, messages = BROKEN[case]
     ly = build_tile(tt1x1)
     breakage(ly, tt1x1)
-    report = run_precheck(write(ly, tmp_path), tt1x1, TOP)
+    report = run_precheck(write(ly, tmp_path), tt1x1, TOP, checks=GDS_CHECKS)
     found = failed(report)
     assert set(found) == checks, found
     details = "\n".join(line for name in checks for line in found[name])
@@ -304,7 +304,7 @@ def test_many_problems_are_listed_then_counted(tmp_path, tt1x1):
     ly = build_tile(tt1x1)
     for i in range(25):
         ly.top_cell().shapes(_layer(ly, (68, 20))).insert(kdb.Box(1000 * i, 90000, 1000 * i, 91000))
-    details = run_precheck(write(ly, tmp_path), tt1x1).result("zero_area").details
+    details = run_precheck(write(ly, tmp_path), tt1x1, checks=GDS_CHECKS).result("zero_area").details
     assert len(details) == 11 and details[-1] == "... and 15 more"
 
 
@@ -317,16 +317,18 @@ def test_find_gds_in_run_folder(tmp_path, tt1x1):
 
 
 def test_cli_precheck_passes_and_writes_results(tmp_path, tt1x1, capsys):
-    final = tmp_path / "run" / "final"
-    final.mkdir(parents=True)
-    write(build_tile(tt1x1), final)
-    assert main(["mpw", "precheck", str(tmp_path / "run"), "--shuttle", "tt-sky130:1x1"]) == 0
+    """A bare GDS: every check runs, those that need a run folder's signoff say they were skipped."""
+    gds = write(build_tile(tt1x1), tmp_path)
+    out_dir = tmp_path / "out"
+    assert main(["mpw", "precheck", str(gds), "--shuttle", "tt-sky130:1x1", "--out", str(out_dir)]) == 0
     out = capsys.readouterr().out
     assert "tt_um_fixture passes on tt-sky130:1x1" in out
-    suite = ET.parse(tmp_path / "run" / "precheck" / "results.xml").getroot().find("testsuite")
+    suite = ET.parse(out_dir / "results.xml").getroot().find("testsuite")
     assert [c.get("name") for c in suite.iter("testcase")] == check_names()
     assert suite.get("failures") == "0" and suite.find(".//failure") is None
-    assert "| pins_template | pass |" in (tmp_path / "run" / "precheck" / "results.md").read_text()
+    assert {c.get("name") for c in suite.iter("testcase") if c.find("skipped") is not None} == {"lvs", "antenna", "xor"}
+    markdown = (out_dir / "results.md").read_text()
+    assert "| pins_template | pass |" in markdown and "| drc_klayout | pass |" in markdown
 
 
 def test_cli_precheck_fails_with_details(tmp_path, tt1x1, capsys):
