@@ -121,7 +121,7 @@ def test_bench_passes_on_icarus(build_root, seed):
 
 def test_bench_passes_for_a_3x3_wrapper_with_odd_depths(tmp_path):
     bench = tt_testbench(name="npu_core_tt_n3", n=3, a_depth=5, b_depth=3)
-    result = runner.run(bench, build_root=tmp_path, tests=["random_gemms"])
+    result = runner.run(bench, build_root=tmp_path, seed=301, tests=["random_gemms"])
     assert result.passed and result.tests == 1
 
 

@@ -67,7 +67,7 @@ def build_root(tmp_path_factory):
                                   "illegal_requests_rejected", "pim_elementwise_ops",
                                   "row_hits_cannot_starve_a_miss"])
 def test_controller_against_the_model_on_icarus(test, build_root):
-    result = runner.run(pim_testbench(), tests=[test], build_root=build_root,
+    result = runner.run(pim_testbench(), tests=[test], build_root=build_root, seed=201,
                         env={"KCHIP_PIM_REQUESTS": "600", "KCHIP_PIM_GEMV": "24x30"})
     assert result.tests == 1 and result.passed
 
@@ -78,6 +78,7 @@ def test_ddr4_controller_with_bank_interleaving_against_the_model(build_root):
     config["controller"].update(timing="ddr4_3200", banks=8, bank_groups=4,
                                 address_map="row_col_bank")
     result = runner.run(pim_testbench(config, name="pim_ctrl_ddr4"), build_root=build_root,
+                        seed=202,
                         tests=["random_traffic", "gemv_offload"],
                         env={"KCHIP_PIM_REQUESTS": "400", "KCHIP_PIM_GEMV": "16x20"})
     assert result.tests == 2 and result.passed
@@ -87,13 +88,13 @@ def test_model_catches_a_controller_with_shortened_trcd(build_root):
     assert FAULT_CONFIG["rtl_timing_changes"] == {"tRCD": 10}
     result = runner.run(pim_testbench(FAULT_CONFIG, name="pim_ctrl_fault",
                                   test_module="kchip.verification.pim_ctrl.cocotb_fault_tests"),
-                        build_root=build_root)
+                        build_root=build_root, seed=203)
     assert result.passed
 
 
 @pytest.mark.slow
 def test_controller_against_the_model_on_verilator(build_root):
-    result = runner.run(pim_testbench(), simulator="verilator", build_root=build_root,
+    result = runner.run(pim_testbench(), simulator="verilator", build_root=build_root, seed=204,
                         tests=["random_traffic", "gemv_offload"],
                         env={"KCHIP_PIM_REQUESTS": "1500", "KCHIP_PIM_GEMV": "40x64"})
     assert result.tests == 2 and result.passed

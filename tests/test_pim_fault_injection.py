@@ -52,7 +52,7 @@ def test_a_swapped_rtl_encoding_fails_the_bench(field, a, b, test, complaint, bu
     monkeypatch.setattr(controller, field, _swapped(getattr(isa, field), a, b))
     config = {**copy.deepcopy(DEFAULT_CONFIG), "rtl_fault": f"{field} {a} <-> {b}"}
     result = runner.run(pim_testbench(config, name=f"pim_ctrl_swapped_{field}"), tests=[test],
-                        build_root=build_root, check=False,
+                        build_root=build_root, seed=401, check=False,
                         env={"KCHIP_PIM_REQUESTS": "300"})
     assert result.failed == (test,), f"{field} {a} <-> {b} in the RTL went unnoticed"
     assert complaint in _failure_text(result)
@@ -61,7 +61,7 @@ def test_a_swapped_rtl_encoding_fails_the_bench(field, a, b, test, complaint, bu
 def test_the_same_benches_pass_without_the_fault(build_root):
     """The control: the unpatched controller passes both tests the faults make fail."""
     result = runner.run(pim_testbench(), tests=["random_traffic", "pim_elementwise_ops"],
-                        build_root=build_root, env={"KCHIP_PIM_REQUESTS": "300"})
+                        build_root=build_root, seed=402, env={"KCHIP_PIM_REQUESTS": "300"})
     assert result.passed and result.tests == 2
 
 
@@ -73,5 +73,5 @@ def test_a_timing_value_below_the_jedec_table_is_caught(parameter, shortened, bu
     config = {**copy.deepcopy(DEFAULT_CONFIG), "rtl_timing_changes": {parameter: shortened}}
     result = runner.run(pim_testbench(config, name=f"pim_ctrl_short_{parameter}",
                                       test_module="kchip.verification.pim_ctrl.cocotb_fault_tests"),
-                        build_root=build_root)
+                        build_root=build_root, seed=403)
     assert result.passed

@@ -1,4 +1,5 @@
-"""The generic cocotb runner: seeds go through, failures raise and are named, builds are reused."""
+"""The generic cocotb runner: seeds go through, failures raise and are named, builds are reused,
+every run has its own folder."""
 
 import json
 import textwrap
@@ -66,7 +67,8 @@ def test_passing_run_reports_seed_and_keeps_junit(bench, tmp_path, capsys):
     result = runner.run(bench, seed=1234, build_root=tmp_path / "b", junit=tmp_path / "j.xml",
                         env=env)
     assert result.passed and result.tests == 4 and result.seed == 1234
-    assert (tmp_path / "j.xml").is_file()
+    assert 'name="counter.icarus"' in (tmp_path / "j.xml").read_text()
+    assert result.run_dir.name == "counter-icarus-1234" and result.log.parent == result.run_dir
     assert "seed 1234" in capsys.readouterr().out
 
 
@@ -77,6 +79,8 @@ def test_same_seed_replays_the_same_random_values(bench, tmp_path):
                    env={"RECORD": str(record)})
     first, replay, other = record.read_text().split()
     assert first == replay != other
+    runs = sorted(p.name for p in (tmp_path / "b" / "runs").iterdir())
+    assert runs == ["counter-icarus-11", "counter-icarus-11.2", "counter-icarus-12"]
 
 
 def test_failing_test_raises_with_its_name_and_seed(bench, tmp_path):
@@ -115,9 +119,13 @@ def test_verilator_run(bench, tmp_path):
     assert result.passed and result.tests == 2
 
 
-def test_cli_lists_benches(capsys):
+def test_cli_lists_benches_and_their_tests(capsys):
     assert main(["verify", "list"]) == 0
     assert "npu_core_n3" in capsys.readouterr().out
+    assert main(["verify", "list", "--tests"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "npu_core_n3.rounding_ties_and_shift_limits" in lines
+    assert "npu_core_tt.random_gemms" in lines
 
 
 def test_cli_refuses_an_unknown_bench(capsys):
@@ -126,18 +134,18 @@ def test_cli_refuses_an_unknown_bench(capsys):
 
 
 def test_cli_runs_records_and_reruns_failures(tmp_path, monkeypatch, capsys):
-    common = ["verify", "run", "npu_core_n3", "--build-root", str(tmp_path / "b")]
+    common = ["verify", "run", "npu_core_n3", "--build-root", str(tmp_path / "b"),
+              "--out", str(tmp_path / "out")]
     only = ["--test", "rounding_ties_and_shift_limits"]
     monkeypatch.setenv("KCHIP_NPU_COVERAGE", str(tmp_path / "cov.json"))
-    assert main(common + only + ["--seed", "21", "--junit", str(tmp_path / "j")]) == 0
-    assert (tmp_path / "j" / "npu_core_n3-icarus.xml").is_file()
-    assert main(common + ["--rerun-failures"]) == 0
+    assert main(common + only + ["--seed", "21", "--junit", str(tmp_path / "j" / "all.xml")]) == 0
+    assert "npu_core_n3.icarus" in (tmp_path / "j" / "all.xml").read_text()
+    assert main(common[:2] + common[3:] + ["--rerun-failures"]) == 0
     assert "no failures recorded" in capsys.readouterr().out
     monkeypatch.setenv("KCHIP_NPU_GOLDEN_FAULT", "truncate")
     assert main(common + only + ["--seed", "22"]) == 1
-    assert main(common + ["--rerun-failures"]) == 1
-    assert capsys.readouterr().out.count("seed 22 ") == 2
-    bench = runner.discover()["npu_core_n3"]
-    record = runner.build_dir_for(bench, "icarus", tmp_path / "b") / "last-run.json"
-    assert json.loads(record.read_text()) == {"seed": 22,
-                                              "failed": ["rounding_ties_and_shift_limits"]}
+    assert main(common[:2] + common[3:] + ["--rerun-failed"]) == 1
+    assert capsys.readouterr().out.count("seed 22 (re-run 1)") == 1
+    record = json.loads((tmp_path / "out" / "regression.json").read_text())["results"]
+    assert [(r["seed"], r["attempt"], r["failed"]) for r in record] == [
+        (22, 0, ["rounding_ties_and_shift_limits"]), (22, 1, ["rounding_ties_and_shift_limits"])]

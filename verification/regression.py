@@ -1,0 +1,234 @@
+"""A regression: benches x simulators x seeds, each build once, the runs in parallel, all recorded.
+
+:func:`plan` lists the :class:`Job` s (one per bench, simulator and seed; ``keyword`` keeps the
+benches and tests whose ``<bench>.<test>`` name contains it). :func:`execute` first stages every
+distinct (bench, simulator) build in this process (bench sources are Python generators), builds the
+ones whose key folder does not exist yet, ``jobs`` at a time, and only then fans the runs out,
+``jobs`` at a time, each in a new folder ``<out>/runs/<bench>-<sim>-<seed>[-rerunN]``. Build
+failures, crashes and timeouts are results, never exceptions: the regression always completes.
+
+The output folder keeps ``regression.json`` (every run and re-run, see :func:`save`), the merged
+``junit.xml`` and ``summary.md`` (:mod:`.junit`). :func:`plan_reruns` reads it back: the failed
+cases of each (bench, simulator, seed) are run again with the same seed, as re-runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from kchip.chiplet.report import write_atomic
+from kchip.verification import build as builds
+from kchip.verification import process
+from kchip.verification.junit import counts, histories, write_junit, write_summary
+from kchip.verification.results import RunResult
+from kchip.verification.runner import Testbench, list_tests
+from kchip.verification.simulate import failed_build, fresh_folder, simulate
+
+STATE, JUNIT, SUMMARY = "regression.json", "junit.xml", "summary.md"
+STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned test run; ``attempt`` > 0 marks a re-run of the same bench, simulator, seed."""
+
+    testbench: Testbench
+    simulator: str
+    seed: int
+    tests: tuple[str, ...] | None = None
+    test_filter: str | None = None
+    attempt: int = 0
+    resolves_crash: bool = False
+
+    @property
+    def label(self) -> str:
+        base = f"{self.testbench.name}-{self.simulator}-{self.seed}"
+        return f"{base}-rerun{self.attempt}" if self.attempt else base
+
+
+@dataclass(frozen=True)
+class Options:
+    """Where builds and results go, how many runs at once, and the per-run wall-clock limit."""
+
+    build_root: Path
+    out: Path
+    jobs: int = 1
+    timeout: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    waves: bool = False
+
+
+def select_tests(testbench: Testbench, keyword: str | None,
+                 tests: Sequence[str] | None = None):
+    """``(tests, test_filter)`` for ``testbench`` under ``-k keyword``, or None when nothing of
+    it matches. A bench whose name matches runs all (or ``tests``); otherwise the tests whose
+    ``<bench>.<test>`` name contains the keyword (case-insensitive) are chosen, from the test
+    module's source, else by a cocotb test filter."""
+    tests = tuple(tests) if tests else None
+    if not keyword or keyword.lower() in testbench.name.lower():
+        return tests, None
+    names = list_tests(testbench.test_module)
+    if not names:
+        return tests, rf"(?i)\.[^.]*{re.escape(keyword)}[^.]*$"
+    chosen = tuple(name for name in names if keyword.lower() in f"{testbench.name}.{name}".lower()
+                   and (tests is None or name in tests))
+    return (chosen, None) if chosen else None
+
+
+def plan(benches: Iterable[Testbench], simulators: Sequence[str], seeds: Sequence[int], *,
+         tests: Sequence[str] | None = None, keyword: str | None = None) -> list[Job]:
+    """Every (bench, simulator, seed) job, benches without a test matching ``keyword`` left out."""
+    for simulator in simulators:
+        builds.check_simulator(simulator)
+    jobs = []
+    for bench in benches:
+        selection = select_tests(bench, keyword, tests)
+        if selection is None:
+            continue
+        jobs += [Job(bench, simulator, int(seed), selection[0], selection[1])
+                 for simulator in simulators for seed in seeds]
+    return jobs
+
+
+def plan_reruns(previous: Sequence[RunResult], benches: Mapping[str, Testbench]):
+    """``(jobs, missing)``: a re-run of every (bench, simulator, seed) whose latest attempt failed
+    (only its failed tests; the whole selection after a crash, hang or build failure), and the
+    names of benches that are no longer known."""
+    latest: dict[str, RunResult] = {}
+    for result in previous:
+        if result.slot not in latest or result.attempt >= latest[result.slot].attempt:
+            latest[result.slot] = result
+    jobs, missing = [], []
+    for result in latest.values():
+        if result.status == "ok" and not result.failed:
+            continue
+        bench = benches.get(result.testbench)
+        if bench is None:
+            missing.append(result.testbench)
+            continue
+        crashed = result.status != "ok"
+        jobs.append(Job(bench, result.simulator, result.seed,
+                        result.requested if crashed else result.failed,
+                        result.test_filter if crashed else None, result.attempt + 1, crashed))
+    return jobs, sorted(set(missing))
+
+
+def _stage_all(jobs: Sequence[Job], options: Options) -> dict:
+    """Each distinct (bench, simulator): its staged build, or the exception that stopped it."""
+    staged: dict[tuple[str, str], object] = {}
+    for job in jobs:
+        key = (job.testbench.name, job.simulator)
+        if key in staged:
+            continue
+        try:
+            staged[key] = builds.stage(job.testbench, job.simulator, options.build_root,
+                                       waves=options.waves)
+        except Exception as exc:  # a bench whose sources cannot be written fails alone
+            staged[key] = builds.BuildError(f"{job.testbench.name}: writing its sources for "
+                                            f"{job.simulator} failed: {type(exc).__name__}: {exc}")
+    return staged
+
+
+def _build_all(pool: ThreadPoolExecutor, staged: dict) -> dict:
+    """Each (bench, simulator): its build or build error; one build per key, ``jobs`` at once."""
+    first: dict[str, builds.Build] = {}
+    for value in staged.values():
+        if isinstance(value, builds.Build):
+            if value.key in first and value.staging != first[value.key].staging:
+                builds.discard(value)  # the same build as another bench's
+            first.setdefault(value.key, value)
+    futures = {key: pool.submit(builds.build, value) for key, value in first.items()}
+    done: dict[str, object] = {}
+    for key, future in futures.items():
+        try:
+            done[key] = future.result()
+        except builds.BuildError as exc:
+            done[key] = exc
+    return {name: done[value.key] if isinstance(value, builds.Build) else value
+            for name, value in staged.items()}
+
+
+def _run_one(job: Job, built, options: Options) -> RunResult:
+    run_dir = fresh_folder(Path(options.out) / "runs", job.label)
+    if isinstance(built, Exception):
+        return failed_build(job.testbench, job.simulator, seed=job.seed, error=built,
+                            run_dir=run_dir, tests=job.tests, test_filter=job.test_filter,
+                            attempt=job.attempt)
+    return simulate(built, job.testbench, seed=job.seed, run_dir=run_dir, tests=job.tests,
+                    test_filter=job.test_filter, env=options.env, waves=options.waves,
+                    timeout=options.timeout, attempt=job.attempt,
+                    resolves_crash=job.resolves_crash)
+
+
+def execute(jobs: Sequence[Job], options: Options,
+            progress: Callable[[RunResult], None] | None = None) -> list[RunResult]:
+    """Build what ``jobs`` need (once per key), then run them ``options.jobs`` at a time.
+
+    Returns the results in the order of ``jobs``; ``progress`` is called (in this thread) as each
+    run ends. Interrupted (Ctrl-C, SIGTERM), it kills every simulator and build it started.
+    """
+    process.restart()
+    staged = _stage_all(jobs, options)
+    results: list[RunResult | None] = [None] * len(jobs)
+    pool = ThreadPoolExecutor(max_workers=max(1, int(options.jobs)))
+    try:
+        built = _build_all(pool, staged)
+        futures = {pool.submit(_run_one, job, built[(job.testbench.name, job.simulator)],
+                               options): index for index, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            results[futures[future]] = result = future.result()
+            if progress is not None:
+                progress(result)
+    except BaseException:
+        process.kill_all(stop=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+        for value in staged.values():
+            if isinstance(value, builds.Build):
+                builds.discard(value)
+        raise
+    pool.shutdown(wait=True)
+    return [result for result in results if result is not None]
+
+
+def save(out: Path, results: Sequence[RunResult]) -> Path:
+    """Record every run of the regression in ``<out>/regression.json`` (atomically)."""
+    path = Path(out) / STATE
+    write_atomic(path, json.dumps({"version": STATE_VERSION,
+                                   "results": [r.to_json() for r in results]}, indent=1) + "\n")
+    return path
+
+
+def load(out: Path) -> list[RunResult] | None:
+    """The runs recorded in ``<out>/regression.json``, or None when there is no record."""
+    path = Path(out) / STATE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    if data.get("version") != STATE_VERSION:
+        return None
+    return [RunResult.from_json(item) for item in data["results"]]
+
+
+def report(out: Path, results: Sequence[RunResult]) -> tuple[Path, Path, Path]:
+    """Write the record, the merged JUnit XML and the Markdown summary into ``out``."""
+    out = Path(out)
+    return save(out, results), write_junit(results, out / JUNIT), write_summary(results,
+                                                                              out / SUMMARY)
+
+
+def totals(results: Sequence[RunResult]) -> dict[str, int]:
+    """Final case outcomes over all runs and re-runs: tests, passed, failed, errors, skipped,
+    flaky (flaky cases count as passed)."""
+    number = counts([h for cases in histories(results).values() for h in cases])
+    number["failed"] = number.pop("failures")
+    number["passed"] = number["tests"] - number["failed"] - number["errors"] - number["skipped"]
+    return number
+
+
+__all__ = ["Job", "Options", "plan", "plan_reruns", "select_tests", "execute", "save", "load",
+           "report", "totals", "STATE", "JUNIT", "SUMMARY"]
