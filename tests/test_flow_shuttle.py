@@ -3,6 +3,7 @@ writes passes the shuttle's GDS-level precheck."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pytest
@@ -61,3 +62,27 @@ def test_a_tiny_tapeout_tile_passes_the_gds_precheck(tt_design, pdk, tmp_path):
 def test_an_unknown_slot_is_refused_before_any_stage(tt_design, pdk, tmp_path):
     with pytest.raises(ConfigError, match=r"floorplan.shuttle = 'tt-sky130:9x9'.*sizes: 1x1, 1x2"):
         run_flow(tt_design, "sky130A", pdk.root, tmp_path / "run", overrides={"floorplan.shuttle": "tt-sky130:9x9"})
+
+
+def test_auto_takes_the_smallest_tile_at_the_designs_utilization(tt_design, pdk, tmp_path):
+    """At 40 % the cells (an 8-bit multiply-accumulate) go to a 1x1 tile; with a target below what
+    they fill there, ``auto`` must take a larger tile, whose core they fill to the target or less."""
+    def floorplan(target: float, run: str) -> dict:
+        tt_design.file.write_text(re.sub(r"utilization = [0-9.]+", f"utilization = {target}",
+                                         tt_design.file.read_text()))
+        result = run_flow(load_design(tt_design.file), "sky130A", pdk.root, tmp_path / run, to_stage="floorplan",
+                          overrides={"floorplan.shuttle": "tt-sky130:auto"})
+        assert result.ok, [(s.name, s.error) for s in result.stages if s.error]
+        return result.metrics
+
+    def used(metrics: dict) -> float:
+        return metrics["floorplan__cell_area__um2"] / metrics["design__core_area__um2"]
+
+    (tt_design.file.parent / "tt_um_test.v").write_text(TT_VERILOG.replace(
+        "count <= count + ui_in;", "count <= count + ui_in * uio_in;"))
+    in_1x1 = floorplan(0.4, "loose")
+    tile = parse_slot_spec("tt-sky130:1x1")
+    assert in_1x1["design__die__area_um2"] == pytest.approx((tile.die[2] - tile.die[0]) * (tile.die[3] - tile.die[1]) / 1e6)
+    target = round(used(in_1x1) * 0.8, 3)
+    larger = floorplan(target, "tight")
+    assert larger["design__die__area_um2"] > in_1x1["design__die__area_um2"] and used(larger) <= target

@@ -211,6 +211,13 @@ def cells_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, si
     return True
 
 
+def core_utilization(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, site: tuple[int, int]) -> float:
+    """The share of the core of ``cfg.die_size_um`` the cells would cover (taps not counted)."""
+    width, height = _core_size(layout, macros, cfg, site)
+    cell_area = sum(macros[i.cell].width * macros[i.cell].height for i in layout.instances.values())
+    return cell_area / (width * height)
+
+
 def _grow_to_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, site: tuple[int, int],
                  core: tuple[int, int]) -> tuple[int, int, list[str]]:
     """A core sized by utilisation, grown (5 % a step, keeping its shape) until the placer can

@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 from kchip.design.sources import files_digest
-from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, cells_fit, floorplan
+from kchip.flows.physical.floorplan import FloorplanConfig, FloorplanError, cells_fit, core_utilization, floorplan
 from kchip.flows.physical.layout import from_yosys_json
 from kchip.flows.stage import Stage, StageFailed, Variable
 from kchip.flows.stages.common import save_layout, technology
@@ -91,7 +91,8 @@ class Floorplan(Stage):
     def _in_slot(self, cfg: FloorplanConfig, spec: str, layout, macros, site_name: str,
                  tech) -> tuple[FloorplanConfig, str]:
         """``cfg`` with the die and pin template of the shuttle slot ``spec`` (``shuttle:auto``: the
-        smallest slot whose core holds the cells)."""
+        smallest slot whose core holds the cells at no more than the design's utilisation, when the
+        design gives one: a slot the cells merely fit can be too dense to route)."""
         name, _, size = spec.partition(":")
         shuttle = load_shuttle(name)
         candidates = shuttle.slots() if size == "auto" else [shuttle.slot(size or None)]
@@ -101,7 +102,10 @@ class Floorplan(Stage):
             pins = tuple((p.name, p.layer, tuple(p.rect)) for p in slot.pins if p.use == "SIGNAL")
             fitted = replace(cfg, utilization=None, die_size_um=(die[0] / 1000, die[1] / 1000),
                              pins={}, slot_die_nm=die, template_pins=pins)
-            if cells_fit(layout, macros, fitted, site):
+            dense = (size == "auto" and cfg.utilization is not None
+                     and core_utilization(layout, macros, fitted, site) > cfg.utilization)
+            if not dense and cells_fit(layout, macros, fitted, site):
                 return fitted, slot.spec
         raise StageFailed(f"{self.design().file}: floorplan.shuttle = {spec!r}: the cells do not fit "
-                          f"{'any slot of ' + name if size == 'auto' else 'slot ' + candidates[0].spec}")
+                          f"{'any slot of ' + name if size == 'auto' else 'slot ' + candidates[0].spec}"
+                          + (f" at utilization = {cfg.utilization!r} or less" if size == "auto" and cfg.utilization else ""))
