@@ -4,7 +4,6 @@ timings, and a JSON form with flat metric names."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from kchip.chiplet.checks import Violation
 from kchip.chiplet.model import System
 from kchip.chiplet.routing import Routing, route
 from kchip.chiplet.rtl_ports import Skip, check_rtl_ports
+from kchip.formats.files import write_atomic  # noqa: F401 (kchip.chiplet.report.write_atomic)
 
 #: Every check, in report order, with what it asks.
 CHECKS: dict[str, str] = {
@@ -134,14 +134,6 @@ def run_checks(system: System, *, rtl: bool = True) -> CheckReport:
         skipped["rtl_ports"] = [Skip("rtl_ports", "system", "RTL port check disabled (--no-rtl)")]
     checked = bound - len(skipped["rtl_ports"]) if rtl else 0
     return CheckReport(system, routing, violations, skipped, seconds, checked)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_json(report: CheckReport, path: Path) -> None:

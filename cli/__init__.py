@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 #: Sub-command modules of kchip.cli, in the order ``kchip --help`` lists them.
-COMMAND_MODULES = ("doctor", "flow", "verify", "chiplet", "mpw")
+COMMAND_MODULES = ("doctor", "flow", "view", "verify", "chiplet", "mpw")
 
 console = Console(stderr=False, highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)

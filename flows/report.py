@@ -1,12 +1,16 @@
-"""The run's final folder: GDS, gate-level netlist, metrics, a layout picture and a report."""
+"""The run's final folder: GDS, gate-level netlist, metrics, pictures, markers and a report that fits
+on a screen or two (long listings go to linked files beside it)."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shutil
 from pathlib import Path
+
+from kchip.formats.files import write_atomic
+from kchip.flows.views.markers import merge_markers
+from kchip.flows.views.page import to_html
 
 #: metrics every report shows, with their unit and what counts as signed off; a missing one fails,
 #: since a check that did not run proves nothing
@@ -38,9 +42,30 @@ def signoff_verdict(metrics: dict) -> dict[str, bool]:
             for name, _, ok in SIGNOFF}
 
 
+#: pictures the report shows, in order, with their captions (heatmaps per routing layer follow)
+PICTURES = (("overview", "whole die, routing layers"), ("placement", "placement by cell kind"),
+            ("clock", "clock tree"), ("tile", "tile at the core centre, full detail"),
+            ("heat_density", "placement density per bin"))
+KIND_LEGEND = "logic blue, flops orange, clock buffers red, taps grey, fill light grey, antenna diodes green"
+
+
+def _worst_path(timing: str, section: str) -> str:
+    """The first path listed under ``## <section>`` of the STA report, or ''."""
+    head = f"## {section}"
+    if head not in timing:
+        return ""
+    body = timing.split(head, 1)[1].split("\n## ", 1)[0]
+    if body.count("```") < 2:
+        return ""
+    block = body.split("```", 2)[1]
+    paths = block.split("Startpoint:")
+    return ("Startpoint:" + paths[1]).rstrip() if len(paths) > 1 else block.strip("\n")
+
+
 def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timing: str,
-              decisions: list[str], density: list[dict]) -> str:
+              decisions: list[str], density: list[dict], pictures: dict[str, str], markers: dict[str, int]) -> str:
     verdict = signoff_verdict(metrics)
+    marker_file = f"{top}.lyrdb"
     lines = [f"# kchip report: {top}", "",
              f"**Signoff: {'CLEAN' if all(verdict.values()) else 'NOT CLEAN'}**", ""]
     if metrics.get("synth__simulation_only__count"):
@@ -48,37 +73,53 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
                                  f"($display, assertions) were left out of synthesis"]
     if decisions:
         lines += ["Decided by the flow:", *(f"- {d}" for d in decisions), ""]
-    lines += [f"![layout]({top}.png)", "", "| check | value | status |", "| --- | --- | --- |"]
+    lines += ["| check | value | status |", "| --- | --- | --- |"]
     for name, unit, _ in SIGNOFF:
         value = metrics.get(name, "missing")
+        value = f"{value:.3f}" if isinstance(value, float) and not value.is_integer() else value
         lines.append(f"| `{name}` | {value} {unit} | {'pass' if verdict[name] else 'FAIL'} |")
     lines += ["", "| metric | value |", "| --- | --- |"]
     lines += [f"| `{name}` | {metrics[name]} {unit} |" for name, unit in SUMMARY if name in metrics]
-    lines += ["", "## DRC", "", f"Total: {drc.get('total')}"]
-    lines += [f"- {rule}: {count}" for rule, count in drc.get("errors_by_rule", {}).items()]
+    lines += ["", "## Pictures", "", f"Placement colours: {KIND_LEGEND}.", ""]
+    heat = [(name, f"routing usage of {name[5:]} per bin") for name in pictures
+            if name.startswith("heat_") and name != "heat_density"]
+    lines += [f"![{caption}]({pictures[name]})" for name, caption in (*PICTURES, *heat) if name in pictures]
+    lines += ["", "## Worst paths", ""]
+    for section in ("Setup", "Hold"):
+        path = _worst_path(timing, f"{section} (worst paths)")
+        if path:
+            lines += ["<details><summary>" + f"worst {section.lower()} path</summary>", "", "```", path, "```",
+                      "", "</details>", ""]
+    lines += ["All paths: [timing.md](timing.md)", "", "## DRC and antenna by rule", "",
+              f"Markers of every rule: [{marker_file}]({marker_file}) (`klayout -m {marker_file}`, or "
+              f"`kchip view`).", "", "| rule | count |", "| --- | --- |"]
+    found = {**drc.get("errors_by_rule", {}), **markers}  # markers: DRC, GDS-rule and antenna categories
+    lines += [f"| {rule} | {count} |" for rule, count in found.items() if count] or ["| (none) | 0 |"]
+    lines += ["", f"DRC total {drc.get('total')}; antenna: {antenna.get('nets_checked')} nets checked, "
+              f"{len(antenna.get('violations', []))} violations"
+              + (" ([antenna.txt](antenna.txt))" if antenna.get("violations") else "") + "."]
     if drc.get("dropped_from_magic"):
-        lines += ["", "Rules magic 8.3.105 cannot run (checked with KLayout instead):"]
-        lines += [f"- {rule}" for rule in drc["dropped_from_magic"]]
-    lines += ["", "Rules not checked by any tool: " + (", ".join(drc.get("unchecked_rules", [])) or "none")]
-    lines += ["", "## LVS", "", f"{lvs.get('result')} (mismatches: {lvs.get('mismatches')})"]
+        lines += ["", "Rules checked with KLayout instead of magic: " + "; ".join(drc["dropped_from_magic"])]
+    lines += ["", "Rules not checked by any tool: " + ("; ".join(drc.get("unchecked_rules", [])) or "none")]
+    lines += ["", f"LVS: {lvs.get('result')} (mismatches: {lvs.get('mismatches')})"]
     if lvs.get("unverified_cells"):
-        lines += ["", "Cells compared with their own extraction (no CDL form matched): "
-                  + ", ".join(lvs["unverified_cells"])]
-    lines += ["", "## Antenna", "", f"Nets checked: {antenna.get('nets_checked')}; violations: "
-              f"{len(antenna.get('violations', []))}"]
-    lines += [f"- net `{v['net']}` on {v['layer']} ({v['rule']}): ratio {v['ratio']:.1f} > {v['allowed']:.1f}, "
-              f"gates {', '.join(v['gates'])}" for v in antenna.get("violations", [])[:50]]
+        lines += ["", f"Cells compared with their own extraction: {len(lvs['unverified_cells'])} "
+                      "(listed in metrics and the LVS stage)"]
     lines += ["", "## Metal density", "", "| layer | die | lowest window | highest window |",
               "| --- | --- | --- | --- |"]
-    lines += [f"| {d['layer']} | {d['die']:.1%} | {d['window_min']:.1%} | {d['window_max']:.1%} |"
-              for d in density]
-    lines += ["", timing]
+    lines += [f"| {d['layer']} | {d['die']:.1%} | {d['window_min']:.1%} | {d['window_max']:.1%} |" for d in density]
+    times = sorted(((k.split("__")[1], v) for k, v in metrics.items()
+                    if k.startswith("flow__") and k.endswith("__runtime__s")), key=lambda t: -t[1])
+    lines += ["", "## Stage times", "", "| stage (longest first) | seconds |", "| --- | --- |"]
+    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in times]
+    lines += [f"| total | {sum(seconds for _, seconds in times):.1f} |"]
     return "\n".join(lines) + "\n"
 
 
 def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
-    """Fill ``staging`` (a new folder) from the stage views: GDS, netlist, picture, metrics (with
-    ``extra_metrics``) and the report; return the report's path."""
+    """Fill ``staging`` (a new folder) from the stage views: GDS, netlist, pictures and heatmaps, the
+    merged marker database, metrics (with ``extra_metrics``), the long listings and the report
+    (Markdown and HTML); return the report's path."""
     top = ctx.design.top
     metrics = dict(sorted({**ctx.upstream_metrics, **extra_metrics}.items()))
     drc = json.loads(Path(ctx.views["drc_report"]).read_text())
@@ -90,13 +131,23 @@ def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
     staging.mkdir()
     shutil.copy(ctx.views["gds"], staging / f"{top}.gds")
     shutil.copy(ctx.views["final_netlist"], staging / f"{top}.nl.v")
-    shutil.copy(ctx.views["png"], staging / f"{top}.png")
-    (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
-    markdown = _markdown(top, metrics, drc, lvs, antenna, timing, decisions, density)
-    (staging / "report.md").write_text(markdown)
-    (staging / "report.html").write_text(
-        f"<!doctype html><meta charset='utf-8'><title>kchip {html.escape(top)}</title>"
-        f"<img src='{html.escape(top)}.png' style='max-width:800px'><pre>{html.escape(markdown)}</pre>")
+    shutil.copy(ctx.views["png"], staging / f"{top}.png")  # the overview under its usual name
+    listing = Path(ctx.views["pictures"])
+    pictures = json.loads(listing.read_text())
+    for name in pictures.values():
+        shutil.copy(listing.parent / name, staging / name)
+    markers = merge_markers(staging / f"{top}.lyrdb", top, staging / f"{top}.gds",
+                            [Path(ctx.views["drc_markers"]), Path(ctx.views["antenna_markers"]),
+                             Path(ctx.views["gds_rules_report"]).with_suffix(".lyrdb")])
+    write_atomic(staging / "metrics.json", json.dumps(metrics, indent=2, default=float))
+    write_atomic(staging / "timing.md", timing)
+    if antenna.get("violations"):
+        write_atomic(staging / "antenna.txt", "".join(
+            f"{v['net']} {v['layer']} {v['rule']} ratio {v['ratio']:.1f} > {v['allowed']:.1f} "
+            f"gates {' '.join(v['gates'])}\n" for v in antenna["violations"]))
+    markdown = _markdown(top, metrics, drc, lvs, antenna, timing, decisions, density, pictures, markers)
+    write_atomic(staging / "report.md", markdown)
+    write_atomic(staging / "report.html", to_html(markdown, f"kchip {top}"))
     return staging / "report.md"
 
 

@@ -6,6 +6,7 @@ import json
 
 from kchip.flows.signoff.drc import run_drc_signoff
 from kchip.flows.stage import Stage
+from kchip.flows.views.markers import drc_markers, write_markers
 from kchip.tools import klayout, magic
 
 
@@ -14,7 +15,7 @@ class Drc(Stage):
 
     name, order, upstream = "drc", 10, ("gds",)
     reads = ("gds",)
-    writes = ("drc_report",)
+    writes = ("drc_report", "drc_markers")
     tools = (magic.TOOL, klayout.TOOL)
     pdk_files = ("signoff:magic_tech", "signoff:klayout_lyp")
 
@@ -25,5 +26,7 @@ class Drc(Stage):
                    "unchecked_rules": list(result.unchecked_rules)}
         report = ctx.folder / "drc.json"
         report.write_text(json.dumps(summary, indent=2))
-        return {"drc_report": report}, {**result.metrics(),
-                                        "drc__unchecked_rules__count": len(result.unchecked_rules)}
+        markers = write_markers(ctx.folder / "drc.lyrdb", f"kchip DRC: {ctx.design.top}", ctx.design.top,
+                                ctx.views["gds"], drc_markers(result))
+        return {"drc_report": report, "drc_markers": markers}, {
+            **result.metrics(), "drc__unchecked_rules__count": len(result.unchecked_rules)}
