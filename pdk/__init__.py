@@ -49,6 +49,11 @@ class Pdk:
         return self.root / self.name / relative
 
     @property
+    def descriptor(self) -> Path:
+        """The descriptor file this PDK's data comes from."""
+        return DESCRIPTOR_DIR / f"{self.name}.toml"
+
+    @property
     def stdcell(self) -> dict:
         return self.data["stdcell"]
 

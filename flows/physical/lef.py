@@ -2,8 +2,8 @@
 and the process-antenna data (layer rules from the tech LEF, pin gate and diffusion areas from the
 cell LEF).
 
-Coordinates are converted to integer nanometres (SKY130's manufacturing grid is 5 nm), so geometry
-checks are exact. Antenna areas stay in square micrometres and ratios are unitless, as LEF states them.
+Coordinates are converted to integer nanometres (the tech LEF's MANUFACTURINGGRID is a whole number
+of them), so geometry checks are exact. Antenna areas stay in square micrometres and ratios are unitless, as LEF states them.
 """
 
 from __future__ import annotations
@@ -108,9 +108,11 @@ class Technology:
     #: routing and cut layers in the tech LEF's order (from the bottom), and their antenna rules
     layer_order: list[str] = field(default_factory=list)
     antenna: dict[str, AntennaRule] = field(default_factory=dict)
+    #: MANUFACTURINGGRID in nm (0 when the LEF gives none)
+    manufacturing_grid: int = 0
 
     def via_between(self, lower: str, upper: str, name_suffix: str = "_PR") -> ViaDef:
-        """The default ``*_PR`` via joining two layers (li1-met1 and up)."""
+        """The via named ``*<name_suffix>`` joining two layers."""
         for via in self.vias.values():
             metals = set(via.rects) - set(self.cut_layers)
             if metals == {lower, upper} and via.name.endswith(name_suffix):
@@ -242,7 +244,8 @@ def read_technology(path: Path) -> Technology:
     for name, body in _blocks(text, "SITE"):
         size = re.search(r"SIZE\s+([\d.]+)\s+BY\s+([\d.]+)", body)
         sites[name] = (nm(size.group(1)), nm(size.group(2)))
-    return Technology(layers, cuts, cut_spacing, vias, sites, order, antenna)
+    return Technology(layers, cuts, cut_spacing, vias, sites, order, antenna,
+                      nm(_number(text, "MANUFACTURINGGRID")))
 
 
 def read_macros(path: Path) -> dict[str, Macro]:

@@ -1,0 +1,67 @@
+"""The process-rules object: SKY130's values from the tech LEF and descriptor, and a descriptor with a
+missing or wrong entry rejected with the file, the key, the value and what is valid."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from kchip.flows.physical.lef import read_macros, read_technology
+from kchip.pdk import Pdk, PdkError
+from kchip.pdk.rules import build_rules, load_rules
+
+
+def test_sky130_grid_and_cells_come_from_the_lef_and_descriptor(pdk):
+    rules = load_rules(pdk)
+    assert rules.origin == (230, 170) and rules.step == (460, 340)
+    assert rules.node_stride == ((1, 1), (1, 1), (1, 2), (2, 2))
+    assert rules.horizontal == (True, False, True, False)
+    assert rules.grid == 5 and rules.site == (460, 2720)
+    assert rules.via("li1", "met1").name == "L1M1_PR"
+    assert (rules.cells.buffer_input, rules.cells.buffer_output) == ("A", "X")
+    assert rules.signoff.corner == "tt" and rules.signoff.magic_tech_name == "sky130A"
+
+
+@pytest.fixture(scope="module")
+def lef(pdk):
+    return read_technology(pdk.tech_lef), read_macros(pdk.lef)
+
+
+def _build(pdk, lef, edit):
+    data = copy.deepcopy(pdk.data)
+    edit(data)
+    return build_rules(Pdk(pdk.name, pdk.root, data), pdk.descriptor, *lef)
+
+
+def test_a_missing_key_names_the_file_and_the_key(pdk, lef):
+    with pytest.raises(PdkError) as error:
+        _build(pdk, lef, lambda d: d["routing"].pop("via_suffix"))
+    assert str(error.value) == f"{pdk.descriptor}: routing.via_suffix: missing; expected a string"
+
+
+def test_a_wrong_layer_names_the_value_and_the_valid_layers(pdk, lef):
+    with pytest.raises(PdkError) as error:
+        _build(pdk, lef, lambda d: d["routing"].update(layers=["met1", "metal2"]))
+    assert str(error.value) == (f"{pdk.descriptor}: routing.layers: 'metal2' is not valid; valid: "
+                                "li1, met1, met2, met3, met4, met5")
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("stdcell.buffer_output_pin", "Y", "'Y' is not a pin of sky130_fd_sc_hd__clkbuf_16; valid: A, VGND, VPWR, X"),
+    ("signoff.corner", "typ", "'typ' is not valid; valid: ff, ss, tt"),
+    ("stdcell.site", "unit", "'unit' is not valid; valid: unithd, unithddbl"),
+    ("routing.via_suffix", "_XX", "'_XX': no via of that name joins li1 and met1"),
+    ("routing.strap_layer", "met3", "'met3' is not valid; valid: met2, met4"),
+    ("stdcell.tap_max_distance_um", "14", "'14' is not a number"),
+])
+def test_a_wrong_value_is_named_with_what_is_valid(pdk, lef, key, value, expected):
+    section, name = key.split(".")
+    with pytest.raises(PdkError) as error:
+        _build(pdk, lef, lambda d: d[section].update({name: value}))
+    assert str(error.value).startswith(f"{pdk.descriptor}: {key}: {expected}")
+
+
+def test_routing_layers_must_be_consecutive_above_the_pin_layer(pdk, lef):
+    with pytest.raises(PdkError, match=r"routing.layers: \['met1', 'met3'\] must be the routing layers right above"):
+        _build(pdk, lef, lambda d: d["routing"].update(layers=["met1", "met3"]))
