@@ -1,4 +1,4 @@
-"""The run's final folder: GDS, gate-level netlist, metrics, pictures, markers and a report that fits
+"""The run's final folder: GDS, DEF, gate-level netlist, metrics, pictures, markers and a report that fits
 on a screen or two (long listings go to linked files beside it)."""
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
         lines.append(f"| `{name}` | {value} {unit} | {'pass' if verdict[name] else 'FAIL'} |")
     lines += ["", "| metric | value |", "| --- | --- |"]
     lines += [f"| `{name}` | {metrics[name]} {unit} |" for name, unit in SUMMARY if name in metrics]
+    lines += ["", f"Layout: [{top}.gds]({top}.gds); DEF, routed [{top}.def]({top}.def) and placed "
+                  f"[{top}.placed.def]({top}.placed.def) (their first line names the LEF files to read them with)."]
     lines += ["", "## Pictures", "", f"Placement colours: {KIND_LEGEND}.", ""]
     heat = [(name, f"routing usage of {name[5:]} per bin") for name in pictures
             if name.startswith("heat_") and name != "heat_density"]
@@ -117,7 +119,7 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
 
 
 def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
-    """Fill ``staging`` (a new folder) from the stage views: GDS, netlist, pictures and heatmaps, the
+    """Fill ``staging`` (a new folder) from the stage views: GDS, DEF, netlist, pictures and heatmaps, the
     merged marker database, metrics (with ``extra_metrics``), the long listings and the report
     (Markdown and HTML); return the report's path."""
     top = ctx.design.top
@@ -130,6 +132,8 @@ def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
     timing = Path(ctx.views["sta_report"]).read_text()
     staging.mkdir()
     shutil.copy(ctx.views["gds"], staging / f"{top}.gds")
+    shutil.copy(ctx.views["def"], staging / f"{top}.def")
+    shutil.copy(ctx.views["placed_def"], staging / f"{top}.placed.def")
     shutil.copy(ctx.views["final_netlist"], staging / f"{top}.nl.v")
     shutil.copy(ctx.views["png"], staging / f"{top}.png")  # the overview under its usual name
     listing = Path(ctx.views["pictures"])

@@ -8,12 +8,13 @@ from kchip.flows.stage import Stage
 
 
 class Report(Stage):
-    """Collect the signed-off results: GDS, netlist, metrics (with the configuration digest),
-    pictures, markers and report."""
+    """Collect the signed-off results: GDS, DEF (placed and routed), netlist, metrics (with the
+    configuration digest), pictures, markers and report."""
 
     name, order, upstream = "report", 15, ("gds_rules", "drc", "lvs", "sta", "antenna", "equiv")
-    reads = ("gds", "png", "pictures", "final_netlist", "drc_report", "drc_markers", "lvs_report", "sta_report",
-             "antenna_report", "antenna_markers", "gds_rules_report", "floorplan_report", "density_report")
+    reads = ("gds", "def", "placed_def", "png", "pictures", "final_netlist", "drc_report", "drc_markers",
+             "lvs_report", "sta_report", "antenna_report", "antenna_markers", "gds_rules_report", "floorplan_report",
+             "density_report")
     writes = ("report", "final")
 
     def execute(self, ctx):

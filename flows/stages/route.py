@@ -1,4 +1,4 @@
-"""Route: filler cells, detailed routing of every signal net, antenna repair; the final netlist and SPEF."""
+"""Route: filler cells, detailed routing of every signal net, antenna repair; the final netlist, SPEF and DEF."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from kchip.flows.physical.router import Router, routed_nets
 from kchip.flows.stage import Stage, StageFailed, Variable
 from kchip.flows.stages.common import load_layout, save_layout, technology
 from kchip.flows.timing.spef import write_spef
+from kchip.formats.def_file import write_pdk_def
 
 
 class Route(Stage):
     """Filler cells, then detailed routing of every signal net; antenna violations repaired with
     diode cells in place of fillers and a re-route of their nets
-    (:mod:`kchip.flows.physical.antenna_repair`); writes the final netlist and SPEF."""
+    (:mod:`kchip.flows.physical.antenna_repair`); writes the final netlist, SPEF and the routed DEF."""
 
     name, order, upstream = "route", 7, ("cts",)
     reads = ("layout",)
-    writes = ("layout", "final_netlist", "spef")
+    writes = ("layout", "final_netlist", "spef", "def")
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")
     variables = (Variable("max_rounds", int, 200, "", "negotiation rounds before giving up",
                           minimum=1, maximum=100000),
@@ -65,4 +66,6 @@ class Route(Stage):
         netlist = ctx.folder / f"{ctx.design.top}.nl.v"
         write_verilog(final, netlist, include_roles=("logic", "clock", DIODE_ROLE))
         spef = write_spef(repair.nets, ctx.design.top, ctx.pdk.tech_lef, ctx.folder / f"{ctx.design.top}.spef")
-        return {"layout": save_layout(ctx, final, "routed"), "final_netlist": netlist, "spef": spef}, metrics
+        views = {"layout": save_layout(ctx, final, "routed"), "final_netlist": netlist, "spef": spef,
+                 "def": write_pdk_def(ctx.folder / f"{ctx.design.top}.def", final, ctx.pdk)}
+        return views, metrics
