@@ -32,6 +32,8 @@ def pdk():
 
 @pytest.fixture(scope="session")
 def tech_and_macros(pdk):
-    from kchip.flows.physical.lef import read_macros, read_technology
+    """The process rules (tech LEF and descriptor) and the cell macros, as the physical stages get them."""
+    from kchip.flows.physical.lef import read_macros
+    from kchip.pdk.rules import load_rules
 
-    return read_technology(pdk.tech_lef), read_macros(pdk.lef)
+    return load_rules(pdk), read_macros(pdk.lef)

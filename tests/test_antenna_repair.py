@@ -46,7 +46,7 @@ def rows_layout(macros, fill_cells, net: str = "n", full_rows: tuple[int, ...] =
     """Three rows with the inverter ``g`` (input on ``net``) in the bottom row and the ``more``
     instances; in the rows of ``full_rows`` every site the inverter leaves holds a ``tap_cell``, the
     other rows get fillers."""
-    layout = Layout("t", [], {}, die=(0, 0, SITES * SITE, 3 * ROW), core=(0, 0, SITES * SITE, 3 * ROW),
+    layout = Layout("t", [], {}, die=(0, 0, SITES * SITE, 3 * ROW), core=(0, 0, SITES * SITE, 3 * ROW), site=(SITE, ROW),
                     rows=[(0, "N"), (ROW, "FS"), (2 * ROW, "N")])
     layout.instances["g"] = Instance(GATE_CELL, {"A": net, "Y": "y"}, x=GATE_SITE * SITE, y=0, fixed=True)
     layout.instances.update(more or {})

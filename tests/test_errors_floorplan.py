@@ -34,7 +34,8 @@ def config(pdk, **changes):
     s = pdk.stdcell
     values = dict(utilization=None, die_size_um=None, aspect_ratio=1.0, core_margin_um=4.0,
                   pins={"left": ["clk", "rst", "en"]}, tap_cell=s["tap_cell"], tap_spacing_um=13.0,
-                  strap_pitch_um=40.0, strap_width_um=1.6, reserve_cells=(s["clock_buffers"][0],))
+                  strap_pitch_um=40.0, strap_width_um=1.6, power_net=s["power_pin"], ground_net=s["ground_pin"],
+                  reserve_cells=(s["clock_buffers"][0],))
     values.update(changes)
     return fp.FloorplanConfig(**values)
 
@@ -47,7 +48,8 @@ def lay_out(pdk, tech_and_macros, netlist, cfg):
     fp.floorplan(layout, macros, tech, cfg, pdk.stdcell["site"])
     place(layout, macros)
     buffers = pdk.stdcell["clock_buffers"]
-    build_clock_tree(layout, macros, ClockTreeConfig(12, buffers[2], buffers[1], buffers[0]))
+    build_clock_tree(layout, macros, ClockTreeConfig(12, buffers[2], buffers[1], buffers[0],
+                                                     pdk.stdcell["buffer_input_pin"], pdk.stdcell["buffer_output_pin"]))
     return layout
 
 

@@ -35,10 +35,15 @@ def counter_netlist(pdk, tmp_path_factory):
     return synthesize([work / "counter.v"], "counter", pdk, work, Invocation(work)).netlist_json
 
 
+def buffer_pins(pdk) -> tuple[str, str]:
+    return pdk.stdcell["buffer_input_pin"], pdk.stdcell["buffer_output_pin"]
+
+
 def fp_config(pdk, **changes):
     values = dict(utilization=0.35, die_size_um=None, aspect_ratio=1.0, core_margin_um=4.0,
                   pins={"left": ["clk", "rst"]}, tap_cell=pdk.stdcell["tap_cell"], tap_spacing_um=13.0,
-                  strap_pitch_um=40.0, strap_width_um=1.6)
+                  strap_pitch_um=40.0, strap_width_um=1.6, power_net=pdk.stdcell["power_pin"],
+                  ground_net=pdk.stdcell["ground_pin"])
     values.update(changes)
     return FloorplanConfig(**values)
 
@@ -51,8 +56,9 @@ def routed(pdk, tech_and_macros, counter_netlist):
     floorplan(layout, macros, tech, fp_config(pdk), "unithd")
     place(layout, macros)
     before = _sinks_through_buffers(layout, macros, set())
-    cts = build_clock_tree(layout, macros, ClockTreeConfig(3, *reversed(pdk.stdcell["clock_buffers"][:3])))
-    cts.update(buffer_high_fanout_nets(layout, macros, 4, pdk.stdcell["fanout_buffer"]))
+    cts = build_clock_tree(layout, macros, ClockTreeConfig(3, *reversed(pdk.stdcell["clock_buffers"][:3]),
+                                                           *buffer_pins(pdk)))
+    cts.update(buffer_high_fanout_nets(layout, macros, 4, pdk.stdcell["fanout_buffer"], buffer_pins(pdk)))
     added = {n for n, i in layout.instances.items() if n.startswith(("clkbuf_", "fanout"))}
     cts["sinks_before"], cts["sinks_after"] = before, _sinks_through_buffers(layout, macros, added, before)
     fill_rows(layout, macros, pdk.stdcell["fill_cells"])
@@ -66,7 +72,7 @@ def test_tech_lef_rules_and_vias_are_read_exactly(tech_and_macros):
     tech, macros = tech_and_macros
     assert (tech.layers["met1"].pitch, tech.layers["met1"].width, tech.layers["met1"].spacing) == (340, 140, 140)
     assert tech.layers["met3"].min_area_nm2 == 240000
-    assert tech.via_between("met1", "met2").rects["met1"] == (-160, -130, 160, 130)
+    assert tech.via("met1", "met2").rects["met1"] == (-160, -130, 160, 130)
     assert tech.cut_spacing["via"] == 170
     dff = macros["sky130_fd_sc_hd__dfxtp_1"]
     assert (dff.width, dff.height) == (7360, 2720)
@@ -185,7 +191,7 @@ def _layer_region(layout, router, layer, nets=None):
             region.insert(kdb.Box(*shape.rect))
     for via in layout.vias:
         if nets is None or via.net in nets:
-            rect = router.tech.vias[via.via].rects.get(layer)
+            rect = router.rules.vias[via.via].rects.get(layer)
             if rect:
                 region.insert(kdb.Box(via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
     return region.merged()
@@ -218,7 +224,7 @@ def test_end_game_rips_up_exactly_the_nets_near_a_conflict(routed):
 @pytest.mark.parametrize("layer", ["met1", "met2", "met3", "met4"])
 def test_routed_metal_keeps_spacing_and_area_and_nets_never_touch(routed, layer):
     layout, router, _, _ = routed
-    rules = router.tech.layers[layer]
+    rules = router.rules.layers[layer]
     everything = _layer_region(layout, router, layer)
     assert everything.space_check(rules.spacing).count() == 0
     small = [p for p in everything.each() if p.area() < rules.min_area_nm2]
@@ -260,7 +266,7 @@ def test_buffering_a_bus_bit_net_writes_a_netlist_that_parses(routed, pdk, tech_
     net, terminals = max(((n, t) for n, t in layout.nets().items() if "[" in n), key=lambda nt: len(nt[1]))
     sinks = [(inst, pin) for inst, pin in terminals if inst and macros[layout.instances[inst].cell].pins[pin].direction == "INPUT"]
     assert len(sinks) > 2, f"the counter's {net} should drive several cells"
-    cfg = ClockTreeConfig(2, *[pdk.stdcell["fanout_buffer"]] * 3)
+    cfg = ClockTreeConfig(2, *[pdk.stdcell["fanout_buffer"]] * 3, *buffer_pins(pdk))
     buffer_tree(layout, macros, RowOccupancy(layout, macros), net, sinks, cfg, "logic", "fanout0")
     assert {n for n in layout.nets() if n.startswith(net.replace("[", "_").replace("]", "_") + "_fanout0")}
     write_verilog(layout, tmp_path / "counter.nl.v")

@@ -50,10 +50,10 @@ def _met1_space_errors(layout: Layout, router: Router, cell_met1) -> kdb.EdgePai
         if shape.layer == "met1":
             region.insert(kdb.Box(*shape.rect))
     for via in layout.vias:
-        rect = router.tech.vias[via.via].rects.get("met1")
+        rect = router.rules.vias[via.via].rects.get("met1")
         if rect:
             region.insert(kdb.Box(via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
-    return region.merged().space_check(router.tech.layers["met1"].spacing)
+    return region.merged().space_check(router.rules.layers["met1"].spacing)
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,9 @@ def side_ratio(length_um: float, width_nm: int, thickness_um: float, gate: float
 
 @pytest.fixture(scope="module")
 def lef(tech_and_macros):
-    return tech_and_macros
+    """The tech LEF's data (the antenna check reads nothing else of the process rules) and the cells."""
+    rules, macros = tech_and_macros
+    return rules.tech, macros
 
 
 def check(lef, net: NetBuilder, **rules):

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 from kchip.flows.physical.layout import Instance, Layout, Shape, plain_name
-from kchip.flows.physical.lef import Macro, Rect, Technology
+from kchip.flows.physical.lef import Macro, Rect
 from kchip.flows.physical.placer import PlacementError, RowOccupancy, fill_rows
 from kchip.flows.signoff.antenna import AntennaResult, Violation, check_antenna
 from kchip.flows.timing.spef import RoutedNet
@@ -44,9 +44,10 @@ DIODE_ROLE = "antenna"
 DIODE_PREFIX = "ANTENNA_"
 #: rows above and below the gate's own row searched first for free sites
 NEAR_ROWS = 1
-#: nets with routed metal on these layers within CLEARANCE (nm) of a new diode are routed again
-#: with the diode's net: their wires and via pads can wall in the diode pin's access point
-ACCESS_LAYERS = ("met1", "met2")
+#: nets with routed metal on this many of the lowest routing layers within CLEARANCE (nm) of a new
+#: diode are routed again with the diode's net: their wires and via pads can wall in the diode pin's
+#: access point
+ACCESS_LAYERS = 2
 CLEARANCE = 500
 #: re-routes tried per round, each without the nets the previous one could not route
 ATTEMPTS = 3
@@ -186,14 +187,15 @@ def reroute_view(routed: Layout, instances: dict[str, Instance], nets: set[str])
         shapes=kept + ports, vias=[via for via in routed.vias if via.net not in nets])
 
 
-def nets_near(routed: Layout, tech: Technology, boxes: list[Rect], margin: int) -> set[str]:
-    """Signal nets with routed metal on :data:`ACCESS_LAYERS` (a wire, or a via's pad) within
-    ``margin`` of one of ``boxes``."""
+def nets_near(routed: Layout, rules, boxes: list[Rect], margin: int) -> set[str]:
+    """Signal nets with routed metal on the lowest :data:`ACCESS_LAYERS` routing layers (a wire, or
+    a via's pad) within ``margin`` of one of ``boxes``."""
     signal = routed.nets()
+    access = rules.routing_layers[:ACCESS_LAYERS]
     items = [(shape.net, shape.rect) for shape in routed.shapes
-             if shape.net in signal and shape.layer in ACCESS_LAYERS]
+             if shape.net in signal and shape.layer in access]
     items += [(via.net, (via.x + x0, via.y + y0, via.x + x1, via.y + y1)) for via in routed.vias if via.net in signal
-              for layer, (x0, y0, x1, y1) in tech.vias[via.via].rects.items() if layer in ACCESS_LAYERS]
+              for layer, (x0, y0, x1, y1) in rules.vias[via.via].rects.items() if layer in access]
     if not items or not boxes:
         return set()
     rects = np.array([rect for _, rect in items])
@@ -230,7 +232,7 @@ class _Round:
     result: Routing
 
 
-def _reroute_round(routed: Layout, targets: list[tuple[str, str]], macros: dict[str, Macro], tech: Technology,
+def _reroute_round(routed: Layout, targets: list[tuple[str, str]], macros: dict[str, Macro], rules,
                    route: Callable[[Layout], Routing], diode: DiodeCell, fill_cells: list[str],
                    log: list[str]) -> _Round | None:
     """Diodes for ``targets``, then a re-route of their nets and their neighbours; when the re-route
@@ -250,7 +252,7 @@ def _reroute_round(routed: Layout, targets: list[tuple[str, str]], macros: dict[
         width, height = macros[diode.cell].width, macros[diode.cell].height
         boxes = [(instances[name].x, instances[name].y, instances[name].x + width, instances[name].y + height)
                  for name in added]
-        neighbours = nets_near(routed, tech, boxes, CLEARANCE) - nets - keep
+        neighbours = nets_near(routed, rules, boxes, CLEARANCE) - nets - keep
         view = reroute_view(routed, instances, nets | neighbours)
         fixed = (len(view.shapes), len(view.vias))
         result = route(view)
@@ -266,19 +268,19 @@ def _reroute_round(routed: Layout, targets: list[tuple[str, str]], macros: dict[
     return None
 
 
-def repair_antennas(routed: Layout, nets: list[RoutedNet], macros: dict[str, Macro], tech: Technology,
+def repair_antennas(routed: Layout, nets: list[RoutedNet], macros: dict[str, Macro], rules,
                     route: Callable[[Layout], Routing], diode: DiodeCell, fill_cells: list[str], *,
                     max_rounds: int = 5) -> Repair:
     """Check ``routed`` (a routed layout, ``nets`` its routed nets), insert diodes and route the nets
     that got one again, until no antenna violation is left or ``max_rounds`` rounds are done.
 
-    The nets with metal on :data:`ACCESS_LAYERS` within :data:`CLEARANCE` of a new diode are routed
-    again too, so that the diode's pin can be reached (other nets' fixed metal may cover the sites
+    The nets with metal on the lowest :data:`ACCESS_LAYERS` routing layers within :data:`CLEARANCE`
+    of a new diode are routed again too, so that the diode's pin can be reached (other nets' fixed metal may cover the sites
     the fillers left). ``route(view)`` routes the :func:`reroute_view` it is given and appends the new
     geometry to it. ``routed`` is not changed: the result is a new layout. A round that can place no
     diode or re-route nothing is discarded, and the repair stops there."""
     started = time.perf_counter()
-    before = check_antenna(routed, macros, tech)
+    before = check_antenna(routed, macros, rules)
     left, diodes, rounds, islands = before.violations, [], 0, 0
     by_name = {net.name: net for net in nets}
     wire_change, via_change = 0.0, 0
@@ -286,7 +288,7 @@ def repair_antennas(routed: Layout, nets: list[RoutedNet], macros: dict[str, Mac
     while left and rounds < max_rounds:
         rounds += 1
         notes: list[str] = []
-        done = _reroute_round(routed, diode_targets(left), macros, tech, route, diode, fill_cells, notes)
+        done = _reroute_round(routed, diode_targets(left), macros, rules, route, diode, fill_cells, notes)
         log += [f"antenna round {rounds}: {note}" for note in notes]
         if done is None:
             log.append(f"antenna round {rounds}: nothing re-routed; previous routing kept")
@@ -302,7 +304,7 @@ def repair_antennas(routed: Layout, nets: list[RoutedNet], macros: dict[str, Mac
         by_name.update((net.name, net) for net in done.result.nets)
         diodes, islands = diodes + done.added, islands + done.result.islands_left
         left = (tuple(v for v in left if v.net not in done.rerouted)
-                + check_antenna(routed, macros, tech, nets=sorted(done.rerouted)).violations)
+                + check_antenna(routed, macros, rules, nets=sorted(done.rerouted)).violations)
         log.append(f"antenna round {rounds}: {len(done.added)} diodes added ({', '.join(done.added)}), "
                    f"{len(done.rerouted)} nets re-routed ({len(done.neighbours)} of them near a new diode), "
                    f"{len(left)} violations left")

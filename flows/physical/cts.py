@@ -21,10 +21,14 @@ from kchip.flows.physical.placer import RowOccupancy
 
 @dataclass(frozen=True)
 class ClockTreeConfig:
+    """Sinks per buffer, the buffer cells by level, and the input and output pin they all share."""
+
     max_fanout: int
     leaf_buffer: str
     trunk_buffer: str
     root_buffer: str
+    input_pin: str
+    output_pin: str
 
 
 def _clusters(points: np.ndarray, max_size: int) -> list[np.ndarray]:
@@ -66,11 +70,12 @@ def buffer_tree(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupanc
             child_net = f"{plain_name(net)}_{prefix}{level}_{k}"
             cx, cy = points[group].mean(axis=0)
             x, y = occupancy.nearest(cx - width / 2, cy - layout.site[1] / 2, width)
-            layout.instances[name] = Instance(cell, {"A": net, "X": child_net}, role, x, y, dict(layout.rows)[y])
+            layout.instances[name] = Instance(cell, {cfg.input_pin: net, cfg.output_pin: child_net}, role, x, y,
+                                              dict(layout.rows)[y])
             for g in group:
                 sink, pin = level_sinks[g]
                 layout.instances[sink].conns[pin] = child_net
-            next_sinks.append((name, "A"))
+            next_sinks.append((name, cfg.input_pin))
             buffers += 1
         if last:
             return buffers, level
@@ -101,14 +106,14 @@ def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeCon
             "cts__buffers__count": buffers, "cts__levels__count": levels}
 
 
-def buffer_high_fanout_nets(layout: Layout, macros: dict[str, Macro], max_fanout: int,
-                            buffer_cell: str) -> dict[str, float]:
+def buffer_high_fanout_nets(layout: Layout, macros: dict[str, Macro], max_fanout: int, buffer_cell: str,
+                            pins: tuple[str, str]) -> dict[str, float]:
     """Split every signal net (other than the clock) driving more than ``max_fanout`` cell inputs
     into a buffer tree, as a repair step before routing: long, wide nets crowd the router and make
-    slow edges."""
+    slow edges. ``pins`` are the buffer's input and output pin."""
     sinks_of = _input_sinks(layout, macros)
     sinks_of.pop(layout.clock_net, None)
-    cfg = ClockTreeConfig(max_fanout, buffer_cell, buffer_cell, buffer_cell)
+    cfg = ClockTreeConfig(max_fanout, buffer_cell, buffer_cell, buffer_cell, *pins)
     occupancy = RowOccupancy(layout, macros)
     nets = buffers = 0
     for k, (net, sinks) in enumerate(sorted(sinks_of.items())):

@@ -1,13 +1,16 @@
 """Floorplan: die and core size, standard-cell rows, well taps, power straps and I/O pins.
 
 Geometry conventions (all integers in nm, die origin at 0,0):
-- routing grid: x = 230 + 460*i (met2/met4 tracks), y = 170 + 340*j (met1/met3 tracks); met3 uses
-  every second y, met4 every second x;
-- the core origin is a multiple of the site width (x) and of the met1 pitch (y), so every cell pin
-  that lies on the cell's own track grid lands on the routing grid;
+- routing grid: as :mod:`.grid` builds it from the process rules (on SKY130 x = 230 + 460*i on the
+  met2/met4 tracks, y = 170 + 340*j on the met1/met3 tracks, met3 every second y, met4 every second x);
+- the core origin is a multiple of the site width (x) and of the horizontal port layer's row pitch
+  (y), so every cell pin that lies on the cell's own track grid lands on the routing grid;
 - rows alternate N / FS so that neighbouring rows share their power rails; rail ``b`` (y = core_y0 +
   b*row_height) is the ground rail for even ``b`` and the power rail for odd ``b``;
-- power straps are vertical met4 stripes joined to every rail of their net by a via stack.
+- power straps are vertical stripes on the descriptor's strap layer, joined to every rail of their
+  net by a via stack;
+- ports are drawn on the descriptor's horizontal port layer on the left and right edges and on its
+  vertical port layer at the top and bottom, each as wide as the layer's minimum width.
 """
 
 from __future__ import annotations
@@ -20,11 +23,8 @@ import numpy as np
 
 from kchip.flows.physical.grid import nearest_track_x
 from kchip.flows.physical.layout import Instance, Layout, Shape, Via
-from kchip.flows.physical.lef import Macro, Technology
+from kchip.flows.physical.lef import Macro
 
-GRID_X0, GRID_DX, GRID_Y0, GRID_DY = 230, 460, 170, 340
-#: pin widths (nm) across the edge: a met3 wire on the left and right, a met2 wire on top and bottom
-MET3_PIN_WIDTH, MET2_PIN_WIDTH = 300, 140
 SIDES = ("left", "top", "right", "bottom")
 #: the largest share of the rows' free sites (between tap cells) the cells may fill: the placer
 #: legalises cells one at a time into the free run nearest their global position, and the clock tree
@@ -54,8 +54,8 @@ class FloorplanConfig:
     tap_spacing_um: float
     strap_pitch_um: float
     strap_width_um: float
-    power_net: str = "VPWR"
-    ground_net: str = "VGND"
+    power_net: str
+    ground_net: str
     #: cells added after placement that must still find room in the rows (the clock tree's root)
     reserve_cells: tuple[str, ...] = ()
     #: a shuttle slot's exact die (nm) and its pin template: (name, layer, (x1, y1, x2, y2) nm)
@@ -265,29 +265,36 @@ def _place_taps(layout: Layout, cfg: FloorplanConfig, macros: dict[str, Macro]) 
             layout.instances[f"tap_{r}_{k}"] = Instance(cfg.tap_cell, {}, "tap", x, y, orient, True)
 
 
-def _add_straps(layout: Layout, tech: Technology, cfg: FloorplanConfig) -> None:
-    """Alternating VPWR/VGND met4 straps with a via stack at every rail of their own net."""
+def _rail_half(tap: Macro, power_pin: str, layer: str) -> int:
+    """Half the width of the cells' power rail: the tap cell's power pin on the lowest routing layer."""
+    return max(y1 - y0 for name, (_, y0, _, y1) in tap.pins[power_pin].shapes if name == layer) // 2
+
+
+def _add_straps(layout: Layout, rules, cfg: FloorplanConfig, tap: Macro) -> None:
+    """Alternating ground/power straps on the strap layer with a via stack at every rail of their
+    own net."""
     x0, y0, x1, y1 = layout.core
-    half = int(cfg.strap_width_um * 1000) // 2 // 5 * 5
+    half = rules.snap(int(cfg.strap_width_um * 1000) // 2)
     pitch = int(cfg.strap_pitch_um * 1000)
     count = max(2, 2 * round((x1 - x0) / pitch))
-    centres = [x0 + (x1 - x0) * (2 * k + 1) // (2 * count) // 5 * 5 for k in range(count)]
+    centres = [rules.snap(x0 + (x1 - x0) * (2 * k + 1) // (2 * count)) for k in range(count)]
     row_h = layout.site[1]
-    rail_half = 240
+    stack = rules.routing_layers[:rules.routing_layers.index(rules.strap_layer) + 1]
+    rail_half = _rail_half(tap, cfg.power_net, stack[0])
     for k, cx in enumerate(centres):
         net = cfg.ground_net if k % 2 == 0 else cfg.power_net
-        layout.shapes.append(Shape(net, "met4", (cx - half, y0 - rail_half, cx + half, y1 + rail_half)))
+        layout.shapes.append(Shape(net, rules.strap_layer, (cx - half, y0 - rail_half, cx + half, y1 + rail_half)))
         first = 0 if net == cfg.ground_net else 1
         for b in range(first, len(layout.rows) + 1, 2):
             ry = y0 + b * row_h
-            for layer in ("met2", "met3"):
+            for layer in stack[1:-1]:
                 layout.shapes.append(Shape(net, layer, (cx - half, ry - rail_half, cx + half, ry + rail_half)))
-            for lower, upper in (("met1", "met2"), ("met2", "met3"), ("met3", "met4")):
-                via = tech.via_between(lower, upper)
-                cut_layer, cut = via.cut(tech.cut_layers)
+            for lower, upper in zip(stack, stack[1:]):
+                via = rules.via(lower, upper)
+                cut_layer, cut = via.cut(rules.cut_layers)
                 cut_w = cut[2] - cut[0]
                 enclosure = max(abs(via.rects[lower][0]), abs(via.rects[upper][0])) - cut_w // 2
-                cut_pitch = cut_w + tech.cut_spacing[cut_layer]
+                cut_pitch = cut_w + rules.cut_spacing[cut_layer]
                 span = 2 * half - 2 * enclosure - cut_w
                 n = span // cut_pitch + 1
                 start = cx - (n - 1) * cut_pitch // 2
@@ -295,12 +302,19 @@ def _add_straps(layout: Layout, tech: Technology, cfg: FloorplanConfig) -> None:
                     layout.vias.append(Via(net, via.name, start + c * cut_pitch, ry))
 
 
-def _side_slots(side: str, die_w: int, die_h: int) -> list[int]:
-    """Pin positions along one die edge: every second track, clear of the corners."""
+def _node_pitch(rules, layer: str) -> tuple[int, int]:
+    """The x and y distance (nm) between neighbouring nodes of a routing layer."""
+    si, sj = rules.node_stride[rules.routing_layers.index(layer)]
+    return rules.step[0] * si, rules.step[1] * sj
+
+
+def _side_slots(rules, side: str, die_w: int, die_h: int) -> list[int]:
+    """Pin positions along one die edge: every second node of the port layer, clear of the corners."""
     vertical_edge = side in ("left", "right")
-    step = 2 * GRID_DY * 2 if vertical_edge else 2 * GRID_DX
-    origin = GRID_Y0 if vertical_edge else GRID_X0
-    length = die_h if vertical_edge else die_w
+    if vertical_edge:
+        step, origin, length = 2 * _node_pitch(rules, rules.horizontal_port_layer)[1], rules.origin[1], die_h
+    else:
+        step, origin, length = 2 * _node_pitch(rules, rules.vertical_port_layer)[0], rules.origin[0], die_w
     return list(range(origin + step, length - step, step))
 
 
@@ -334,38 +348,41 @@ def _assign_sides(layout: Layout, cfg: FloorplanConfig, capacity: dict[str, int]
     return sides
 
 
-def _pin_depth(tech: Technology, layer: str, width: int, step: int) -> int:
+def _pin_depth(rules, layer: str, width: int, step: int) -> int:
     """How far a pin of ``width`` reaches into the die: whole grid ``step``s, enough for the layer's
     minimum area, so that a pin no cell connects to is legal on its own."""
-    return step * max(1, math.ceil(tech.layers[layer].min_area_nm2 / (width * step)))
+    return step * max(1, math.ceil(rules.layers[layer].min_area_nm2 / (width * step)))
 
 
-def _place_pins(layout: Layout, sides: dict[str, list[str]], tech: Technology) -> None:
-    """Pins on met3 (left, right) and met2 (top, bottom), evenly spread on every second track."""
+def _place_pins(layout: Layout, sides: dict[str, list[str]], rules) -> None:
+    """Pins on the horizontal port layer (left, right) and the vertical one (top, bottom), as wide
+    as the layer's minimum width, evenly spread on every second node."""
     _, _, die_w, die_h = layout.die
-    met3_depth = _pin_depth(tech, "met3", MET3_PIN_WIDTH, GRID_DX)
-    met2_depth = _pin_depth(tech, "met2", MET2_PIN_WIDTH, 2 * GRID_DY)
+    across, along = rules.horizontal_port_layer, rules.vertical_port_layer
+    across_width, along_width = rules.layers[across].width, rules.layers[along].width
+    across_depth = _pin_depth(rules, across, across_width, _node_pitch(rules, along)[0])
+    along_depth = _pin_depth(rules, along, along_width, _node_pitch(rules, across)[1])
     by_name = {p.name: p for p in layout.ports}
     for side, names in sides.items():
         if not names:
             continue
-        slots = _side_slots(side, die_w, die_h)
+        slots = _side_slots(rules, side, die_w, die_h)
         stride = len(slots) / len(names)
         for k, name in enumerate(names):
             pos = slots[int((k + 0.5) * stride)]
             port = by_name[name]
             port.side = side
             if side in ("left", "right"):
-                port.layer = "met3"
-                x0 = 0 if side == "left" else die_w - met3_depth
-                port.rect = (x0, pos - MET3_PIN_WIDTH // 2, x0 + met3_depth, pos + MET3_PIN_WIDTH // 2)
+                port.layer = across
+                x0 = 0 if side == "left" else die_w - across_depth
+                port.rect = (x0, pos - across_width // 2, x0 + across_depth, pos + across_width // 2)
             else:
-                port.layer = "met2"
-                y0 = 0 if side == "bottom" else die_h - met2_depth
-                port.rect = (pos - MET2_PIN_WIDTH // 2, y0, pos + MET2_PIN_WIDTH // 2, y0 + met2_depth)
+                port.layer = along
+                y0 = 0 if side == "bottom" else die_h - along_depth
+                port.rect = (pos - along_width // 2, y0, pos + along_width // 2, y0 + along_depth)
 
 
-def _fit_pins(layout: Layout, cfg: FloorplanConfig, width: int, height: int, mx: int, my: int,
+def _fit_pins(layout: Layout, rules, cfg: FloorplanConfig, width: int, height: int, mx: int, my: int,
               site: tuple[int, int]) -> tuple[int, int, dict[str, list[str]], list[str]]:
     """The core size at which every pin finds a slot, the pins per side, and what was decided.
 
@@ -375,11 +392,11 @@ def _fit_pins(layout: Layout, cfg: FloorplanConfig, width: int, height: int, mx:
     start = (width, height)
     while True:
         die_w, die_h = 2 * mx + width, 2 * my + height
-        sides = _assign_sides(layout, cfg, {s: len(_side_slots(s, die_w, die_h)) for s in SIDES})
+        sides = _assign_sides(layout, cfg, {s: len(_side_slots(rules, s, die_w, die_h)) for s in SIDES})
         if sides is not None:
             break
         if cfg.die_size_um is not None:
-            capacity = {s: len(_side_slots(s, die_w, die_h)) for s in SIDES}
+            capacity = {s: len(_side_slots(rules, s, die_w, die_h)) for s in SIDES}
             fixed = {s: len(p) for s, p in cfg.pins.items() if p}
             raise FloorplanError(
                 f"[floorplan] die_size_um = {list(cfg.die_size_um)!r} has room for {sum(capacity.values())} pins "
@@ -395,13 +412,13 @@ def _fit_pins(layout: Layout, cfg: FloorplanConfig, width: int, height: int, mx:
     return width, height, sides, decisions
 
 
-def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: FloorplanConfig,
+def floorplan(layout: Layout, macros: dict[str, Macro], rules, cfg: FloorplanConfig,
               site_name: str) -> Layout:
     """Size the die and core, create rows, taps, straps and pins; cells stay unplaced."""
     unknown = sorted({i.cell for i in layout.instances.values()} - set(macros))
     if unknown:
         raise FloorplanError(f"cells not in the cell LEF: {', '.join(unknown)}")
-    layout.site = tech.sites[site_name]
+    layout.site = rules.sites[site_name]
     site_w, row_h = layout.site
     width, height = _core_size(layout, macros, cfg, layout.site)
     decisions = []
@@ -409,27 +426,27 @@ def floorplan(layout: Layout, macros: dict[str, Macro], tech: Technology, cfg: F
         width, height, decisions = _grow_to_fit(layout, macros, cfg, layout.site, (width, height))
     check_fit(layout, macros, cfg, layout.site, (width, height))
     mx = _round_up(cfg.core_margin_um * 1000, site_w)
-    my = _round_up(cfg.core_margin_um * 1000, GRID_DY * 2)
+    my = _round_up(cfg.core_margin_um * 1000, _node_pitch(rules, rules.horizontal_port_layer)[1])
     if cfg.template_pins:
         layout.decisions = decisions
         layout.core = (mx, my, mx + width, my + height)
         layout.die = (0, 0, *cfg.slot_die_nm)
     else:
-        width, height, sides, pin_decisions = _fit_pins(layout, cfg, width, height, mx, my, layout.site)
+        width, height, sides, pin_decisions = _fit_pins(layout, rules, cfg, width, height, mx, my, layout.site)
         layout.decisions = decisions + pin_decisions
         layout.core = (mx, my, mx + width, my + height)
         layout.die = (0, 0, 2 * mx + width, 2 * my + height)
     layout.rows = [(my + r * row_h, "N" if r % 2 == 0 else "FS") for r in range(height // row_h)]
     _place_taps(layout, cfg, macros)
-    _add_straps(layout, tech, cfg)
+    _add_straps(layout, rules, cfg, macros[cfg.tap_cell])
     if cfg.template_pins:
-        _place_template_pins(layout, cfg)
+        _place_template_pins(layout, cfg, rules)
     else:
-        _place_pins(layout, sides, tech)
+        _place_pins(layout, sides, rules)
     return layout
 
 
-def _place_template_pins(layout: Layout, cfg: FloorplanConfig) -> None:
+def _place_template_pins(layout: Layout, cfg: FloorplanConfig, rules) -> None:
     """Every port on its shuttle template pin; the design must have exactly the template's pins. A
     pin between the routing tracks gets metal reaching over to the nearest track, where the router
     joins it."""
@@ -448,7 +465,7 @@ def _place_template_pins(layout: Layout, cfg: FloorplanConfig) -> None:
         port.side = min((("left", x0), ("right", die_w - x1), ("bottom", y0), ("top", die_h - y1)),
                         key=lambda side: side[1])[0]
         if port.side in ("top", "bottom"):
-            track, half = nearest_track_x(port.layer, (x0 + x1) // 2), (x1 - x0) // 2
+            track, half = nearest_track_x(rules, port.layer, (x0 + x1) // 2), (x1 - x0) // 2
             if not (x0 <= track - half and track + half <= x1):
                 layout.shapes.append(Shape(port.net, port.layer, (min(x0, track - half), y0,
                                                                   max(x1, track + half), y1)))

@@ -11,7 +11,7 @@ from pathlib import Path
 import klayout.db as kdb
 
 from kchip.flows.physical.layout import Layout
-from kchip.flows.physical.lef import Macro, Technology
+from kchip.flows.physical.lef import Macro
 
 
 def save_options(libname: str) -> kdb.SaveLayoutOptions:
@@ -28,11 +28,12 @@ def save_options(libname: str) -> kdb.SaveLayoutOptions:
     return options
 
 
-def write_gds(layout: Layout, macros: dict[str, Macro], tech: Technology, cell_gds: Path,
+def write_gds(layout: Layout, macros: dict[str, Macro], rules, cell_gds: Path,
               gds_layers: dict[str, list[int]], pin_datatype: int, label_datatype: int,
               out: Path, boundary_layer: list[int] | None = None) -> dict[str, float]:
     """Write ``out`` atomically, byte for byte the same for the same inputs; return the number of
-    shapes written per kind. ``boundary_layer`` gets a box equal to the die."""
+    shapes written per kind. ``boundary_layer`` gets a box equal to the die. The power and ground
+    straps (on the process rules' strap layer) get pin shapes and labels of their net."""
     ly = kdb.Layout()
     ly.dbu = 0.001
     ly.read(str(cell_gds))
@@ -59,7 +60,7 @@ def write_gds(layout: Layout, macros: dict[str, Macro], tech: Technology, cell_g
     for shape in layout.shapes:
         top.shapes(layer_index[shape.layer]).insert(kdb.Box(*shape.rect))
     for via in layout.vias:
-        for layer, rect in tech.vias[via.via].rects.items():
+        for layer, rect in rules.vias[via.via].rects.items():
             top.shapes(layer_index[layer]).insert(
                 kdb.Box(via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
     for port in layout.ports:
@@ -70,11 +71,12 @@ def write_gds(layout: Layout, macros: dict[str, Macro], tech: Technology, cell_g
     if boundary_layer is not None:
         top.shapes(ly.layer(*boundary_layer)).insert(kdb.Box(*layout.die))
     power_labels = 0
+    supplies = (rules.cells.power_pin, rules.cells.ground_pin)
     for shape in layout.shapes:
-        if shape.net in ("VPWR", "VGND") and shape.layer == "met4":
+        if shape.net in supplies and shape.layer == rules.strap_layer:
             box = kdb.Box(*shape.rect)
-            top.shapes(pin_layer("met4")).insert(box)
-            top.shapes(label_layer("met4")).insert(kdb.Text(shape.net, kdb.Trans(box.center())))
+            top.shapes(pin_layer(shape.layer)).insert(box)
+            top.shapes(label_layer(shape.layer)).insert(kdb.Text(shape.net, kdb.Trans(box.center())))
             power_labels += 1
     for index in library_tops:
         if ly.cell(index).parent_cells() == 0 and index != top.cell_index():

@@ -1,8 +1,11 @@
 """The routing grid and its blockages.
 
-Nodes sit at x = 230 + 460*i and y = 170 + 340*j on four layers: met1 (horizontal), met2
-(vertical), met3 (horizontal, even j only) and met4 (vertical, even i and even j only). Each layer only runs in
-its own direction, so every wire is a track-aligned rectangle and every via sits on a node.
+The routing layers, their directions and the grid come from the process rules
+(:class:`~kchip.pdk.rules.ProcessRules`): nodes sit at x = x0 + dx*i and y = y0 + dy*j, where dx and
+dy are the pitches of the lowest vertical and horizontal routing layers and x0, y0 their offsets; a
+layer with a coarser pitch has a node every few columns or rows (on SKY130, met3 at even j only,
+met4 at even i and even j). Each layer only runs in its own direction, so every wire is a
+track-aligned rectangle and every via sits on a node.
 
 A node can end a wire when a wire-width square there keeps the layer's spacing from every obstacle,
 an edge can carry a wire when the wire between its two nodes does, and a node can take a via when
@@ -16,11 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kchip.flows.physical.lef import Technology
-
-LAYERS = ("met1", "met2", "met3", "met4")
-HORIZONTAL = (True, False, True, False)
-X0, DX, Y0, DY = 230, 460, 170, 340
 FREE, BLOCKED = -1, -2
 
 
@@ -31,52 +29,53 @@ class LayerRules:
     via_pad: tuple[int, int]
 
 
-def layer_rules(tech: Technology) -> list[LayerRules]:
+def layer_rules(rules) -> list[LayerRules]:
     """Wire width, spacing and the half-size of the largest via pad landing on each routing layer."""
-    below = {"met1": "li1", "met2": "met1", "met3": "met2", "met4": "met3"}
-    above = {"met1": "met2", "met2": "met3", "met3": "met4"}
-    rules = []
-    for name in LAYERS:
-        pads = [tech.via_between(below[name], name).rects[name]]
-        if name in above:
-            pads.append(tech.via_between(name, above[name]).rects[name])
+    stack = (rules.pin_layer, *rules.routing_layers)
+    found = []
+    for k, name in enumerate(rules.routing_layers):
+        pads = [rules.via(stack[k], name).rects[name]]
+        if k + 2 < len(stack):
+            pads.append(rules.via(name, stack[k + 2]).rects[name])
         half_x = max(max(-r[0], r[2]) for r in pads)
         half_y = max(max(-r[1], r[3]) for r in pads)
-        layer = tech.layers[name]
-        rules.append(LayerRules(layer.width, layer.spacing, (half_x, half_y)))
-    return rules
+        layer = rules.layers[name]
+        found.append(LayerRules(layer.width, layer.spacing, (half_x, half_y)))
+    return found
 
 
-#: every how many grid columns and rows each layer has a node (met3 every second row, met4 every
-#: second column and row: their pitch is twice that of met1/met2)
-NODE_STRIDE = ((1, 1), (1, 1), (1, 2), (2, 2))
-
-
-def nearest_track_x(layer: str, x: int) -> int:
+def nearest_track_x(rules, layer: str, x: int) -> int:
     """The x of the ``layer`` node column nearest ``x``."""
-    stride = NODE_STRIDE[LAYERS.index(layer)][0] * DX
-    return X0 + max(0, round((x - X0) / stride)) * stride
+    x0, dx = rules.origin[0], rules.step[0]
+    stride = rules.node_stride[rules.routing_layers.index(layer)][0] * dx
+    return x0 + max(0, round((x - x0) / stride)) * stride
 
 
 class RouteGrid:
     """Node indexing, coordinates and the per-layer blockage maps."""
 
-    def __init__(self, die: tuple[int, int, int, int], tech: Technology):
+    def __init__(self, die: tuple[int, int, int, int], rules):
         _, _, width, height = die
-        self.nx = (width - X0) // DX + 1
-        self.ny = (height - Y0) // DY + 1
+        self.layers = rules.routing_layers
+        self.horizontal = rules.horizontal
+        #: every how many grid columns and rows each layer has a node
+        self.stride = rules.node_stride
+        (self.x0, self.y0), (self.dx, self.dy) = rules.origin, rules.step
+        self.nx = (width - self.x0) // self.dx + 1
+        self.ny = (height - self.y0) // self.dy + 1
         self.nxy = self.nx * self.ny
-        self.size = len(LAYERS) * self.nxy
-        self.rules = layer_rules(tech)
-        self.wire_block = np.full((len(LAYERS), self.nx, self.ny), FREE, dtype=np.int32)
-        self.via_block = np.full((len(LAYERS), self.nx, self.ny), FREE, dtype=np.int32)
+        self.size = len(self.layers) * self.nxy
+        self.rules = layer_rules(rules)
+        shape = (len(self.layers), self.nx, self.ny)
+        self.wire_block = np.full(shape, FREE, dtype=np.int32)
+        self.via_block = np.full(shape, FREE, dtype=np.int32)
         #: edge_block[l, i, j] covers the wire from node (i, j) to the next node along the track
-        self.edge_block = np.full((len(LAYERS), self.nx, self.ny), FREE, dtype=np.int32)
-        self.valid = np.zeros((len(LAYERS), self.nx, self.ny), dtype=bool)
-        for layer, (si, sj) in enumerate(NODE_STRIDE):
+        self.edge_block = np.full(shape, FREE, dtype=np.int32)
+        self.valid = np.zeros(shape, dtype=bool)
+        for layer, (si, sj) in enumerate(self.stride):
             self.valid[layer, ::si, ::sj] = True
         #: node-index distance to the next node along each layer's track
-        self.along = (self.ny, 1, self.ny, 2)
+        self.along = tuple(self.ny * si if h else sj for h, (si, sj) in zip(self.horizontal, self.stride))
 
     def index(self, layer: int, i: int, j: int) -> int:
         return layer * self.nxy + i * self.ny + j
@@ -86,16 +85,14 @@ class RouteGrid:
         i, j = divmod(rest, self.ny)
         return layer, i, j
 
-    @staticmethod
-    def x(i: int) -> int:
-        return X0 + DX * i
+    def x(self, i):
+        return self.x0 + self.dx * i
 
-    @staticmethod
-    def y(j: int) -> int:
-        return Y0 + DY * j
+    def y(self, j):
+        return self.y0 + self.dy * j
 
     def node_at(self, layer: int, x: int, y: int) -> int:
-        i, j = (x - X0) // DX, (y - Y0) // DY
+        i, j = (x - self.x0) // self.dx, (y - self.y0) // self.dy
         if self.x(i) != x or self.y(j) != y or not (0 <= i < self.nx and 0 <= j < self.ny):
             raise ValueError(f"({x}, {y}) nm is not a node of the routing grid")
         return self.index(layer, i, j)
@@ -103,9 +100,11 @@ class RouteGrid:
     def _extents(self, layer: int) -> dict[str, tuple[int, int, int, int]]:
         """Node-relative shapes: a wire end at the node, the edge to the next node, a via pad."""
         half = self.rules[layer].width // 2
-        step = DY * 2 if layer == 3 else (DX if HORIZONTAL[layer] else DY)
+        si, sj = self.stride[layer]
+        horizontal = self.horizontal[layer]
+        step = self.dx * si if horizontal else self.dy * sj
         px, py = self.rules[layer].via_pad
-        edge = (-half, -half, step + half, half) if HORIZONTAL[layer] else (-half, -half, half, step + half)
+        edge = (-half, -half, step + half, half) if horizontal else (-half, -half, half, step + half)
         return {"node": (-half, -half, half, half), "edge": edge, "via": (-px, -py, px, py)}
 
     def _mark(self, target: np.ndarray, layer: int, rect, extent, owner: int) -> None:
@@ -113,6 +112,7 @@ class RouteGrid:
         s = self.rules[layer].spacing
         x0, y0, x1, y1 = rect
         ex0, ey0, ex1, ey1 = extent
+        X0, DX, Y0, DY = self.x0, self.dx, self.y0, self.dy
         lo_i = max(0, -(-(x0 - s - ex1 + 1 - X0) // DX))
         hi_i = min(self.nx - 1, (x1 + s - ex0 - 1 - X0) // DX)
         lo_j = max(0, -(-(y0 - s - ey1 + 1 - Y0) // DY))
@@ -128,9 +128,9 @@ class RouteGrid:
 
     def add_obstacle(self, layer_name: str, rect, owner: int = BLOCKED) -> None:
         """An obstacle on a routing layer: blocks wire ends, edges and via pads that come too close."""
-        if layer_name not in LAYERS:
+        if layer_name not in self.layers:
             return
-        layer = LAYERS.index(layer_name)
+        layer = self.layers.index(layer_name)
         extents = self._extents(layer)
         self._mark(self.wire_block, layer, rect, extents["node"], owner)
         self._mark(self.edge_block, layer, rect, extents["edge"], owner)

@@ -71,7 +71,8 @@ class Layout:
     instances: dict[str, Instance]
     die: Rect | None = None
     core: Rect | None = None
-    site: tuple[int, int] = (460, 2720)
+    #: site width and row height (nm), set by the floorplan from the process rules
+    site: tuple[int, int] | None = None
     rows: list[tuple[int, str]] = field(default_factory=list)
     shapes: list[Shape] = field(default_factory=list)
     vias: list[Via] = field(default_factory=list)

@@ -111,7 +111,7 @@ class Technology:
     #: MANUFACTURINGGRID in nm (0 when the LEF gives none)
     manufacturing_grid: int = 0
 
-    def via_between(self, lower: str, upper: str, name_suffix: str = "_PR") -> ViaDef:
+    def via_between(self, lower: str, upper: str, name_suffix: str) -> ViaDef:
         """The via named ``*<name_suffix>`` joining two layers."""
         for via in self.vias.values():
             metals = set(via.rects) - set(self.cut_layers)

@@ -1,8 +1,9 @@
 """Choosing one access point per placed cell pin and drawing its via.
 
-Every signal pin gets a li1-met1 via whose li1 pad lies inside the pin. When no grid point of the
-pin can hold the pad, the via moves along its met1 track to where it fits and a met1 stub joins it
-to the nearest grid node, which becomes the pin's routing terminal. The via and stub are obstacles
+Every signal pin gets a via from the cells' pin layer up to the lowest routing layer (on SKY130,
+li1 to met1) whose lower pad lies inside the pin. When no grid point of the pin can hold the pad,
+the via moves along its track on the routing layer to where it fits and a stub on that layer joins
+it to the nearest grid node, which becomes the pin's routing terminal. The via and stub are obstacles
 owned by the pin's net, so other nets keep their distance; candidates whose shapes would block a
 terminal already given to another net are skipped.
 """
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 
 import klayout.db as kdb
 
-from kchip.flows.physical.grid import DX, X0, FREE, RouteGrid
+from kchip.flows.physical.grid import FREE, RouteGrid
 from kchip.flows.physical.layout import Instance
-from kchip.flows.physical.lef import Macro, Technology
+from kchip.flows.physical.lef import Macro
 
 Rect = tuple[int, int, int, int]
 BUCKET = 2000
@@ -23,13 +24,14 @@ BUCKET = 2000
 
 @dataclass(frozen=True)
 class Access:
-    """A pin's via position, its terminal node on met1 and the met1 shapes it draws. A pin that is
-    itself drawn on met1 is reached on that metal: no via (``via_x`` is None) and no shapes."""
+    """A pin's via position, its terminal node on the lowest routing layer and the shapes it draws
+    there. A pin that is itself drawn on that layer is reached on its metal: no via (``via_x`` is
+    None) and no shapes."""
 
     via_x: int | None
     via_y: int
     node: int
-    met1: tuple[Rect, ...]
+    shapes: tuple[Rect, ...]
 
 
 def _transform(inst: Instance, macro: Macro, rect: Rect) -> Rect:
@@ -46,7 +48,7 @@ def _region(rects) -> kdb.Region:
     return region.merged()
 
 
-def unusable_cells(macros: dict[str, Macro], tech: Technology, grid: RouteGrid) -> dict[str, list[str]]:
+def unusable_cells(macros: dict[str, Macro], rules, grid: RouteGrid) -> dict[str, list[str]]:
     """Cells for which no access to all signal pins at once exists (in either row orientation),
     with the pins left out: synthesis should not use them."""
     found = {}
@@ -55,8 +57,8 @@ def unusable_cells(macros: dict[str, Macro], tech: Technology, grid: RouteGrid) 
         if not pins:
             continue
         for orient in ("N", "FS"):
-            planner = PinAccessPlanner(tech, grid)
-            inst = Instance(name, {}, x=grid.x(4) - X0, y=grid.y(4) - 170, orient=orient)
+            planner = PinAccessPlanner(rules, grid)
+            inst = Instance(name, {}, x=grid.x(4) - grid.x0, y=grid.y(4) - grid.y0, orient=orient)
             plan = planner.plan([(pin, k, planner.candidates(inst, macro, pin)) for k, pin in enumerate(pins)])
             missing = sorted(pin for pin, access in plan.items() if access is None)
             if missing:
@@ -72,18 +74,19 @@ def _near(a: Rect, b: Rect, spacing: int) -> bool:
 class PinAccessPlanner:
     """Finds access candidates for pins of placed cells (cached per cell and orientation)."""
 
-    def __init__(self, tech: Technology, grid: RouteGrid):
-        self.tech = tech
+    def __init__(self, rules, grid: RouteGrid):
         self.grid = grid
-        via = tech.via_between("li1", "met1")
+        self.pin_layer, self.metal = rules.pin_layer, grid.layers[0]
+        self.mfg = rules.grid
+        via = rules.via(self.pin_layer, self.metal)
         self.via_name = via.name
-        self.lower = via.rects["li1"]
-        self.upper = via.rects["met1"]
-        self.spacing = tech.layers["met1"].spacing
-        self.half_wire = tech.layers["met1"].width // 2
+        self.lower = via.rects[self.pin_layer]
+        self.upper = via.rects[self.metal]
+        self.spacing = rules.layers[self.metal].spacing
+        self.half_wire = rules.layers[self.metal].width // 2
         self._cache: dict[tuple[str, str], dict[str, list[tuple[int, int, int]]]] = {}
         self._placed: dict[tuple[int, int], list[tuple[int, Rect]]] = {}
-        up = tech.via_between("met1", "met2").rects["met1"]
+        up = rules.via(self.metal, grid.layers[1]).rects[self.metal]
         self.terminal_pad = (max(-up[0], up[2]), max(-up[1], up[3]))
 
     def _local_candidates(self, macro: Macro, orient: str) -> dict[str, list[tuple[int, int, int]]]:
@@ -97,29 +100,30 @@ class PinAccessPlanner:
             x0, y0, x1, y1 = rect
             return (x0, macro.height - y1, x1, macro.height - y0) if flip else rect
 
-        met1 = _region([local(r) for layer, r in macro.obstructions if layer == "met1"] +
-                       [local(r) for p in macro.pins.values() for layer, r in p.shapes if layer == "met1"])
+        metal = _region([local(r) for layer, r in macro.obstructions if layer == self.metal] +
+                        [local(r) for p in macro.pins.values() for layer, r in p.shapes if layer == self.metal])
         half_pad = self.lower[2]
         ux0, uy0, ux1, uy1 = self.upper
+        g, dx = self.mfg, self.grid.dx
         result = {}
         for name, pin in macro.signal_pins().items():
-            own_met1 = [local(r) for layer, r in pin.shapes if layer == "met1"]
-            if own_met1:
-                result[name] = self._met1_pin_nodes(_region(own_met1), macro)
+            own_metal = [local(r) for layer, r in pin.shapes if layer == self.metal]
+            if own_metal:
+                result[name] = self._metal_pin_nodes(_region(own_metal), macro)
                 continue
-            shapes = _region([local(r) for layer, r in pin.shapes if layer == "li1"])
+            shapes = _region([local(r) for layer, r in pin.shapes if layer == self.pin_layer])
             found = []
-            for y in range(170, macro.height, 340):
+            for y in self._rows(macro):
                 band = shapes & kdb.Region(kdb.Box(-macro.width, y - half_pad, 2 * macro.width, y + half_pad))
-                for centres in band.sized(5 - half_pad).each():
-                    lo, hi = centres.bbox().left + 5, centres.bbox().right - 5
-                    for grid_x in range(X0 % DX, macro.width, DX):
-                        x = min(max(grid_x, lo), hi) // 5 * 5
-                        if x < lo or abs(x - grid_x) > DX // 2:
+                for centres in band.sized(g - half_pad).each():
+                    lo, hi = centres.bbox().left + g, centres.bbox().right - g
+                    for grid_x in self._columns(macro):
+                        x = min(max(grid_x, lo), hi) // g * g
+                        if x < lo or abs(x - grid_x) > dx // 2:
                             continue
                         keep = kdb.Region(kdb.Box(min(x + ux0, grid_x - self.half_wire), y + uy0,
                                                   max(x + ux1, grid_x + self.half_wire), y + uy1))
-                        if (keep.sized(self.spacing - 1) & met1).is_empty():
+                        if (keep.sized(self.spacing - 1) & metal).is_empty():
                             found.append((abs(x - grid_x), abs(y - macro.height // 2), x, y, grid_x))
             found.sort()
             best: dict[tuple[int, int], tuple[int, int, int]] = {}
@@ -129,11 +133,20 @@ class PinAccessPlanner:
         self._cache[key] = result
         return result
 
-    def _met1_pin_nodes(self, pin_met1: kdb.Region, macro: Macro) -> list[tuple[None, int, int]]:
-        """Grid nodes whose wire end lies inside a pin drawn on met1, middle of the cell first."""
+    def _rows(self, macro: Macro) -> range:
+        """The y of the grid rows over a cell, in the cell's coordinates."""
+        return range(self.grid.y0 % self.grid.dy, macro.height, self.grid.dy)
+
+    def _columns(self, macro: Macro) -> range:
+        """The x of the grid columns over a cell, in the cell's coordinates."""
+        return range(self.grid.x0 % self.grid.dx, macro.width, self.grid.dx)
+
+    def _metal_pin_nodes(self, pin_metal: kdb.Region, macro: Macro) -> list[tuple[None, int, int]]:
+        """Grid nodes whose wire end lies inside a pin drawn on the lowest routing layer, middle of
+        the cell first."""
         h = self.half_wire
-        nodes = [(None, y, x) for y in range(170, macro.height, 340) for x in range(X0 % DX, macro.width, DX)
-                 if (kdb.Region(kdb.Box(x - h, y - h, x + h, y + h)) - pin_met1).is_empty()]
+        nodes = [(None, y, x) for y in self._rows(macro) for x in self._columns(macro)
+                 if (kdb.Region(kdb.Box(x - h, y - h, x + h, y + h)) - pin_metal).is_empty()]
         return sorted(nodes, key=lambda n: abs(n[2] - macro.width // 2))
 
     def candidates(self, inst: Instance, macro: Macro, pin: str) -> list[Access]:
@@ -221,7 +234,7 @@ class PinAccessPlanner:
         """The access shapes plus the pad of a met1-met2 via on the terminal node."""
         x, y = self.grid.x(self.grid.decode(access.node)[1]), access.via_y
         px, py = self.terminal_pad
-        return (*access.met1, (x - px, y - py, x + px, y + py))
+        return (*access.shapes, (x - px, y - py, x + px, y + py))
 
     def _remember(self, access: Access, net_id: int) -> None:
         for rect in self._footprint(access):

@@ -24,17 +24,16 @@ from dataclasses import dataclass, field
 import klayout.db as kdb
 import numpy as np
 
-from kchip.flows.physical.grid import BLOCKED, DX, DY, HORIZONTAL, LAYERS, RouteGrid
+from kchip.flows.physical.grid import BLOCKED, RouteGrid
 from kchip.flows.physical.layout import Layout, Shape, Via
-from kchip.flows.physical.lef import Macro, Technology
+from kchip.flows.physical.lef import Macro
 from kchip.flows.physical.pin_access import Access, PinAccessPlanner
 from kchip.flows.physical.search import SearchState, astar
 
-#: cost of one step along each layer (um of wire), and of a via
-STEP_COST = (0.46 * 2.0, 0.34, 0.46 * 0.8, 0.68 * 0.8)
+#: cost of one step along each routing layer, bottom up, per um of wire (the lowest layer, whose
+#: tracks pass over the cells' pins, is the dearest), and of a via
+LAYER_WEIGHT = (2.0, 1.0, 0.8, 0.8)
 VIA_COST = 1.5
-#: holes in one net's metal smaller than this are filled (SKY130 met1.7/met2.7 want >= 0.14 um2)
-SMALL_HOLE_NM2 = 200_000
 #: A* heuristic per um of remaining distance; above the cheapest step cost (0.8) it trades a little
 #: path quality for far fewer expanded nodes
 HEURISTIC_WEIGHT = 1.2
@@ -72,9 +71,9 @@ class NetRoute:
 class Router:
     """Routes every signal net of a placed layout."""
 
-    def __init__(self, layout: Layout, macros: dict[str, Macro], tech: Technology):
-        self.layout, self.macros, self.tech = layout, macros, tech
-        self.grid = RouteGrid(layout.die, tech)
+    def __init__(self, layout: Layout, macros: dict[str, Macro], rules):
+        self.layout, self.macros, self.rules = layout, macros, rules
+        self.grid = RouteGrid(layout.die, rules)
         self.nets: list[NetRoute] = []
         self.unreachable: list[str] = []
         self._add_fixed_obstacles()
@@ -94,7 +93,7 @@ class Router:
             if shape.net not in routed:
                 grid.add_obstacle(shape.layer, shape.rect)
         for via in self.layout.vias:
-            for layer, rect in self.tech.vias[via.via].rects.items():
+            for layer, rect in self.rules.vias[via.via].rects.items():
                 grid.add_obstacle(layer, (via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
 
     def _port_node(self, port, die_w: int, die_h: int) -> int:
@@ -104,7 +103,7 @@ class Router:
         grid = self.grid
         x0, y0, x1, y1 = port.rect
         cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-        layer = LAYERS.index(port.layer)
+        layer = grid.layers.index(port.layer)
         columns, rows = np.nonzero(grid.valid[layer])
         if port.side in ("left", "right"):
             edge = grid.x(0) if port.side == "left" else die_w - grid.x(0)
@@ -144,9 +143,9 @@ class Router:
             for pin, shapes in ((p, macro.pins[p].shapes) for p in macro.signal_pins()):
                 owner = ids.get(inst.conns.get(pin), BLOCKED)
                 for layer, rect in shapes:
-                    if layer != "li1":
+                    if layer != self.rules.pin_layer:
                         grid.add_obstacle(layer, _placed(inst, macro, rect), owner)
-        planner = PinAccessPlanner(self.tech, grid)
+        planner = PinAccessPlanner(self.rules, grid)
         placed = sorted(((i.y, i.x, n) for n, i in self.layout.instances.items() if i.conns))
         for _, _, inst_name in placed:
             inst = self.layout.instances[inst_name]
@@ -159,8 +158,8 @@ class Router:
                 if access is None:
                     self.unreachable.append(f"{inst_name}/{pin} ({inst.cell}, net {net})")
                     continue
-                for rect in access.met1:
-                    grid.add_obstacle("met1", rect, net_id)
+                for rect in access.shapes:
+                    grid.add_obstacle(grid.layers[0], rect, net_id)
                 route = self.nets[net_id]
                 route.terminals.append(access.node)
                 route.terminal_refs.append(f"{inst_name}:{pin}")
@@ -177,7 +176,8 @@ class Router:
         columns, rows = rest // grid.ny, rest % grid.ny
         target_box = np.array([columns.min(), columns.max(), rows.min(), rows.max()], dtype=np.int64)
         path = astar(net_id, source, stamp, np.array(box, dtype=np.int64), target_box, pres,
-                     HEURISTIC_WEIGHT, self.shape, self.along, self.step_cost, VIA_COST, self.wblk, self.vblk,
+                     HEURISTIC_WEIGHT, self.shape, self.pitch_um, self.horizontal, self.stride, self.along,
+                     self.step_cost, VIA_COST, self.wblk, self.vblk,
                      self.eblk, self.valid, self.occ, self.vocc, self.vocc2, self.hist, state.target, state.best,
                      state.best_stamp, state.parent, state.closed)
         return path.tolist() if len(path) else None
@@ -299,7 +299,11 @@ class Router:
         self.search = SearchState(grid.size)
         self.shape = np.array([grid.nxy, grid.ny, grid.size], dtype=np.int64)
         self.along = np.array(grid.along, dtype=np.int64)
-        self.step_cost = np.array(STEP_COST, dtype=np.float64)
+        self.pitch_um = np.array([grid.dx / 1000, grid.dy / 1000], dtype=np.float64)
+        self.horizontal = np.array(grid.horizontal, dtype=np.bool_)
+        self.stride = np.array(grid.stride, dtype=np.int64)
+        steps = [(grid.dx * si if h else grid.dy * sj) / 1000 for h, (si, sj) in zip(grid.horizontal, grid.stride)]
+        self.step_cost = np.array([step * weight for step, weight in zip(steps, LAYER_WEIGHT)], dtype=np.float64)
 
         def extent(route):
             box = self._box(route.terminals, 0)
@@ -346,13 +350,14 @@ class Router:
         return self.metrics
 
     def wirelength_um(self) -> float:
-        nxy = self.grid.nxy
+        grid = self.grid
+        nxy = grid.nxy
         total = 0
         for r in self.nets:
             for a, b in r.edges:
                 if b - a != nxy:
                     layer = a // nxy
-                    total += DX if HORIZONTAL[layer] else (b - a) * DY
+                    total += (b - a) // grid.ny * grid.dx if grid.horizontal[layer] else (b - a) * grid.dy
         return round(total / 1000, 1)
 
     # -- geometry -----------------------------------------------------------------------------
@@ -363,25 +368,26 @@ class Router:
         the end of a met1 pin is the pin's own net, so no grid rule keeps it away, and the notch
         between pad and pin (0.09-0.135 um beside the wire joining them) breaks met1.2 unless it is
         filled."""
-        grid, tech = self.grid, self.tech
-        via_names = [tech.via_between(LAYERS[k], LAYERS[k + 1]).name for k in range(3)]
-        pin_via = tech.via_between("li1", "met1")
+        grid, rules = self.grid, self.rules
+        layers = grid.layers
+        via_names = [rules.via(lower, upper).name for lower, upper in zip(layers, layers[1:])]
+        pin_via = rules.via(rules.pin_layer, layers[0])
         neighbours = ShapeIndex()
         for shape in self.layout.shapes:
             neighbours.add(shape.layer, shape.net, shape.rect)
         for via in self.layout.vias:
-            for layer, rect in tech.vias[via.via].rects.items():
+            for layer, rect in rules.vias[via.via].rects.items():
                 neighbours.add(layer, via.net, _moved(rect, via.x, via.y))
         ports = {p.name: p for p in self.layout.ports}
         mended: list[tuple[str, str, list]] = []
         for route in self.nets:
             fixed = self._fixed_metal(route, ports)
-            per_layer: dict[str, list] = {name: [] for name in LAYERS}
+            per_layer: dict[str, list] = {name: [] for name in layers}
             for a, b in sorted(route.edges):
                 la, ia, ja = grid.decode(a)
                 lb, ib, jb = grid.decode(b)
                 if la != lb:
-                    via = tech.vias[via_names[la]]
+                    via = rules.vias[via_names[la]]
                     x, y = grid.x(ia), grid.y(ja)
                     self.layout.vias.append(Via(route.name, via.name, x, y))
                     for layer, rect in via.rects.items():
@@ -391,23 +397,25 @@ class Router:
                 half = grid.rules[la].width // 2
                 x0, x1 = sorted((grid.x(ia), grid.x(ib)))
                 y0, y1 = sorted((grid.y(ja), grid.y(jb)))
-                per_layer[LAYERS[la]].append((x0 - half, y0 - half, x1 + half, y1 + half))
+                per_layer[layers[la]].append((x0 - half, y0 - half, x1 + half, y1 + half))
             for access in route.access:
                 if access.via_x is not None:
                     self.layout.vias.append(Via(route.name, pin_via.name, access.via_x, access.via_y))
-                    per_layer["met1"].extend(access.met1)
+                    per_layer[layers[0]].extend(access.shapes)
             for layer_name, rects in per_layer.items():
                 if rects:
-                    boxes = _mended(rects, tech.layers[layer_name].spacing, fixed.get(layer_name, []))
+                    boxes = _mended(rects, rules.layers[layer_name].spacing, rules.hole_fill_nm2,
+                                    fixed.get(layer_name, []))
                     mended.append((route.name, layer_name, boxes))
                     for box in boxes:
                         neighbours.add(layer_name, route.name, box)
         self.islands_left = 0
         for net, layer_name, boxes in mended:
-            layer = tech.layers[layer_name]
+            layer = rules.layers[layer_name]
             for box in boxes:
                 self.layout.shapes.append(Shape(net, layer_name, box))
-            for grown in _grow_islands(boxes, layer, HORIZONTAL[LAYERS.index(layer_name)], net, neighbours):
+            for grown in _grow_islands(boxes, layer, grid.horizontal[layers.index(layer_name)], net, neighbours,
+                                       rules.grid):
                 if grown is None:
                     self.islands_left += 1
                     continue
@@ -426,7 +434,7 @@ class Router:
             inst = self.layout.instances[inst_name]
             macro = self.macros[inst.cell]
             for layer, rect in macro.pins[pin].shapes:
-                if layer in LAYERS:
+                if layer in self.grid.layers:
                     fixed.setdefault(layer, []).append(_placed(inst, macro, rect))
         return fixed
 
@@ -483,23 +491,24 @@ def _region(rects) -> kdb.Region:
     return region.merged()
 
 
-def _mended(rects, spacing: int, fixed=()) -> list[tuple[int, int, int, int]]:
+def _mended(rects, spacing: int, hole_nm2: int, fixed=()) -> list[tuple[int, int, int, int]]:
     """One net's shapes on one layer as rectangles, closed together with the net's ``fixed`` metal
     (pins, ports) so that no gap or notch narrower than the spacing is left between any of them
-    (a morphological closing: grow by half the spacing, shrink), and with small holes filled (no
-    other net's metal fits in them). The fixed metal itself is drawn elsewhere and left out."""
+    (a morphological closing: grow by half the spacing, shrink), and with holes smaller than
+    ``hole_nm2`` filled (no other net's metal fits in them). The fixed metal itself is drawn elsewhere and left out."""
     drawn, pins = _region(rects), _region(fixed)
     half = spacing // 2
     closed = (drawn + pins).merged().sized(half).sized(-half)
-    closed = (closed + closed.holes().with_area(0, SMALL_HOLE_NM2, False)).merged()
+    closed = (closed + closed.holes().with_area(0, hole_nm2, False)).merged()
     closed = ((closed - pins) + drawn).merged()
     return [(b.left, b.bottom, b.right, b.top) for b in
             (p.bbox() for p in closed.decompose_trapezoids_to_region().each())]
 
 
-def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeIndex):
+def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeIndex, grid: int):
     """For each island of ``boxes`` below the layer's minimum area, a rectangle that stretches it
-    along its track far enough, on whichever side keeps clear of other nets (None if neither)."""
+    along its track far enough (in whole steps of the manufacturing ``grid``), on whichever side
+    keeps clear of other nets (None if neither)."""
     if not layer.min_area_nm2:
         return []
     grown = []
@@ -509,11 +518,11 @@ def _grow_islands(boxes, layer, horizontal: bool, net: str, neighbours: ShapeInd
             continue
         box = polygon.bbox()
         across = box.height() if horizontal else box.width()
-        extra = (-(-(layer.min_area_nm2 - area) // max(1, across)) // 5 + 2) * 5
-        half = (extra // 2 // 5 + 1) * 5
+        extra = (-(-(layer.min_area_nm2 - area) // max(1, across)) // grid + 2) * grid
+        half = (extra // 2 // grid + 1) * grid
         lo, hi = (box.left, box.right) if horizontal else (box.bottom, box.top)
         choice = None
-        starts = [lo - half] + list(range(lo - extra, lo + 1, 10))
+        starts = [lo - half] + list(range(lo - extra, lo + 1, 2 * grid))
         for start in starts:
             end = start + (hi - lo) + extra
             rect = ((start, box.bottom, end, box.top) if horizontal else (box.left, start, box.right, end))
@@ -528,9 +537,10 @@ def routed_nets(router: Router) -> list:
     """The routed nets as the SPEF writer's wire/via/pin graph (nodes keyed by grid index)."""
     from kchip.flows.timing.spef import PinNode, RoutedNet, Segment, ViaHop
 
-    grid, tech, layout = router.grid, router.tech, router.layout
-    cuts = [tech.via_between(LAYERS[k], LAYERS[k + 1]).cut(tech.cut_layers)[0] for k in range(3)]
-    pin_cut = tech.via_between("li1", "met1").cut(tech.cut_layers)[0]
+    grid, rules, layout = router.grid, router.rules, router.layout
+    layers = grid.layers
+    cuts = [rules.via(lower, upper).cut(rules.cut_layers)[0] for lower, upper in zip(layers, layers[1:])]
+    pin_cut = rules.via(rules.pin_layer, layers[0]).cut(rules.cut_layers)[0]
     ports = {p.name: p for p in layout.ports}
     directions = {"INPUT": "I", "OUTPUT": "O", "input": "I", "output": "O"}
     nets = []
@@ -543,7 +553,7 @@ def routed_nets(router: Router) -> list:
                 net.vias.append(ViaHop(a, b, cuts[min(la, lb)]))
             else:
                 length = (abs(grid.x(ia) - grid.x(ib)) + abs(grid.y(ja) - grid.y(jb))) / 1000
-                net.segments.append(Segment(a, b, LAYERS[la], length, grid.rules[la].width / 1000))
+                net.segments.append(Segment(a, b, layers[la], length, grid.rules[la].width / 1000))
         cell_refs = [ref for ref in route.terminal_refs if ":" in ref]
         has_via = {ref: access.via_x is not None for ref, access in zip(cell_refs, route.access)}
         for node, ref in zip(route.terminals, route.terminal_refs):

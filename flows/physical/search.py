@@ -1,13 +1,15 @@
 """The router's path search, compiled with numba: weighted A* over the routing grid.
 
-Node ``n`` of layer ``l`` at (i, j) is ``l*nxy + i*ny + j``. A search may move along its layer's
-track, or by a via to the layer above or below where that layer has a node. It may not enter a node
-or edge blocked for its net, nor place a via where a via pad is blocked, nor stack a via2 and a via3
-on one met3 node (the met3 island would be below the minimum area). A node costs its step (a wire
-step or a via) times (1 + history) times (1 + present-congestion factor x other nets crowding it):
-on the node itself; on its neighbours along a met3 or met4 track; on met2, on the neighbours along
-the track when a via pad is involved (a via here, or another net's via there: plain line ends 0.34 um
-apart keep their spacing); and, for a met1-met2 via, on the vertically neighbouring met1 nodes' vias.
+Node ``n`` of layer ``l`` at (i, j) is ``l*nxy + i*ny + j``; layer 0 is the lowest routing layer.
+A search may move along its layer's track (to the next node, ``stride`` columns or rows on), or by a
+via to the layer above or below where that layer has a node. It may not enter a node or edge blocked
+for its net, nor place a via where a via pad is blocked, nor stack two vias on one node of layer 2
+(the island on it would be below the minimum area). A node costs its step (a wire step or a via)
+times (1 + history) times (1 + present-congestion factor x other nets crowding it): on the node
+itself; on its neighbours along the track of layers 2 and up; on layer 1, on the neighbours along
+the track when a via pad is involved (a via here, or another net's via there: plain line ends one
+row apart keep their spacing); and, for a via between layers 0 and 1, on the vertically neighbouring
+layer-0 nodes' vias.
 
 Per-search state (best cost, parent, closed, target) lives in arrays tagged with a search ``stamp``,
 so nothing is cleared between searches.
@@ -24,14 +26,18 @@ FREE = -1
 
 
 @njit(cache=True)
-def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, along, step_cost, via_cost,
-          wblk, vblk, eblk, valid, occ, vocc, vocc2, hist, target, best, best_stamp, parent, closed):
+def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, pitch_um, horizontal, stride, along,
+          step_cost, via_cost, wblk, vblk, eblk, valid, occ, vocc, vocc2, hist, target, best, best_stamp, parent,
+          closed):
     """Cheapest path from ``source`` to a node whose ``target`` entry equals ``stamp``;
-    returns the node indices from the target back to the source (empty if none)."""
+    returns the node indices from the target back to the source (empty if none). ``pitch_um`` is the
+    grid's (column, row) pitch, ``horizontal[l]`` and ``stride[l]`` (columns, rows) each layer's
+    direction and node spacing."""
     nxy, ny, size = grid_shape[0], grid_shape[1], grid_shape[2]
+    top = size // nxy - 1
     i_lo, i_hi, j_lo, j_hi = box[0], box[1], box[2], box[3]
     tx0, tx1, ty0, ty1 = target_box[0], target_box[1], target_box[2], target_box[3]
-    hx, hy = 0.46 * weight, 0.34 * weight
+    hx, hy = pitch_um[0] * weight, pitch_um[1] * weight
     best[source] = 0.0
     best_stamp[source] = stamp
     parent[source] = -1
@@ -59,26 +65,27 @@ def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, alon
         rest = n - layer * nxy
         i = rest // ny
         j = rest - i * ny
-        stride = along[layer]
+        next_node = along[layer]
         count = 0
-        if layer == 0 or layer == 2:
-            if i > i_lo:
-                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n - stride, i - 1, j, 0
+        if horizontal[layer]:
+            step = stride[layer, 0]
+            if i - step >= i_lo:
+                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n - next_node, i - step, j, 0
                 count += 1
-            if i < i_hi:
-                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n + stride, i + 1, j, 0
+            if i + step <= i_hi:
+                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n + next_node, i + step, j, 0
                 count += 1
         else:
-            step = 2 if layer == 3 else 1
+            step = stride[layer, 1]
             if j - step >= j_lo:
-                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n - stride, i, j - step, 0
+                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n - next_node, i, j - step, 0
                 count += 1
             if j + step <= j_hi:
-                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n + stride, i, j + step, 0
+                moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n + next_node, i, j + step, 0
                 count += 1
         came_from = parent[n]
         stacked = layer == 2 and (came_from == n - nxy or came_from == n + nxy)
-        if layer < 3 and valid[n + nxy] and not stacked:
+        if layer < top and valid[n + nxy] and not stacked:
             moves[count, 0], moves[count, 1], moves[count, 2], moves[count, 3] = n + nxy, i, j, 1
             count += 1
         if layer > 0 and valid[n - nxy] and not stacked:

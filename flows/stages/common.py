@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from kchip.flows.physical.layout import Layout
-from kchip.flows.physical.lef import read_macros, read_technology
+from kchip.flows.physical.lef import read_macros
 from kchip.flows.stage import StageContext
+from kchip.pdk.rules import load_rules
 
 
 def technology(ctx: StageContext):
-    """The routing technology and the standard-cell macros of the stage's PDK."""
-    return read_technology(ctx.pdk.tech_lef), read_macros(ctx.pdk.lef)
+    """The process rules (:mod:`kchip.pdk.rules`: the tech LEF and the descriptor) and the
+    standard-cell macros of the stage's PDK."""
+    return load_rules(ctx.pdk), read_macros(ctx.pdk.lef)
 
 
 def load_layout(ctx: StageContext) -> Layout:

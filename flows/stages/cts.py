@@ -20,13 +20,15 @@ class ClockTree(Stage):
                           minimum=2, maximum=1000))
 
     def execute(self, ctx):
-        _, macros = technology(ctx)
         layout = load_layout(ctx)
-        buffers = ctx.pdk.stdcell["clock_buffers"]
-        cfg = ClockTreeConfig(ctx.config["max_fanout"], buffers[2], buffers[1], buffers[0])
+        rules, macros = technology(ctx)
+        cells = rules.cells
+        pins = (cells.buffer_input, cells.buffer_output)
+        buffers = cells.clock_buffers
+        cfg = ClockTreeConfig(ctx.config["max_fanout"], buffers[2], buffers[1], buffers[0], *pins)
         metrics = build_clock_tree(layout, macros, cfg)
         metrics.update(buffer_high_fanout_nets(layout, macros, ctx.config["signal_max_fanout"],
-                                               ctx.pdk.stdcell["fanout_buffer"]))
+                                               cells.fanout_buffer, pins))
         logic = [i for i in layout.instances.values() if i.role in ("logic", "clock")]
         metrics["design__instance__count"] = len(logic)
         area = sum(macros[i.cell].width * macros[i.cell].height for i in logic)

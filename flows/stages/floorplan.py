@@ -54,6 +54,9 @@ class Floorplan(Stage):
     def execute(self, ctx):
         d, s = ctx.design, ctx.pdk.stdcell
         tech, macros = technology(ctx)
+        if ctx.config["tap_spacing_um"] > tech.cells.tap_max_distance_um:
+            raise StageFailed(f"floorplan.tap_spacing_um = {ctx.config['tap_spacing_um']!r} is more than the "
+                              f"PDK's tap_max_distance_um = {tech.cells.tap_max_distance_um!r} ({tech.descriptor})")
         layout = from_yosys_json(ctx.views["netlist_json"], d.top)
         if d.clock_port not in {p.name for p in layout.ports}:
             raise StageFailed(f"{d.file}: clock.port = {d.clock_port!r} is not a port of {d.top}")
