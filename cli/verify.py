@@ -1,11 +1,15 @@
 """``kchip verify``: list the cocotb testbenches and run them as a regression.
 
 ``kchip verify list`` shows every bench (``--tests``: and its tests); ``kchip verify run [BENCH
-...]`` builds and runs them (all by default) on one or more simulators (``--sim icarus,verilator``)
-with one or more seeds (``--seed S`` repeated, or ``--seeds N`` fresh ones), ``--jobs`` runs at a
-time, each limited to ``--timeout`` seconds. Every run gets its own folder under ``--out``, which
-also keeps one merged JUnit XML, a Markdown summary and the record that ``--rerun-failed`` reads
-to run the failed cases again with their seeds. Exits 1 if any test failed, crashed or hung.
+...]`` builds and runs them (all by default; ``--tag`` narrows) on one or more simulators
+(``--sim icarus,verilator``; default: each bench's first) with one or more seeds (``--seed S``
+repeated, or ``--seeds N`` fresh ones), ``--jobs`` runs at a time, each limited to ``--timeout``
+seconds. The benches are the project's, or those of ``--manifest FILE`` (a user's own, same
+format); ``--gate-level RUN_DIR`` runs them on that flow run's final netlist. Every run gets its
+own folder under ``--out``, which also keeps one merged JUnit XML, a Markdown summary, the merged
+coverage and the record that ``--rerun-failed`` reads to run the failed cases again with their
+seeds. ``--waves=fail`` dumps waveforms of failing tests only. Exits 1 if any test failed, crashed
+or hung, or a coverage goal was missed; 2 on bad input.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from kchip.verification import regression, runner
+from kchip.verification import coverage, regression, runner
+from kchip.verification.gate_level import GateLevelError, for_run
 from kchip.verification.junit import write_junit, write_summary
+from kchip.verification.manifest import ManifestError, load_manifest
 
 DEFAULT_OUT = runner.DEFAULT_BUILD_ROOT / "regression"
 DEFAULT_TIMEOUT = 3600.0
@@ -31,12 +37,20 @@ def register(subparsers) -> None:
     listing = actions.add_parser("list", help="list the testbenches")
     listing.add_argument("--tests", action="store_true",
                          help="list every test as <bench>.<test> (what -k matches)")
+    listing.add_argument("--manifest", action="append", type=Path, metavar="FILE",
+                         help="the benches of this manifest instead of the project's (repeatable)")
     listing.set_defaults(handler=list_benches)
     run = actions.add_parser("run", help="build and run testbenches")
     run.add_argument("benches", nargs="*", metavar="BENCH", help="benches to run (default: all)")
+    run.add_argument("--manifest", action="append", type=Path, metavar="FILE",
+                     help="run the benches of this TOML manifest instead of the project's "
+                          "(repeatable)")
+    run.add_argument("--tag", action="append", dest="tags", metavar="TAG",
+                     help="only benches with this tag (repeatable: any of them)")
     run.add_argument("--sim", metavar="SIM[,SIM]",
                      help=f"simulators, comma separated: {', '.join(runner.SIMULATORS)} "
-                          "(default: icarus)")
+                          "(default: each bench's first; benches that do not list one are left "
+                          "out on it)")
     run.add_argument("--seed", type=int, action="append", dest="seeds", metavar="S",
                      help="random seed (repeatable; default: one fresh seed, printed)")
     run.add_argument("--seeds", type=int, dest="seed_count", metavar="N",
@@ -62,25 +76,72 @@ def register(subparsers) -> None:
     run.add_argument("--rerun-failed", "--rerun-failures", action="store_true", dest="rerun",
                      help="re-run the failed cases of the previous regression in --out, "
                           "with their seeds")
-    run.add_argument("--waves", action="store_true", help="dump waveforms")
+    run.add_argument("--waves", nargs="?", const="all", default="none", metavar="WHEN",
+                     help=f"dump waveforms: {', '.join(regression.WAVES)} (fail: re-run failing "
+                          "tests with dumping on, into their run folder; --waves alone: all)")
+    run.add_argument("--coverage", action="store_true",
+                     help="Verilator line and toggle coverage, merged over the runs")
+    run.add_argument("--gate-level", type=Path, metavar="RUN_DIR",
+                     help="run the benches of the run's design on its final netlist "
+                          "(final/<top>.nl.v) with cell models from the PDK's liberty")
+    run.add_argument("--pdk", default="sky130A",
+                     help="PDK of the --gate-level cell models (default: sky130A)")
     run.set_defaults(handler=run_benches)
 
 
-def _select(names: list[str]) -> list[runner.Testbench]:
+def _known(args) -> dict[str, runner.Testbench]:
+    """The benches of ``--manifest`` files, else the project's; ``--gate-level`` variants of the
+    selected ones with that option."""
     from kchip.cli import UserError
 
-    known = runner.discover()
+    if not getattr(args, "manifest", None):
+        return runner.discover()
+    known: dict[str, runner.Testbench] = {}
+    for file in args.manifest:
+        try:
+            benches = load_manifest(file)
+        except ManifestError as exc:
+            raise UserError(str(exc)) from None
+        for bench in benches:
+            if bench.name in known:
+                first = known[bench.name].manifest
+                raise UserError(f"bench {bench.name!r} is in two manifests ({first} and {file}); "
+                                "names must be unique")
+            known[bench.name] = bench
+    return known
+
+
+def _select(args, names: list[str]) -> list[runner.Testbench]:
+    from kchip.cli import UserError
+
+    known = _known(args)
     unknown = [name for name in names if name not in known]
     if unknown:
         raise UserError(f"unknown testbench {unknown[0]!r}; known testbenches: "
                         f"{', '.join(known) or 'none'}")
-    return [known[name] for name in names] if names else list(known.values())
+    chosen = [known[name] for name in names] if names else list(known.values())
+    tags = getattr(args, "tags", None)
+    if tags:
+        chosen = [bench for bench in chosen if set(tags) & set(bench.tags)]
+        if not chosen:
+            every = sorted({tag for bench in known.values() for tag in bench.tags})
+            raise UserError(f"no bench has tag {' or '.join(map(repr, tags))}; tags: "
+                            f"{', '.join(every) or 'none'}")
+    if getattr(args, "gate_level", None) is not None:
+        try:
+            chosen = for_run(chosen, args.gate_level, pdk=args.pdk, chosen=bool(names))
+        except GateLevelError as exc:
+            raise UserError(f"--gate-level {str(args.gate_level)!r}: {exc}") from None
+    return chosen
 
 
-def _simulators(text: str | None) -> list[str]:
+def _simulators(text: str | None) -> list[str] | None:
+    """The simulators ``--sim`` names, or None (each bench's first) without it."""
     from kchip.cli import UserError
 
-    names = [name.strip() for name in (text or "icarus").split(",") if name.strip()]
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
     for name in names:
         if name not in runner.SIMULATORS:
             raise UserError(f"unknown simulator {name!r} in --sim; valid choices: "
@@ -95,19 +156,22 @@ def list_benches(args) -> int:
     (what ``-k`` matches)."""
     from kchip.cli import console
 
-    benches = _select([])
+    benches = _select(args, [])
     if args.tests:
         for bench in benches:
-            names = runner.list_tests(bench.test_module)
+            names = runner.list_tests(bench.test_module, bench.python_path)
             for name in names or ["(tests not found in the module's source)"]:
                 console.print(escape(f"{bench.name}.{name}"))
         return 0
     table = Table(title="kchip testbenches")
-    for column in ("bench", "top", "parameters", "description"):
+    table.add_column("bench", no_wrap=True)
+    for column in ("top", "simulators", "tags", "parameters", "description"):
         table.add_column(column, overflow="fold")
     for bench in benches:
-        parameters = ", ".join(f"{key}={value}" for key, value in bench.parameters.items())
-        table.add_row(*map(escape, (bench.name, bench.top, parameters, bench.description)))
+        parameters = ", ".join(f"{key}={value}" for key, value in
+                               {**bench.parameters, **bench.hdl_parameters}.items())
+        table.add_row(*map(escape, (bench.name, bench.top, ", ".join(bench.simulators),
+                                    ", ".join(bench.tags), parameters, bench.description)))
     console.print(table)
     return 0
 
@@ -123,9 +187,12 @@ def _check(args) -> None:
         raise UserError("give either --seed S (repeatable) or --seeds N, not both")
     if args.seed_count is not None and args.seed_count < 1:
         raise UserError(f"--seeds {args.seed_count}: must be 1 or more")
+    if args.waves not in regression.WAVES:
+        raise UserError(f"--waves {args.waves!r}: valid choices: {', '.join(regression.WAVES)}")
     given = [flag for flag, value in (("BENCH", args.benches), ("--sim", args.sim),
                                       ("--seed", args.seeds), ("--seeds", args.seed_count),
-                                      ("--test", args.tests), ("-k", args.keyword))
+                                      ("--test", args.tests), ("-k", args.keyword),
+                                      ("--tag", args.tags))
              if value not in (None, [])]
     if args.rerun and given:
         raise UserError(f"--rerun-failed re-runs what failed in {args.out} with the same seeds; "
@@ -141,14 +208,24 @@ def _jobs(args) -> list[regression.Job] | None:
         if previous is None:
             raise UserError(f"no previous regression in {args.out} to re-run (run without "
                             "--rerun-failed first, or give its --out)")
-        jobs, missing = regression.plan_reruns(previous, runner.discover())
+        jobs, missing = regression.plan_reruns(
+            previous, {bench.name: bench for bench in _select(args, [])})
         for name in missing:
             console.print(f"[yellow]{escape(name)}: no longer a known testbench, not re-run[/]")
         if not jobs:
             console.print(f"no failures recorded in {escape(str(args.out))}: nothing to re-run")
             return None
         return jobs
-    benches, sims = _select(args.benches), _simulators(args.sim)
+    benches, sims = _select(args, args.benches), _simulators(args.sim)
+    if sims is not None:
+        for bench in benches:
+            left_out = [sim for sim in sims if sim not in bench.simulators]
+            if left_out:
+                console.print(f"[yellow]{escape(bench.name)}: not run on {', '.join(left_out)} "
+                              f"(its simulators: {', '.join(bench.simulators)})[/]")
+        benches = [bench for bench in benches if set(sims) & set(bench.simulators)]
+        if not benches:
+            raise UserError(f"no selected bench runs on {', '.join(sims)}")
     seeds = args.seeds or [runner.new_seed() for _ in range(args.seed_count or 1)]
     jobs = regression.plan(benches, sims, seeds, tests=args.tests, keyword=args.keyword)
     if not jobs:
@@ -201,22 +278,32 @@ def run_benches(args) -> int:
     if jobs is None:
         return 0
     options = regression.Options(build_root=args.build_root, out=args.out, jobs=args.jobs,
-                                 timeout=args.timeout or None, waves=args.waves)
+                                 timeout=args.timeout or None, waves=args.waves,
+                                 coverage=args.coverage)
     previous = regression.load(args.out) if args.rerun else []
     results = regression.execute(jobs, options, progress=_progress)
     everything = [*previous, *results]
-    _, junit, summary = regression.report(args.out, everything)
+    goals = {job.testbench.name: dict(job.testbench.goals) for job in jobs}
+    merged = regression.report(args.out, everything, goals=goals)
     if args.junit is not None:
         write_junit(everything, args.junit)
     if args.summary is not None:
-        write_summary(everything, args.summary)
+        write_summary(everything, args.summary, coverage=merged)
     console.print(_table(results, args.out))
     totals = regression.totals(everything)
-    console.print(f"JUnit {escape(str(args.junit or junit))}; summary {escape(str(summary))}")
+    out = Path(args.out)
+    console.print(f"JUnit {escape(str(args.junit or out / regression.JUNIT))}; summary "
+                  f"{escape(str(out / regression.SUMMARY))}; coverage "
+                  f"{escape(str(out / coverage.REPORT))}")
+    for line in coverage.missed_lines(merged):
+        console.print(f"[red]{escape(line)}[/]")
     line = (f"{totals['passed']} passed, {totals['failed']} failed, {totals['errors']} errors, "
             f"{totals['flaky']} flaky")
     if totals["failed"] or totals["errors"] or not totals["tests"]:
         console.print(f"[red]{line}.[/] Replay a run with its --seed, or use --rerun-failed.")
+        return 1
+    if merged["missed"]:
+        console.print(f"{line}; [red]{len(merged['missed'])} coverage goal(s) missed.[/]")
         return 1
     console.print(line)
     return 0

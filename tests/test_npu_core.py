@@ -14,9 +14,9 @@ from kchip.design import load_design
 from kchip.rtl.npu_core import NpuCore
 from kchip.rtl.npu_core.core import DEPTH_RANGE
 from kchip.verification import runner
-from kchip.verification.npu_core import TESTBENCHES, coverage, verilog_text
+from kchip.verification.npu_core import coverage, verilog_text
 
-BENCHES = {bench.name: bench for bench in TESTBENCHES}
+BENCHES = runner.discover()
 DESIGN = load_design(os.path.join(os.path.dirname(__file__), "..", "rtl", "npu_core",
                                   "design.toml"))
 

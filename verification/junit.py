@@ -5,7 +5,9 @@ Every run of a regression (:class:`RunResult`, re-runs included) goes into one f
 - one ``<testsuite>`` per bench and simulator, named ``<bench>.<simulator>``; class names are
   ``<bench>.<simulator>.<test module>``, so the same tests on other benches or simulators never
   share a name; with several seeds in one suite, case names end in ``[seed=S]``;
-- every case carries ``seed``, ``simulator``, ``bench``, ``log`` and ``run_dir`` properties;
+- every case carries ``seed``, ``simulator``, ``bench``, ``log`` and ``run_dir`` properties, and
+  a failing one the ``waves`` its runs dumped (only files that exist), also as
+  ``[[ATTACHMENT|path]]`` lines in its ``system-out`` (the Jenkins and GitLab convention);
 - re-runs are recorded as Maven Surefire does: a case that failed every time keeps its first
   ``<failure>``/``<error>`` and gets a ``<rerunFailure>``/``<rerunError>`` per failing re-run; a
   case that passed on a re-run is *flaky*: ``<flakyFailure>``/``<flakyError>`` per earlier failure,
@@ -22,7 +24,8 @@ from pathlib import Path
 from typing import Iterable
 from xml.etree import ElementTree as ET
 
-from kchip.chiplet.report import write_atomic
+from kchip.formats.files import write_atomic
+from kchip.verification import coverage as coverage_report
 from kchip.verification.results import Case, RunResult
 
 
@@ -98,6 +101,10 @@ def _case_node(suite: ET.Element, history: History) -> None:
               "log": result.log, "run_dir": result.run_dir, "attempts": len(history.attempts)}
     if history.flaky:
         values["flaky"] = "true"
+    waves = list(dict.fromkeys(path for r, case in history.attempts if case.bad
+                               for path in r.waves if Path(path).is_file()))
+    if waves:
+        values["waves"] = ", ".join(waves)
     for key, value in values.items():
         ET.SubElement(properties, "property", name=key, value=_clean(value))
     earlier = history.attempts[:-1]
@@ -115,7 +122,9 @@ def _case_node(suite: ET.Element, history: History) -> None:
         for earlier_result, case in earlier:
             if not final.bad and case.outcome == outcome:
                 _failure_node(node, tag, case, earlier_result)
-    ET.SubElement(node, "system-out").text = f"seed {result.seed}; log {result.log}"
+    attachments = "".join(f"\n[[ATTACHMENT|{path}]]" for path in waves)
+    ET.SubElement(node, "system-out").text = _clean(f"seed {result.seed}; log {result.log}"
+                                                    f"{attachments}")
 
 
 def counts(cases: list[History]) -> dict[str, int]:
@@ -163,14 +172,16 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(results: Iterable[RunResult]) -> str:
-    """A Markdown summary: verdict, one row per bench and simulator, then every failing case with
-    its seed, log and the command that replays it."""
+def markdown(results: Iterable[RunResult], coverage: dict | None = None) -> str:
+    """A Markdown summary: verdict, one row per bench and simulator, every failing case with its
+    seed, log, waveforms and the command that replays it, then the ``coverage`` report (from
+    :func:`kchip.verification.coverage.merge`); a missed coverage goal fails the verdict."""
     results = list(results)
     suites = histories(results)
     everything = [h for cases in suites.values() for h in cases]
     total = counts(everything)
-    verdict = "FAILED" if total["failures"] or total["errors"] else "PASSED"
+    missed = (coverage or {}).get("missed")
+    verdict = "FAILED" if total["failures"] or total["errors"] or missed else "PASSED"
     lines = [f"# kchip verify: {verdict}", "",
              f"{len({r.slot for r in results})} run(s), {total['tests']} test case(s): "
              f"{total['failures']} failed, {total['errors']} errors, {total['flaky']} flaky, "
@@ -196,15 +207,16 @@ def markdown(results: Iterable[RunResult]) -> str:
         if final.name != "simulator":
             replay += f" --test {final.name}"
         where = "" if str(result.log) in first_line else f"; log `{result.log}`"
+        where += "".join(f"; waves `{path}`" for path in result.waves if Path(path).is_file())
         lines.append(f"- **{_cell(history.classname)}.{_cell(history.name)}** ({state}, seed "
                      f"{history.seed}, {len(history.attempts)} attempt(s)): {_cell(first_line)}"
                      f"{where}; replay `{replay}`")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + coverage_report.markdown(coverage or {})
 
 
-def write_summary(results: Iterable[RunResult], path: Path) -> Path:
-    """Write the Markdown summary of ``results`` to ``path`` (atomically)."""
-    write_atomic(Path(path), markdown(results))
+def write_summary(results: Iterable[RunResult], path: Path, *, coverage: dict | None = None) -> Path:
+    """Write the Markdown summary of ``results`` (and ``coverage``) to ``path`` (atomically)."""
+    write_atomic(Path(path), markdown(results, coverage))
     return Path(path)
 
 

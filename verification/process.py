@@ -138,10 +138,18 @@ def run_command(command: Sequence[str], *, cwd, env: Mapping[str, str] | None,
 
 
 class Controlled:
-    """Mixin for a cocotb runner class: its commands run through :func:`run_command`."""
+    """Mixin for a cocotb runner class: its commands run through :func:`run_command`, and the
+    folders in ``python_path`` are added to the end of the simulated Python's module search path
+    (after the installed packages, so a bench folder cannot shadow one)."""
 
     time_limit: float | None = None
     last_exit: Exit | None = None
+    python_path: Sequence[str] = ()
+
+    def _set_env_common(self) -> None:
+        super()._set_env_common()
+        if self.python_path:
+            self.env["PYTHONPATH"] = os.pathsep.join([self.env["PYTHONPATH"], *self.python_path])
 
     def _execute_cmds(self, cmds, cwd, stdout: TextIO | None = None) -> None:
         for command in cmds:

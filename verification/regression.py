@@ -7,23 +7,31 @@ ones whose key folder does not exist yet, ``jobs`` at a time, and only then fans
 ``jobs`` at a time, each in a new folder ``<out>/runs/<bench>-<sim>-<seed>[-rerunN]``. Build
 failures, crashes and timeouts are results, never exceptions: the regression always completes.
 
+Waveforms (``Options.waves``): ``none``; ``all`` (every run dumps); ``fail``: runs without dumping,
+and a run with failed tests (or a crash) is run again, only those tests, with the same seed and a
+waveform build, in ``<run folder>/waves/``; the dump is recorded with the run (a hang is not run
+again). ``Options.coverage`` builds Verilator runs with line and toggle coverage.
+
 The output folder keeps ``regression.json`` (every run and re-run, see :func:`save`), the merged
-``junit.xml`` and ``summary.md`` (:mod:`.junit`). :func:`plan_reruns` reads it back: the failed
-cases of each (bench, simulator, seed) are run again with the same seed, as re-runs.
+``junit.xml``, ``summary.md`` (:mod:`.junit`) and ``coverage.json`` (:mod:`.coverage`: functional
+coverage per bench against its goals, Verilator's merged into ``verilator_coverage.dat``).
+:func:`plan_reruns` reads the record back: the failed cases of each (bench, simulator, seed) are
+run again with the same seed, as re-runs.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from kchip.chiplet.report import write_atomic
+from kchip.formats.files import write_atomic
 from kchip.verification import build as builds
-from kchip.verification import process
+from kchip.verification import coverage, process
 from kchip.verification.junit import counts, histories, write_junit, write_summary
 from kchip.verification.results import RunResult
 from kchip.verification.runner import Testbench, list_tests
@@ -31,6 +39,9 @@ from kchip.verification.simulate import failed_build, fresh_folder, simulate
 
 STATE, JUNIT, SUMMARY = "regression.json", "junit.xml", "summary.md"
 STATE_VERSION = 1
+WAVES = ("none", "fail", "all")
+_WAVE_BUILDS: dict[tuple, object] = {}
+_WAVE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,12 @@ class Options:
     jobs: int = 1
     timeout: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    waves: bool = False
+    waves: str = "none"
+    coverage: bool = False
+
+    def __post_init__(self):
+        if self.waves not in WAVES:
+            raise ValueError(f"waves {self.waves!r} is not valid; choose one of {', '.join(WAVES)}")
 
 
 def select_tests(testbench: Testbench, keyword: str | None,
@@ -72,7 +88,7 @@ def select_tests(testbench: Testbench, keyword: str | None,
     tests = tuple(tests) if tests else None
     if not keyword or keyword.lower() in testbench.name.lower():
         return tests, None
-    names = list_tests(testbench.test_module)
+    names = list_tests(testbench.test_module, testbench.python_path)
     if not names:
         return tests, rf"(?i)\.[^.]*{re.escape(keyword)}[^.]*$"
     chosen = tuple(name for name in names if keyword.lower() in f"{testbench.name}.{name}".lower()
@@ -80,18 +96,21 @@ def select_tests(testbench: Testbench, keyword: str | None,
     return (chosen, None) if chosen else None
 
 
-def plan(benches: Iterable[Testbench], simulators: Sequence[str], seeds: Sequence[int], *,
+def plan(benches: Iterable[Testbench], simulators: Sequence[str] | None, seeds: Sequence[int], *,
          tests: Sequence[str] | None = None, keyword: str | None = None) -> list[Job]:
-    """Every (bench, simulator, seed) job, benches without a test matching ``keyword`` left out."""
-    for simulator in simulators:
+    """Every (bench, simulator, seed) job: on ``simulators`` that the bench lists (None: on its
+    first), benches without a test matching ``keyword`` left out."""
+    for simulator in simulators or ():
         builds.check_simulator(simulator)
     jobs = []
     for bench in benches:
         selection = select_tests(bench, keyword, tests)
         if selection is None:
             continue
+        chosen = ([sim for sim in simulators if sim in bench.simulators]
+                  if simulators is not None else list(bench.simulators[:1]))
         jobs += [Job(bench, simulator, int(seed), selection[0], selection[1])
-                 for simulator in simulators for seed in seeds]
+                 for simulator in chosen for seed in seeds]
     return jobs
 
 
@@ -118,6 +137,14 @@ def plan_reruns(previous: Sequence[RunResult], benches: Mapping[str, Testbench])
     return jobs, sorted(set(missing))
 
 
+def _for_build(testbench: Testbench, simulator: str, options: Options) -> Testbench:
+    """The bench as built for ``simulator``: with Verilator's coverage arguments under
+    ``options.coverage``."""
+    if options.coverage and simulator == "verilator":
+        return replace(testbench, build_args=(*testbench.build_args, *coverage.VERILATOR_ARGS))
+    return testbench
+
+
 def _stage_all(jobs: Sequence[Job], options: Options) -> dict:
     """Each distinct (bench, simulator): its staged build, or the exception that stopped it."""
     staged: dict[tuple[str, str], object] = {}
@@ -126,8 +153,9 @@ def _stage_all(jobs: Sequence[Job], options: Options) -> dict:
         if key in staged:
             continue
         try:
-            staged[key] = builds.stage(job.testbench, job.simulator, options.build_root,
-                                       waves=options.waves)
+            staged[key] = builds.stage(_for_build(job.testbench, job.simulator, options),
+                                       job.simulator, options.build_root,
+                                       waves=options.waves == "all")
         except Exception as exc:  # a bench whose sources cannot be written fails alone
             staged[key] = builds.BuildError(f"{job.testbench.name}: writing its sources for "
                                             f"{job.simulator} failed: {type(exc).__name__}: {exc}")
@@ -153,16 +181,52 @@ def _build_all(pool: ThreadPoolExecutor, staged: dict) -> dict:
             for name, value in staged.items()}
 
 
+def _wave_build(job: Job, options: Options):
+    """The bench's waveform build for the job's simulator (staged and built once, under a lock:
+    bench sources may be Python generators)."""
+    key = (job.testbench.name, job.simulator, Path(options.build_root).resolve())
+    with _WAVE_LOCK:
+        if key not in _WAVE_BUILDS or isinstance(_WAVE_BUILDS[key], Exception):
+            try:
+                _WAVE_BUILDS[key] = builds.build(builds.stage(
+                    _for_build(job.testbench, job.simulator, options), job.simulator,
+                    options.build_root, waves=True))
+            except Exception as exc:  # reported with the run; the run itself stands
+                _WAVE_BUILDS[key] = exc
+        return _WAVE_BUILDS[key]
+
+
+def _dump_waves(job: Job, result: RunResult, options: Options) -> RunResult:
+    """Run the failed tests of ``result`` again with waveforms in ``<run folder>/waves``; the run's
+    result with the dump recorded (a note in its log when none could be made)."""
+    crashed = result.status == "crash"
+    built = _wave_build(job, options)
+    folder = Path(result.run_dir) / "waves"
+    if isinstance(built, Exception):
+        with open(result.log, "a") as log:
+            log.write(f"\nkchip: no waveforms: the waveform build failed: {built}\n")
+        return result
+    again = simulate(built, job.testbench, seed=job.seed, run_dir=folder,
+                     tests=job.tests if crashed else result.failed,
+                     test_filter=job.test_filter if crashed else None, env=options.env,
+                     waves=True, timeout=options.timeout)
+    return replace(result, waves=again.waves)
+
+
 def _run_one(job: Job, built, options: Options) -> RunResult:
     run_dir = fresh_folder(Path(options.out) / "runs", job.label)
     if isinstance(built, Exception):
         return failed_build(job.testbench, job.simulator, seed=job.seed, error=built,
                             run_dir=run_dir, tests=job.tests, test_filter=job.test_filter,
                             attempt=job.attempt)
-    return simulate(built, job.testbench, seed=job.seed, run_dir=run_dir, tests=job.tests,
-                    test_filter=job.test_filter, env=options.env, waves=options.waves,
-                    timeout=options.timeout, attempt=job.attempt,
-                    resolves_crash=job.resolves_crash)
+    result = simulate(built, job.testbench, seed=job.seed, run_dir=run_dir, tests=job.tests,
+                      test_filter=job.test_filter, env=options.env,
+                      waves=options.waves == "all", timeout=options.timeout,
+                      attempt=job.attempt, resolves_crash=job.resolves_crash)
+    if options.waves == "fail" and (result.status == "crash"
+                                    or (result.status == "ok" and result.failed)):
+        return _dump_waves(job, result, options)
+    return result
 
 
 def execute(jobs: Sequence[Job], options: Options,
@@ -214,11 +278,28 @@ def load(out: Path) -> list[RunResult] | None:
     return [RunResult.from_json(item) for item in data["results"]]
 
 
-def report(out: Path, results: Sequence[RunResult]) -> tuple[Path, Path, Path]:
-    """Write the record, the merged JUnit XML and the Markdown summary into ``out``."""
+def coverage_report(out: Path, results: Sequence[RunResult],
+                    goals: Mapping[str, Mapping[str, int]]) -> dict:
+    """Functional coverage of ``results`` against ``goals`` (by bench), and Verilator's merged
+    code coverage when runs wrote any, as written to ``<out>/coverage.json``."""
+    merged = coverage.merge(results, goals)
+    verilator = coverage.merge_verilator(results, Path(out) / coverage.VERILATOR_MERGED)
+    if verilator is not None:
+        merged["verilator"] = verilator
+    return merged
+
+
+def report(out: Path, results: Sequence[RunResult], *,
+           goals: Mapping[str, Mapping[str, int]] | None = None) -> dict:
+    """Write the record, the merged JUnit XML, the coverage report and the Markdown summary
+    into ``out``; the coverage report (``missed``: the goals not met)."""
     out = Path(out)
-    return save(out, results), write_junit(results, out / JUNIT), write_summary(results,
-                                                                              out / SUMMARY)
+    save(out, results)
+    write_junit(results, out / JUNIT)
+    merged = coverage_report(out, results, goals or {})
+    coverage.write_report(merged, out / coverage.REPORT)
+    write_summary(results, out / SUMMARY, coverage=merged)
+    return merged
 
 
 def totals(results: Sequence[RunResult]) -> dict[str, int]:
@@ -231,4 +312,4 @@ def totals(results: Sequence[RunResult]) -> dict[str, int]:
 
 
 __all__ = ["Job", "Options", "plan", "plan_reruns", "select_tests", "execute", "save", "load",
-           "report", "totals", "STATE", "JUNIT", "SUMMARY"]
+           "report", "coverage_report", "totals", "STATE", "JUNIT", "SUMMARY", "WAVES"]

@@ -60,7 +60,8 @@ class RunResult:
     """What one run did: how many tests, which failed, with which seed, where the evidence is.
 
     ``requested`` and ``test_filter`` are the test selection the run was started with (``None``:
-    all tests), ``attempt`` counts re-runs of the same (bench, simulator, seed) slot (0: first).
+    all tests), ``attempt`` counts re-runs of the same (bench, simulator, seed) slot (0: first),
+    ``waves`` the waveform files dumped for it (``--waves``).
     """
 
     testbench: str
@@ -81,6 +82,7 @@ class RunResult:
     requested: tuple[str, ...] | None = None
     test_filter: str | None = None
     attempt: int = 0
+    waves: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -106,6 +108,7 @@ class RunResult:
         data["cases"] = tuple(Case(**case) for case in data.get("cases", ()))
         if data.get("requested") is not None:
             data["requested"] = tuple(data["requested"])
+        data["waves"] = tuple(data.get("waves", ()))
         return cls(**data)
 
 

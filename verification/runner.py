@@ -7,15 +7,18 @@ Every testbench in kchip goes through this module. The API is small on purpose:
   finds) the Verilog files. ``parameters`` (generator parameters, JSON-able), ``defines``,
   ``hdl_parameters``, ``includes``, ``build_args`` and ``timescale`` go into the build;
   ``env`` is passed to the simulated Python (values that are paths must be absolute: the simulator
-  runs inside the run's folder).
+  runs inside the run's folder) and ``python_path`` is added to its module search path.
+  ``simulators`` (those the bench runs on), ``tags``, coverage ``goals`` (least hits per bin) and
+  ``design`` (the flow design it simulates) are what a manifest (:mod:`.manifest`) gives.
 - :func:`run` builds the bench (:mod:`.build`: one folder per key of source *content*, build
   settings and simulator version, reused afterwards), runs its tests with a seed that it prints
   and records, in a folder of its own (``<build_root>/runs/<bench>-<sim>-<seed>``), and raises
   :class:`TestsFailed` naming every failed test (cocotb's own runner only raises under pytest), or
   :class:`SimulationError` when the simulator crashed, hung past ``timeout`` or wrote no results.
   The returned :class:`RunResult` carries the seed, so ``run(tb, seed=result.seed)`` replays it.
-- :func:`discover` finds the benches: every ``kchip.verification.<package>`` that exports a
-  ``TESTBENCHES`` tuple of :class:`Testbench`; :func:`list_tests` names a bench's tests.
+- :func:`discover` finds the project's benches: the manifest ``benches.toml`` of every
+  ``kchip.verification.<package>`` (the same format as a user's own, :mod:`.manifest`);
+  :func:`list_tests` names a bench's tests.
 
 Regressions (many benches, simulators and seeds in parallel, merged JUnit) are in
 :mod:`.regression`.
@@ -29,10 +32,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib
 import importlib.util
 import json
-import pkgutil
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,12 @@ class Testbench:
     includes: Sequence[Path] = ()
     build_args: Sequence[str] = ()
     timescale: tuple[str, str] = ("1ns", "1ps")
+    python_path: Sequence[Path] = ()
+    simulators: Sequence[str] = SIMULATORS
+    tags: Sequence[str] = ()
+    goals: Mapping[str, int] = field(default_factory=dict)
+    design: str = ""
+    manifest: Path | None = None
 
     def digest(self) -> str:
         """Short hash of the top and parameters (a label only: builds are keyed by content)."""
@@ -133,18 +140,15 @@ def run(testbench: Testbench, *, simulator: str = "icarus", seed: int | None = N
 
 
 def discover() -> dict[str, Testbench]:
-    """Every bench exported as ``TESTBENCHES`` by a ``kchip.verification.<package>``, by name."""
-    import kchip.verification as package
+    """Every bench of the manifests ``kchip/verification/<package>/benches.toml``, by name."""
+    from kchip.verification.manifest import load_manifest
 
     found: dict[str, Testbench] = {}
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.ispkg:
-            continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        for testbench in getattr(module, "TESTBENCHES", ()):
+    for manifest in sorted(Path(__file__).resolve().parent.glob("*/benches.toml")):
+        for testbench in load_manifest(manifest):
             if testbench.name in found:
                 raise ValueError(f"two testbenches are named {testbench.name!r} "
-                                 f"(second one in {module.__name__})")
+                                 f"(second one in {manifest})")
             found[testbench.name] = testbench
     return dict(sorted(found.items()))
 
@@ -157,16 +161,28 @@ def _is_cocotb_test(decorator: ast.expr) -> bool:
     return isinstance(target, ast.Name) and target.id == "test"
 
 
-def list_tests(test_module: str) -> list[str]:
-    """The ``@cocotb.test`` functions of a test module, read from its source without importing
-    it ([] when the module or its source cannot be found)."""
+def _module_source(test_module: str, python_path: Sequence[Path]) -> Path | None:
+    """The source file of ``test_module`` as the simulated Python finds it: installed packages
+    first, then ``python_path``."""
     try:
         spec = importlib.util.find_spec(test_module)
     except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.origin and spec.origin.endswith(".py"):
+        return Path(spec.origin)
+    relative = Path(*test_module.split("."))
+    candidates = [Path(folder) / relative.with_suffix(".py") for folder in python_path]
+    candidates += [Path(folder) / relative / "__init__.py" for folder in python_path]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def list_tests(test_module: str, python_path: Sequence[Path] = ()) -> list[str]:
+    """The ``@cocotb.test`` functions of a test module (found on the installed packages, then in
+    ``python_path``), read from its source without importing it ([] when it cannot be found)."""
+    source = _module_source(test_module, python_path)
+    if source is None:
         return []
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return []
-    tree = ast.parse(Path(spec.origin).read_text())
+    tree = ast.parse(source.read_text())
     return [node.name for node in tree.body
             if isinstance(node, (ast.AsyncFunctionDef, ast.FunctionDef))
             and any(_is_cocotb_test(d) for d in node.decorator_list)]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from kchip.verification.build import RUNNERS, Build
+from kchip.verification.coverage import COVERAGE_ENV, COVERAGE_FILE
 from kchip.verification.process import CommandFailed, Exit
 from kchip.verification.results import (SIMULATOR_CASE, Case, RunResult, log_tail, read_cases,
                                         with_cases)
@@ -32,6 +33,12 @@ def fresh_folder(parent: Path, name: str) -> Path:
         except FileExistsError:
             continue
     raise AssertionError("unreachable")
+
+
+def wave_file(simulator: str, top: str, run_dir: Path) -> Path:
+    """Where a run with waveforms on leaves its dump: ``<top>.fst`` (Icarus, FST) or ``dump.vcd``
+    (Verilator), in the run's folder."""
+    return Path(run_dir) / (f"{top}.fst" if simulator == "icarus" else "dump.vcd")
 
 
 def _error_case(module: str, kind: str, message: str, log: Path, seconds: float = 0.0) -> Case:
@@ -55,8 +62,9 @@ def simulate(build: Build, testbench, *, seed: int, run_dir: Path,
     results_xml, log = run_dir / "results.xml", run_dir / "test.log"
     runner = RUNNERS[build.simulator][0]()
     runner.time_limit = timeout
-    plusargs = ([f"+dumpfile_path={run_dir / (build.top + '.fst')}"]
-                if waves and build.simulator == "icarus" else [])
+    runner.python_path = [str(folder) for folder in getattr(testbench, "python_path", ())]
+    dump = wave_file(build.simulator, build.top, run_dir)
+    plusargs = [f"+dumpfile_path={dump}"] if waves and build.simulator == "icarus" else []
     exit: Exit | None = None
     began = time.monotonic()
     try:
@@ -65,7 +73,9 @@ def simulate(build: Build, testbench, *, seed: int, run_dir: Path,
                     testcase=list(tests) if tests else None,
                     test_filter=None if tests else test_filter, build_dir=build.folder,
                     test_dir=run_dir, results_xml=str(results_xml), waves=waves,
-                    plusargs=plusargs, extra_env={**testbench.env, **(env or {})}, log_file=log)
+                    plusargs=plusargs, log_file=log,
+                    extra_env={COVERAGE_ENV: str(run_dir / COVERAGE_FILE), **testbench.env,
+                               **(env or {})})
     except CommandFailed as failed:
         exit = failed.exit
     except SystemExit:
@@ -94,7 +104,7 @@ def simulate(build: Build, testbench, *, seed: int, run_dir: Path,
                        signal=exit.signal if exit else None, run_dir=run_dir, seconds=seconds,
                        test_module=testbench.test_module,
                        requested=tuple(tests) if tests else None, test_filter=test_filter,
-                       attempt=attempt)
+                       attempt=attempt, waves=(str(dump),) if waves and dump.is_file() else ())
     return with_cases(result, cases)
 
 
@@ -113,4 +123,4 @@ def failed_build(testbench, simulator: str, *, seed: int, error: Exception, run_
     return with_cases(result, (_error_case(testbench.test_module, "build", message, log),))
 
 
-__all__ = ["simulate", "failed_build", "fresh_folder"]
+__all__ = ["simulate", "failed_build", "fresh_folder", "wave_file"]

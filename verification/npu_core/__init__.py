@@ -1,10 +1,11 @@
-"""Verification of kchip.rtl.npu_core: golden model, cocotb bench and its registration.
+"""Verification of kchip.rtl.npu_core: golden model, cocotb bench and its Verilog generators.
 
-:func:`npu_testbench` describes the cocotb bench for one set of generator parameters;
-``TESTBENCHES`` are the ones ``kchip verify`` knows: a 4x4 core with 16-word banks, a 3x3 one (an
-array size that is not a power of two, with odd buffer depths), the configuration of
-``rtl/npu_core/design.toml`` that the physical flow builds, and the Tiny Tapeout wrapper of
-``rtl/npu_core/tt_design.toml`` driven through its pins (:mod:`.tt_testbench`).
+The benches ``kchip verify`` knows are in the manifest ``benches.toml`` beside this file (the
+format of :mod:`kchip.verification.manifest`): a 4x4 core with 16-word banks, a 3x3 one (an array
+size that is not a power of two, with odd buffer depths), the configuration of
+``rtl/npu_core/design.toml`` that the physical flow builds (:func:`write_flow_verilog`), and the
+Tiny Tapeout wrapper of ``rtl/npu_core/tt_design.toml`` driven through its pins
+(:mod:`.tt_testbench`). :func:`npu_testbench` makes a bench for any other parameters.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from kchip.verification.npu_core.tt_testbench import design_parameters, tt_testbench
 from kchip.verification.runner import Testbench
 
 TOP = "npu_core"
@@ -63,9 +63,6 @@ def flow_parameters() -> dict:
     return load_design(RTL_ROOT / "npu_core" / "design.toml").parameters
 
 
-TESTBENCHES = (
-    npu_testbench(n=4, a_depth=16, b_depth=16),
-    npu_testbench(name="npu_core_n3", n=3, a_depth=13, b_depth=11),
-    npu_testbench(name="npu_core_flow", **flow_parameters()),
-    tt_testbench(**design_parameters()),
-)
+def write_flow_verilog(folder: Path) -> Path:
+    """Write the Verilog of the core that ``rtl/npu_core/design.toml`` (``make flow``) builds."""
+    return write_verilog(folder, **flow_parameters())

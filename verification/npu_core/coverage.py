@@ -1,9 +1,11 @@
 """Functional coverage of the NPU bench: which shapes and corner values the tests exercised.
 
 Bins are counted per operation that reaches the core; :func:`report` lists the hits of every bin
-and the bins never hit. Counts are merged into a JSON file so that the tests of one run (each a
-separate cocotb test, all in one simulator process) add up; the first save of a process starts
-the file afresh, so a run never inherits the counts of an earlier one.
+and the bins never hit. Counts are merged into a JSON file (``{bin: hits}``, every bin named) so
+that the tests of one run (each a separate cocotb test, all in one simulator process) add up; the
+first save of a process starts the file afresh, so a run never inherits the counts of an earlier
+one. The file is ``KCHIP_NPU_COVERAGE`` when set, else the run's generic coverage file
+(:mod:`kchip.verification.coverage`), which a regression merges over all its runs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from kchip.verification.coverage import coverage_file
 from kchip.verification.npu_core import golden
 
 #: Every bin, with what it means.
@@ -51,7 +54,7 @@ class Coverage:
     _started: set[Path] = set()
 
     def __init__(self, path: Path | None = None):
-        self.path = Path(path or os.environ.get("KCHIP_NPU_COVERAGE", "npu_coverage.json"))
+        self.path = Path(path or os.environ.get("KCHIP_NPU_COVERAGE") or coverage_file())
         self.hits = {name: 0 for name in BINS}
 
     def sample(self, op, *, n: int, k_max: int, stall: float) -> None:

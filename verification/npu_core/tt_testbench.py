@@ -30,17 +30,23 @@ def verilog_text(**parameters) -> str:
     return to_verilog(TinyTapeoutNpu(**parameters), TOP)
 
 
+def write_design_verilog(folder: Path, *, verilog=verilog_text, **parameters) -> Path:
+    """Write ``verilog(**parameters)`` (default: the wrapper of ``tt_design.toml``) to
+    ``folder/tt_um_kchip_npu.v``, keeping the file if it is unchanged."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{TOP}.v"
+    text = verilog(**(parameters or design_parameters()))
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
 def tt_testbench(*, name: str = "npu_core_tt", verilog=verilog_text, **parameters) -> Testbench:
     """The bench of the wrapper built with ``parameters``; ``verilog(**parameters)`` gives its
     Verilog text (another one puts a different design with the same pins under the bench)."""
 
     def sources(folder: Path) -> list[Path]:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{TOP}.v"
-        text = verilog(**parameters)
-        if not path.is_file() or path.read_text() != text:
-            path.write_text(text)
-        return [path]
+        return [write_design_verilog(folder, verilog=verilog, **parameters)]
 
     return Testbench(
         name=name, top=TOP, test_module="kchip.verification.npu_core.tt_tests", sources=sources,

@@ -68,8 +68,9 @@ def build_model(config: dict) -> DramModel:
 
 
 def config_from_env() -> dict:
-    """The config of the running bench (inside the simulator)."""
-    return json.loads(os.environ[CONFIG_ENV])
+    """The config of the running bench (inside the simulator): ``KCHIP_PIM_CONFIG``, else the
+    generator parameters a manifest bench passes (``KCHIP_BENCH_PARAMETERS``)."""
+    return json.loads(os.environ.get(CONFIG_ENV) or os.environ["KCHIP_BENCH_PARAMETERS"])
 
 
 _TIME_ZERO_TRIGGER = re.compile(r"reg (\\\$auto\$verilog_backend\S+)\s+= 0;")
@@ -93,20 +94,26 @@ def with_time_zero_trigger(text: str) -> str:
     return "endmodule".join(modules)
 
 
+def write_verilog(folder: Path, **config) -> Path:
+    """Write the Verilog of the controller ``config`` describes to ``folder/pim_ctrl.v``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{TOP}.v"
+    text = with_time_zero_trigger(
+        verilog.convert(build_controller(config), name=TOP, emit_src=False))
+    partial = path.with_suffix(".v.partial")
+    partial.write_text(text)
+    partial.replace(path)
+    return path
+
+
 def testbench(config: dict | None = None, *, name: str = "pim_ctrl",
               test_module: str = "kchip.verification.pim_ctrl.cocotb_tests") -> Testbench:
-    """A bench for the controller built from ``config`` (default :data:`DEFAULT_CONFIG`)."""
+    """A bench for the controller built from ``config`` (default :data:`DEFAULT_CONFIG`); the
+    benches ``kchip verify`` knows are in ``benches.toml`` beside this file."""
     config = DEFAULT_CONFIG if config is None else config
 
     def sources(folder: Path) -> list[Path]:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{TOP}.v"
-        text = with_time_zero_trigger(
-            verilog.convert(build_controller(config), name=TOP, emit_src=False))
-        partial = path.with_suffix(".v.partial")
-        partial.write_text(text)
-        partial.replace(path)
-        return [path]
+        return [write_verilog(folder, **config)]
 
     return Testbench(name=name, top=TOP, test_module=test_module, sources=sources,
                      parameters=config, env={CONFIG_ENV: json.dumps(config)},
@@ -116,11 +123,5 @@ def testbench(config: dict | None = None, *, name: str = "pim_ctrl",
 #: The default config with tRCD shortened from 14 to 10 cycles in the RTL only.
 FAULT_CONFIG = {**DEFAULT_CONFIG, "rtl_timing_changes": {"tRCD": 10}}
 
-TESTBENCHES = (
-    testbench(),
-    testbench(FAULT_CONFIG, name="pim_ctrl_fault",
-              test_module="kchip.verification.pim_ctrl.cocotb_fault_tests"),
-)
-
-__all__ = ["DEFAULT_CONFIG", "FAULT_CONFIG", "DramModel", "Violation", "TESTBENCHES",
-           "build_controller", "build_geometry", "build_model", "config_from_env", "testbench"]
+__all__ = ["DEFAULT_CONFIG", "FAULT_CONFIG", "DramModel", "Violation", "build_controller",
+           "build_geometry", "build_model", "config_from_env", "testbench", "write_verilog"]
