@@ -46,6 +46,9 @@ def signoff_verdict(metrics: dict) -> dict[str, bool]:
 PICTURES = (("overview", "whole die, routing layers"), ("placement", "placement by cell kind"),
             ("clock", "clock tree"), ("tile", "tile at the core centre, full detail"),
             ("heat_density", "placement density per bin"))
+#: the timing pictures, shown with the worst paths
+TIMING_PICTURES = (("slack", "worst setup slack per cell (red: the design's worst, blue: the best, grey: untimed)"),
+                   ("worst_path", "worst setup path over the placement (green: start, red: end)"))
 KIND_LEGEND = "logic blue, flops orange, clock buffers red, taps grey, fill light grey, antenna diodes green"
 
 
@@ -87,6 +90,8 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
             if name.startswith("heat_") and name != "heat_density"]
     lines += [f"![{caption}]({pictures[name]})" for name, caption in (*PICTURES, *heat) if name in pictures]
     lines += ["", "## Worst paths", ""]
+    timing_pictures = [f"![{caption}]({pictures[name]})" for name, caption in TIMING_PICTURES if name in pictures]
+    lines += [*timing_pictures, ""] if timing_pictures else []
     for section in ("Setup", "Hold"):
         path = _worst_path(timing, f"{section} (worst paths)")
         if path:
@@ -119,9 +124,9 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
 
 
 def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
-    """Fill ``staging`` (a new folder) from the stage views: GDS, DEF, netlist, pictures and heatmaps, the
-    merged marker database, metrics (with ``extra_metrics``), the long listings and the report
-    (Markdown and HTML); return the report's path."""
+    """Fill ``staging`` (a new folder) from the stage views: GDS, DEF, netlist, pictures and heatmaps
+    (layout and timing), the merged marker database, metrics (with ``extra_metrics``), the long
+    listings and the report (Markdown and HTML); return the report's path."""
     top = ctx.design.top
     metrics = dict(sorted({**ctx.upstream_metrics, **extra_metrics}.items()))
     drc = json.loads(Path(ctx.views["drc_report"]).read_text())
@@ -136,10 +141,11 @@ def write_final(ctx, staging: Path, extra_metrics: dict) -> Path:
     shutil.copy(ctx.views["placed_def"], staging / f"{top}.placed.def")
     shutil.copy(ctx.views["final_netlist"], staging / f"{top}.nl.v")
     shutil.copy(ctx.views["png"], staging / f"{top}.png")  # the overview under its usual name
-    listing = Path(ctx.views["pictures"])
-    pictures = json.loads(listing.read_text())
-    for name in pictures.values():
-        shutil.copy(listing.parent / name, staging / name)
+    pictures = {}
+    for listing in (Path(ctx.views["pictures"]), Path(ctx.views["timing_pictures"])):
+        for name, file in json.loads(listing.read_text()).items():
+            shutil.copy(listing.parent / file, staging / file)
+            pictures[name] = file
     markers = merge_markers(staging / f"{top}.lyrdb", top, staging / f"{top}.gds",
                             [Path(ctx.views["drc_markers"]), Path(ctx.views["antenna_markers"]),
                              Path(ctx.views["gds_rules_report"]).with_suffix(".lyrdb")])

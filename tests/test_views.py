@@ -198,3 +198,60 @@ def test_view_opens_klayout_with_the_lyp_and_the_markers(pdk, counter_run, tmp_p
     assert args[0].endswith("counter.gds")
     assert args[args.index("-l") + 1] == str(pdk.klayout_lyp)
     assert args[args.index("-m") + 1].endswith("drc.lyrdb")
+
+
+def _worst_setup_cells(timing: str) -> tuple[list[str], float]:
+    """The instances of the first setup path of the STA report (``timing.md``, OpenSTA's text), from
+    its start point to its end point, and the path's slack."""
+    first = timing.split("## Setup (worst paths)", 1)[1].split("Startpoint: ")[1]
+    start = first.split()[0]
+    cells, on_path = [], False
+    for line in first.split("data arrival time", 1)[0].splitlines():
+        match = re.search(r"[\^v] (\S+) \((\w+)\)$", line.rstrip())
+        if match is None:
+            continue
+        instance = match.group(1).rpartition("/")[0]
+        on_path = on_path or start in (match.group(1), instance)
+        if on_path and instance and (not cells or cells[-1] != instance):
+            cells.append(instance)
+    return cells, float(re.search(r"(-?[\d.]+)\s+slack \(", first).group(1))
+
+
+def _image(png: Path) -> np.ndarray:
+    """The picture as rows of 0xRRGGBB values."""
+    buffer = klay.PixelBuffer.read_png(str(png))
+    return (_pixels(png) & 0xffffff).reshape(buffer.height(), buffer.width())
+
+
+def _rgb(colour) -> int:
+    red, green, blue = (int(c) for c in colour)
+    return red << 16 | green << 8 | blue
+
+
+def test_slack_map_and_worst_path_show_the_sta_report(pdk, counter_run):
+    from kchip.flows.views.heatmaps import RAMP
+    from kchip.flows.views.timing import PATH_CELL, Frame, cell_rects
+
+    final = counter_run / "final"
+    cells, slack = _worst_setup_cells((final / "timing.md").read_text())
+    assert len(cells) >= 3, f"the counter's worst setup path passes more cells: {cells}"
+    report = json.loads(next(counter_run.glob("stages/12-sta/*/slack.json")).read_text())
+    assert report["worst_setup_path"]["cells"] == cells
+    assert min(report["instances"].values()) == pytest.approx(slack, abs=0.001)
+    _, layout = _routed(counter_run)
+    rects = cell_rects(layout, {n: (m.width, m.height) for n, m in _macros(pdk).items()})
+    frame = Frame(layout.die, 1000)
+    for name in ("slack", "worst_path"):
+        pixels = _pixels(final / f"counter.{name}.png")
+        values, counts = np.unique(pixels, return_counts=True)
+        assert len(values) >= 4 and counts.max() < 0.97 * pixels.size, f"{name}: a blank picture"
+    path = _image(final / "counter.worst_path.png")
+    for name, rect in rects.items():
+        rows, cols = frame.box(rect)
+        drawn = _rgb(PATH_CELL) in set(path[rows, cols].ravel().tolist())
+        assert drawn == (name in cells), f"{name}: {'' if drawn else 'not '}drawn as a cell of the worst path"
+    rows, cols = frame.box(rects[cells[-1]])
+    centre = _image(final / "counter.slack.png")[(rows.start + rows.stop) // 2, (cols.start + cols.stop) // 2]
+    assert centre == _rgb(RAMP[-1]), "the worst path's end point is not in the colour of the worst slack"
+    page = (final / "report.md").read_text()
+    assert "(counter.slack.png)" in page and "(counter.worst_path.png)" in page

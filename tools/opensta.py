@@ -1,14 +1,15 @@
 """OpenSTA: static timing analysis with liberty, SPEF parasitics and a propagated clock.
 
-:func:`run_sta` times a gate-level netlist against an SDC file and returns setup and hold slack,
-the worst paths as text, the clock latency at every register clock pin and the unconstrained
-endpoints. It is written for OpenSTA 2.0.17 (Debian 12), which has no ``report_clock_latency``: the
-latency is read from ``report_arrival`` at each register clock pin, and the skew is the spread of
-those latencies (global skew); that version's ``report_clock_skew`` reported 0 on a design whose
-clock pins differed by 0.14 ns. OpenSTA keeps going after a failing command and exits 0, so the
-script runs inside a Tcl ``catch`` and reports failure itself. OpenSTA pastes the ``-exit`` file
-name unquoted into a Tcl ``source`` command, which silently loses a script whose path holds a space
-or a non-ASCII character, so the script is named relative to the folder OpenSTA runs in.
+:func:`run_sta` times a gate-level netlist against an SDC file and returns setup and hold slack, the
+worst paths as text, the pins of the worst setup path, the setup slack at every pin (in a file), the
+clock latency at every register clock pin and the unconstrained endpoints. It is written for OpenSTA
+2.0.17 (Debian 12), which has no ``report_clock_latency``: the latency is read from
+``report_arrival`` at each register clock pin, and the skew is the spread of those latencies (global
+skew); that version's ``report_clock_skew`` reported 0 on a design whose clock pins differed by 0.14
+ns. OpenSTA keeps going after a failing command and exits 0, so the script runs inside a Tcl
+``catch`` and reports failure itself. OpenSTA pastes the ``-exit`` file name unquoted into a Tcl
+``source`` command, which silently loses a script whose path holds a space or a non-ASCII character,
+so the script is named relative to the folder OpenSTA runs in.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class StaResult:
     constant_endpoints: tuple[str, ...]
     setup_paths: str
     hold_paths: str
+    #: the pins of the worst setup path's data path, from its start point (an input port or the
+    #: launching register's clock pin) to its end point (ports by their name)
+    worst_setup_path: tuple[str, ...]
+    #: ``pin rise fall`` per line: the worst setup slack of every pin (ns; INF where unconstrained)
+    pin_slacks: Path
     warnings: list[str]
     script: Path
     log: Path
@@ -181,6 +187,23 @@ proc kchip_report_values {{}} {{
             if {{[kchip_constant $name]}} {{ lappend constant $name }} else {{ lappend names $name }}
         }}
     }}
+    # the worst setup path's data path: its pins back to the launching register's clock pin
+    foreach pin [all_registers -clock_pins] {{ set register_clock([get_full_name $pin]) 1 }}
+    set worst [lindex [find_timing_paths -path_delay max -group_count 1 -endpoint_count 1] 0]
+    set pins {{}}
+    if {{$worst ne ""}} {{
+        foreach pin [[$worst path] pins] {{
+            set name [get_full_name $pin]
+            set pins [linsert $pins 0 $name]
+            if {{[info exists register_clock($name)]}} {{ break }}
+        }}
+    }}
+    puts "{_MARK} worst_setup_path [join $pins]"
+    set slacks [open {_tcl_path(workdir / "pin_slack.txt", read_by_tcl=True)} w]
+    foreach pin [get_pins *] {{
+        puts $slacks "[get_full_name $pin] [get_property $pin max_rise_slack] [get_property $pin max_fall_slack]"
+    }}
+    close $slacks
     puts "{_MARK} unconstrained [llength $names]"
     puts "{_MARK} unconstrained_names [join $names]"
     puts "{_MARK} constant_endpoints [join $constant]"
@@ -238,7 +261,7 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
     script = workdir / "sta.tcl"
     script.write_text(sta_script(inputs["netlist"], top, pdk.liberty(corner), inputs["SDC"], workdir,
                                  spef=inputs.get("SPEF"), propagated=propagated, path_count=path_count))
-    for report in ("setup_paths.rpt", "hold_paths.rpt"):
+    for report in ("setup_paths.rpt", "hold_paths.rpt", "pin_slack.txt"):
         (workdir / report).unlink(missing_ok=True)
     started = time.perf_counter()
     log_name = "sta.log"
@@ -270,6 +293,7 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
         constant_endpoints=tuple(values.get("constant_endpoints", "").split()),
         setup_paths=(workdir / "setup_paths.rpt").read_text(),
         hold_paths=(workdir / "hold_paths.rpt").read_text(),
+        worst_setup_path=tuple(values.get("worst_setup_path", "").split()), pin_slacks=workdir / "pin_slack.txt",
         warnings=warnings, script=script, log=log, seconds=seconds)
 
 

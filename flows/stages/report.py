@@ -12,9 +12,9 @@ class Report(Stage):
     configuration digest), pictures, markers and report."""
 
     name, order, upstream = "report", 15, ("gds_rules", "drc", "lvs", "sta", "antenna", "equiv")
-    reads = ("gds", "def", "placed_def", "png", "pictures", "final_netlist", "drc_report", "drc_markers",
-             "lvs_report", "sta_report", "antenna_report", "antenna_markers", "gds_rules_report", "floorplan_report",
-             "density_report")
+    reads = ("gds", "def", "placed_def", "png", "pictures", "timing_pictures", "final_netlist", "drc_report",
+             "drc_markers", "lvs_report", "sta_report", "antenna_report", "antenna_markers", "gds_rules_report",
+             "floorplan_report", "density_report")
     writes = ("report", "final")
 
     def execute(self, ctx):

@@ -1,20 +1,26 @@
-"""STA: OpenSTA setup and hold with the propagated clock and the routed parasitics."""
+"""STA: OpenSTA setup and hold with the propagated clock and the routed parasitics; the slack of
+every cell and the worst setup path drawn over the placement."""
 
 from __future__ import annotations
 
+from kchip.flows.physical.layout import Layout
+from kchip.flows.physical.lef import read_macros
 from kchip.flows.stage import Stage, Variable
+from kchip.flows.views.timing import render_timing_views
 from kchip.formats.sdc import pdk_constraints, write_sdc
 from kchip.tools import opensta
 
 
 class Sta(Stage):
-    """OpenSTA: setup and hold with the propagated clock and the routed parasitics."""
+    """OpenSTA: setup and hold with the propagated clock and the routed parasitics; pictures of the
+    worst setup slack of every cell and of the worst setup path over the placement
+    (:mod:`kchip.flows.views.timing`)."""
 
     name, order, upstream = "sta", 12, ("route",)
-    reads = ("final_netlist", "spef")
-    writes = ("sta_report",)
+    reads = ("final_netlist", "spef", "layout")
+    writes = ("sta_report", "slack_report", "timing_pictures")
     tools = (opensta.TOOL,)
-    pdk_files = ("stdcell:liberty.tt",)
+    pdk_files = ("stdcell:liberty.tt", "stdcell:lef")
     variables = (Variable("paths", int, 5, "", "worst paths listed per check", minimum=1, maximum=10000),)
 
     def extra_inputs(self):
@@ -32,6 +38,9 @@ class Sta(Stage):
         report.write_text((f"## Unconstrained endpoints\n\n{unconstrained}\n" if unconstrained else "")
                           + f"## Setup (worst paths)\n\n```\n{result.setup_paths}\n```\n\n"
                           f"## Hold (worst paths)\n\n```\n{result.hold_paths}\n```\n")
+        sizes = {name: (macro.width, macro.height) for name, macro in read_macros(ctx.pdk.lef).items()}
+        slack, pictures = render_timing_views(Layout.load(ctx.views["layout"]), sizes, result.pin_slacks,
+                                              list(result.worst_setup_path), ctx.folder, d.top)
         metrics = dict(result.metrics)
         metrics["timing__clock_period__ns"] = d.clock_period_ns
-        return {"sta_report": report}, metrics
+        return {"sta_report": report, "slack_report": slack, "timing_pictures": pictures}, metrics

@@ -22,7 +22,10 @@ RAMP = np.array([(48, 18, 59), (40, 130, 190), (60, 190, 110), (250, 210, 60), (
 #: 3x5 pixel glyphs of the scale's labels, one row of three bits per line
 GLYPHS = {"0": "111101101101111", "1": "010110010010111", "2": "111001111100111", "3": "111001111001111",
           "4": "101101111001001", "5": "111100111001111", "6": "111100111101111", "7": "111001001001001",
-          "8": "111101111101111", "9": "111101111001111", "%": "101001010100101", ".": "000000000000010"}
+          "8": "111101111101111", "9": "111101111001111", "%": "101001010100101", ".": "000000000000010",
+          "-": "000000111000000", "n": "000110101101101", "s": "000011100001110"}
+#: room right of a picture for its colour scale and labels, and the margin around it (pixels)
+SCALE_ROOM, MARGIN = 180, 20
 
 
 def write_png(rgb: np.ndarray, path: Path) -> Path:
@@ -55,6 +58,21 @@ def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: int = 3) -> None
         x += 4 * scale
 
 
+def blank(width: int, height: int, *, scale: bool = True) -> np.ndarray:
+    """A white canvas for a ``width`` x ``height`` picture with its margin (and the room of a scale)."""
+    return np.full((height + 2 * MARGIN, width + 2 * MARGIN + SCALE_ROOM * scale, 3), 255, np.uint8)
+
+
+def scale_bar(canvas: np.ndarray, width: int, height: int, labels: tuple[str, str, str]) -> None:
+    """Draw the colour scale right of a ``width`` x ``height`` picture on ``canvas`` (:func:`blank`):
+    the top of :data:`RAMP` at the top, labelled top, middle and bottom with ``labels``."""
+    bar = colour(np.linspace(1, 0, height))[:, None, :]
+    left = MARGIN + width + 20
+    canvas[MARGIN:MARGIN + height, left:left + 30] = np.repeat(bar, 30, axis=1)
+    for label, y in zip(labels, (MARGIN, MARGIN + height // 2 - 7, MARGIN + height - 15)):
+        _text(canvas, label, left + 38, y)
+
+
 def draw_heatmap(grid: np.ndarray, path: Path, *, cell_px: int | None = None, size: int = 800) -> Path:
     """Draw ``grid`` (fractions, row 0 at the bottom of the die) with a labelled colour scale."""
     rows, cols = grid.shape
@@ -62,12 +80,9 @@ def draw_heatmap(grid: np.ndarray, path: Path, *, cell_px: int | None = None, si
     top = float(grid.max()) if grid.size and grid.max() > 0 else 1.0
     image = np.kron(colour(grid[::-1] / top), np.ones((cell_px, cell_px, 1), np.uint8))
     height, width = image.shape[:2]
-    canvas = np.full((height + 40, width + 160, 3), 255, np.uint8)
-    canvas[20:20 + height, 20:20 + width] = image
-    bar = colour(np.linspace(1, 0, height))[:, None, :]
-    canvas[20:20 + height, width + 40:width + 70] = np.repeat(bar, 30, axis=1)
-    for fraction, y in ((top, 20), (top / 2, 20 + height // 2 - 7), (0.0, 20 + height - 15)):
-        _text(canvas, f"{fraction * 100:.0f}%", width + 78, y)
+    canvas = blank(width, height)
+    canvas[MARGIN:MARGIN + height, MARGIN:MARGIN + width] = image
+    scale_bar(canvas, width, height, tuple(f"{fraction * 100:.0f}%" for fraction in (top, top / 2, 0.0)))
     return write_png(canvas, path)
 
 
