@@ -32,7 +32,7 @@ import luigi
 
 from kchip.design import Design, load_design
 from kchip.design.sources import ModuleFinder, closure_files, files_digest
-from kchip.pdk import Pdk, load_pdk
+from kchip.pdk import DEFAULT_PDK, Pdk, load_pdk
 from kchip.tools.base import Invocation, ToolSpec, probe
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +142,7 @@ class Stage(luigi.Task):
     """Base of all flow stages. Subclasses set the class attributes and implement ``execute``."""
 
     design_file = luigi.Parameter(description="path of the design TOML file")
-    pdk_name = luigi.Parameter(default="sky130A")
+    pdk_name = luigi.Parameter(default=DEFAULT_PDK)
     pdk_root = luigi.Parameter(description="PDK root folder (holds <pdk_name>/)")
     run_dir = luigi.Parameter(description="run folder shared by all stages")
     config_json = luigi.Parameter(default="{}", description="stage variable overrides as JSON")
@@ -210,9 +210,11 @@ class Stage(luigi.Task):
         return {}
 
     def pdk_file_paths(self, pdk: Pdk) -> list[str]:
+        """The PDK files of :attr:`pdk_files` (``section:key.key``, ``{corner}`` standing for the
+        descriptor's signoff corner), relative to the PDK's folder."""
         paths = []
         for key in self.pdk_files:
-            section, _, item = key.partition(":")
+            section, _, item = key.replace("{corner}", pdk.data["signoff"]["corner"]).partition(":")
             value = pdk.data[section]
             for part in item.split("."):
                 value = value[part]

@@ -37,7 +37,8 @@ from kchip.flows.signoff.magic_tech import derive_magic_tech
 from kchip.flows.stage import PACKAGE_ROOT, file_digest
 from kchip.mpw.manifest import MANIFEST, PackageError, write_archive, write_manifest
 from kchip.mpw.slots import ShuttleError, Slot, load_shuttle, parse_slot_spec
-from kchip.pdk import Pdk, PdkError, load_pdk
+from kchip.pdk import DEFAULT_PDK, Pdk, PdkError, load_pdk
+from kchip.pdk.rules import load_rules
 from kchip.tools import magic
 from kchip.tools.base import Invocation, ToolError, require
 
@@ -190,11 +191,12 @@ def deliverables(run: RunFacts) -> dict[str, Path]:
     return dict(sorted(files.items()))
 
 
-def lef_script(gds: Path, top: str, lef: Path, layout: Layout, power: dict[str, str]) -> str:
-    """Magic Tcl: read the GDS with labels as ports, give each port its direction and use (from the
-    routed layout; ``power`` maps the power port names to ``power``/``ground``), write the abstract."""
+def lef_script(gds: Path, top: str, lef: Path, layout: Layout, power: dict[str, str], style: str) -> str:
+    """Magic Tcl: read the GDS in CIF input ``style`` (labels as ports), give each port its direction
+    and use (from the routed layout; ``power`` maps the power port names to ``power``/``ground``),
+    write the abstract."""
     w = magic.tcl_word
-    lines = ["drc off", "cif istyle sky130(vendor)", *magic.gds_load_commands(gds, top)]
+    lines = ["drc off", f"cif istyle {style}", *magic.gds_load_commands(gds, top)]
     for port in layout.ports:
         use = "clock" if port.net == layout.clock_net else "signal"
         lines += [f"port {w(port.name)} class {port.direction}", f"port {w(port.name)} use {use}"]
@@ -212,7 +214,8 @@ def write_lef(gds: Path, top: str, layout_view: Path, pdk: Pdk, workdir: Path) -
     derive_magic_tech(pdk.magic_tech, tech, drop_cif_rules=False)
     lef = workdir / f"{top}.lef"
     power = {pdk.stdcell["power_pin"]: "power", pdk.stdcell["ground_pin"]: "ground"}
-    script = lef_script(Path(gds).resolve(), top, lef, Layout.load(layout_view), power)
+    script = lef_script(Path(gds).resolve(), top, lef, Layout.load(layout_view), power,
+                        load_rules(pdk).signoff.magic_extract_style)
     magic.run_script(Invocation(workdir), tech, script, workdir / "lef.tcl", log_name="magic-lef.log", cwd=workdir)
     if not lef.is_file():
         raise ToolError(f"magic wrote no LEF {str(lef)!r}; log: {workdir / 'magic-lef.log'}")
@@ -285,7 +288,7 @@ def package_run(run_dir: Path, out: Path | None = None, shuttle: str | None = No
 
 def _package(run: RunFacts, out: Path, shuttle: str | None, pdk_name: str | None, pdk_root: str | None) -> Package:
     slot, slot_source = resolve_slot(run, shuttle)
-    pdk = check_pdk(run, pdk_name or (slot.shuttle.pdk if slot else "sky130A"), pdk_root)
+    pdk = check_pdk(run, pdk_name or (slot.shuttle.pdk if slot else DEFAULT_PDK), pdk_root)
     sources = deliverables(run)
     dest, archive = out / run.top, out / f"{run.top}.tar.gz"
     if dest.exists() and not (dest / MANIFEST).is_file():

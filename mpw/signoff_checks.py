@@ -26,7 +26,7 @@ from pathlib import Path
 
 import klayout.db as kdb
 
-from kchip.flows.signoff.density import _starts, metal_density
+from kchip.flows.signoff.density import density_windows, metal_density
 from kchip.flows.signoff.drc import run_drc_signoff
 from kchip.mpw.layout import CheckedLayout, fmt_um, listed
 from kchip.mpw.results import CheckResult
@@ -297,9 +297,7 @@ def _windows(ctx: CheckedLayout, rule: dict) -> list[kdb.Box]:
     """The density windows over the top cell's extent, as :func:`metal_density` lays them."""
     die = ctx.top.bbox()
     window, step = round(rule["window_um"] / ctx.layout.dbu), round(rule["step_um"] / ctx.layout.dbu)
-    return [kdb.Box(die.left + x, die.bottom + y, die.left + x + min(window, die.width()),
-                    die.bottom + y + min(window, die.height()))
-            for x in _starts(die.width(), window, step) for y in _starts(die.height(), window, step)]
+    return density_windows(die, window, step)
 
 
 def _outside(ctx: CheckedLayout, metal: str, windows: list[kdb.Box], bound: str, limit: float) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DESCRIPTOR_DIR = Path(__file__).resolve().parent
+#: the PDK a run uses unless told otherwise
+DEFAULT_PDK = "sky130A"
 
 
 class PdkError(ValueError):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kchip.flows.signoff.cdl import (finger_groups, read_subckts, rewrite_card, spice_number, stack_nets,
+from kchip.flows.signoff.cdl import (Devices, finger_groups, read_subckts, rewrite_card, spice_number, stack_nets,
                                      subckt_cards, write_lvs_cdl)
 
 # A two-input AOI in the PDK's CDL style: a 2-finger n-stack (inner net sndA1) under a 2-finger
@@ -20,6 +20,9 @@ MMNB0 Y B1 VGND VNB nfet_01v8 m=2 w=0.65 l=0.15
 .ENDS aoi
 """
 
+#: SKY130's device naming, as pdk/sky130A.toml [lvs] gives it
+DEVICES = Devices("sky130_fd_pr__", "sky130_fd_pr__res_generic_po")
+
 
 def test_spice_numbers():
     assert spice_number("0.65") == 0.65
@@ -31,19 +34,19 @@ def test_spice_numbers():
 
 
 def test_transistor_becomes_subcircuit_with_fingers_folded():
-    card = rewrite_card("MMN1 Y A VGND VNB nfet_01v8 m=3 w=0.42 l=0.15 mult=1 sa=0.265")
+    card = rewrite_card("MMN1 Y A VGND VNB nfet_01v8 m=3 w=0.42 l=0.15 mult=1 sa=0.265", DEVICES)
     assert card == "XMN1 Y A VGND VNB sky130_fd_pr__nfet_01v8 w=1.26 l=0.15"
 
 
 def test_short_resistor_and_slash_instance():
-    assert rewrite_card("rI12 VGND LO short") == "RI12 VGND LO sky130_fd_pr__res_generic_po"
-    assert rewrite_card("XI1 a b / sky130_fd_sc_hd__inv_1") == "XI1 a b sky130_fd_sc_hd__inv_1"
-    assert rewrite_card("* comment") == "* comment"
+    assert rewrite_card("rI12 VGND LO short", DEVICES) == "RI12 VGND LO sky130_fd_pr__res_generic_po"
+    assert rewrite_card("XI1 a b / sky130_fd_sc_hd__inv_1", DEVICES) == "XI1 a b sky130_fd_sc_hd__inv_1"
+    assert rewrite_card("* comment", DEVICES) == "* comment"
 
 
 def test_fractional_multiplier_is_refused():
     with pytest.raises(ValueError, match="m=1.5"):
-        rewrite_card("MMN1 Y A VGND VNB nfet_01v8 m=1.5 w=0.42 l=0.15")
+        rewrite_card("MMN1 Y A VGND VNB nfet_01v8 m=1.5 w=0.42 l=0.15", DEVICES)
 
 
 def test_stack_nets_are_two_device_inner_nets(tmp_path):
@@ -63,7 +66,7 @@ def test_split_stack_gets_one_inner_net_per_finger(tmp_path):
     source = tmp_path / "aoi.cdl"
     source.write_text(AOI)
     header, body = read_subckts(source)["aoi"]
-    cards = subckt_cards(body, split={"sndA1": (1, 1)})
+    cards = subckt_cards(body, DEVICES, split={"sndA1": (1, 1)})
     n_stack = [c for c in cards if "nfet" in c and (" A1 " in c or " A2 " in c)]
     assert sorted(n_stack) == [
         "XMNA0_f0 Y A1 sndA1_g0 VNB sky130_fd_pr__nfet_01v8 w=0.65 l=0.15",
@@ -77,9 +80,9 @@ def test_split_stack_gets_one_inner_net_per_finger(tmp_path):
 
 def test_fingers_fill_groups_in_order():
     body = ["MMA Y A n VNB nfet_01v8 m=4 w=0.5 l=0.15", "MMB n B VGND VNB nfet_01v8 m=4 w=0.5 l=0.15"]
-    cards = subckt_cards(body, split={"n": (2, 1, 1)})
+    cards = subckt_cards(body, DEVICES, split={"n": (2, 1, 1)})
     assert [card.split()[3] for card in cards[:4]] == ["n_g0", "n_g0", "n_g1", "n_g2"]
-    assert subckt_cards(body, split={"n": (4,)}) == [
+    assert subckt_cards(body, DEVICES, split={"n": (4,)}) == [
         "XMA Y A n VNB sky130_fd_pr__nfet_01v8 w=2 l=0.15",
         "XMB n B VGND VNB sky130_fd_pr__nfet_01v8 w=2 l=0.15",
     ]
@@ -88,7 +91,7 @@ def test_fingers_fill_groups_in_order():
 def test_write_lvs_cdl_split_and_replace(tmp_path):
     source = tmp_path / "cells.cdl"
     source.write_text(AOI + AOI.replace("aoi", "other"))
-    out = write_lvs_cdl(source, tmp_path / "out.cdl", split={"aoi": {"sndA1": (1, 1)}},
+    out = write_lvs_cdl(source, tmp_path / "out.cdl", DEVICES, split={"aoi": {"sndA1": (1, 1)}},
                         replace={"other": ".subckt other A\n.ends\n"})
     text = out.read_text()
     assert text.count("sndA1_g1") == 2

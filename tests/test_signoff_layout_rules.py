@@ -3,7 +3,7 @@
 import klayout.db as kdb
 import pytest
 
-from kchip.flows.signoff.layout_rules import CHECKS, check_layout_rules, layer_numbers
+from kchip.flows.signoff.layout_rules import check_layout_rules, layer_numbers, rule_checks
 from signoff_layouts import inverter_chain
 
 
@@ -17,7 +17,7 @@ def test_layer_numbers_from_lyp(pdk):
 def test_row_with_taps_is_clean(pdk, tmp_path):
     result = check_layout_rules(inverter_chain(pdk, tmp_path / "chain.gds"), "chain", pdk)
     assert result.violations == ()
-    assert set(result.checked) == set(CHECKS) and result.unchecked == ()
+    assert set(result.checked) == set(rule_checks(pdk)) and result.unchecked == ()
 
 
 def test_row_without_taps_fails_latchup_and_well_tap(pdk, tmp_path):

@@ -53,7 +53,7 @@ def test_count_mismatches_from_netgen_json():
 
 def test_setup_covers_transistors_resistors_and_ignored_cells():
     setup = lvs.netgen_setup(["sky130_fd_pr__nfet_01v8", "sky130_fd_pr__res_generic_po"],
-                             ["sky130_fd_sc_hd__tapvpwrvgnd_1"])
+                             ["sky130_fd_sc_hd__tapvpwrvgnd_1"], short_resistor="sky130_fd_pr__res_generic_po")
     assert 'permute "-circuit2 sky130_fd_pr__nfet_01v8" 1 3' in setup
     assert 'property "-circuit1 sky130_fd_pr__nfet_01v8" parallel {l critical} {w add}' in setup
     assert 'property "-circuit2 sky130_fd_pr__res_generic_po" delete w l' in setup

@@ -239,7 +239,7 @@ exit 0
 
 def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
             workdir: str | os.PathLike, invocation: Invocation, spef: str | os.PathLike | None = None,
-            propagated: bool = True, *, corner: str = "tt", path_count: int = 5,
+            propagated: bool = True, *, corner: str | None = None, path_count: int = 5,
             allow_spef_warnings: bool = False) -> StaResult:
     """Time ``top`` in ``netlist_v`` against ``sdc`` with the PDK's full liberty at ``corner``.
 

@@ -167,11 +167,12 @@ def _quote(path: Path) -> str:
 
 
 def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdir: str | os.PathLike,
-               invocation: Invocation, *, corner: str = "tt",
+               invocation: Invocation, *, corner: str | None = None,
                clock_period_ns: float | None = None, dont_use: Collection[str] = (),
                include_dirs: Sequence[str | os.PathLike] = (), defines: Sequence[str] = (),
                parameters: dict[str, str] | None = None) -> SynthResult:
-    """Synthesize ``top`` from ``verilog_files`` to the PDK's standard cells at ``corner``.
+    """Synthesize ``top`` from ``verilog_files`` to the PDK's standard cells at ``corner`` (default:
+    the descriptor's signoff corner).
 
     Writes into ``workdir``: the dont_use-filtered liberty, ``synth.ys``, ``<top>.nl.v``,
     ``<top>.nl.json`` and ``<top>.stat.json`` (netlists written under temporary names, then renamed).
@@ -190,6 +191,7 @@ def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdi
         if not source.is_file():
             raise FileNotFoundError(f"synthesis of {top!r}: Verilog file {str(source)!r} does not exist")
     started = time.perf_counter()
+    corner = corner or pdk.data["signoff"]["corner"]
     liberty = workdir / f"{pdk.stdcell['library']}__{corner}__synth.lib"
     excluded = frozenset(dont_use)
     cells = write_filtered_liberty(pdk.liberty(corner), liberty,

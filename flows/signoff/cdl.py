@@ -1,9 +1,10 @@
 """The standard-cell CDL rewritten into the device form magic's extraction produces.
 
-Magic extracts SKY130 transistors as subcircuit instances (``X0 d g s b sky130_fd_pr__nfet_01v8
-w=.. l=..``) and the conb cell's shorts as ``sky130_fd_pr__res_generic_po`` resistors, while the
-PDK's CDL writes ``M`` cards with bare model names and a multiplier (``m=2``), ``short``
-resistors, and ``/`` before subcircuit names. :func:`write_lvs_cdl` rewrites each of those so that
+Magic extracts transistors as subcircuit instances whose model carries the PDK's device prefix
+(on SKY130 ``X0 d g s b sky130_fd_pr__nfet_01v8 w=.. l=..``) and the tie cell's shorts as a resistor
+model (``sky130_fd_pr__res_generic_po``), while the PDK's CDL writes ``M`` cards with bare model
+names and a multiplier (``m=2``), ``short`` resistors, and ``/`` before subcircuit names; the
+descriptor's ``[lvs]`` table names both (:class:`Devices`). :func:`write_lvs_cdl` rewrites each of those so that
 netgen compares like with like: ``m=`` is folded into ``w`` (netgen merges the layout's parallel
 fingers by adding their widths), or, for cells drawn with separate finger stacks, expanded.
 """
@@ -17,10 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-DEVICE_PREFIX = "sky130_fd_pr__"
-SHORT_RESISTOR = "sky130_fd_pr__res_generic_po"
 _SCALE = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "meg": 1e6,
           "g": 1e9, "t": 1e12}
+
+
+@dataclass(frozen=True)
+class Devices:
+    """How the layout's extraction names devices: the model prefix the CDL leaves out, and the
+    resistor model of the library's shorts."""
+
+    prefix: str
+    short_resistor: str
 
 
 def spice_number(text: str) -> float:
@@ -63,13 +71,14 @@ class _Transistor:
         fingers = spice_number(params.get("m", "1"))
         if fingers != int(fingers) or fingers < 1:
             raise ValueError(f"transistor card with a multiplier that is not a whole number: {card!r}")
-        return cls(name[1:], drain, gate, source, bulk, DEVICE_PREFIX + model, spice_number(params["w"]),
+        return cls(name[1:], drain, gate, source, bulk, model, spice_number(params["w"]),
                    spice_number(params["l"]), int(fingers))
 
-    def card(self, *, suffix: str = "", width: float | None = None,
+    def card(self, prefix: str, *, suffix: str = "", width: float | None = None,
              rename: dict[str, str] | None = None) -> str:
+        """The device as magic extracts it, its model with ``prefix``."""
         nets = [(rename or {}).get(net, net) for net in (self.drain, self.gate, self.source, self.bulk)]
-        return (f"X{self.name}{suffix} {' '.join(nets)} {self.model} "
+        return (f"X{self.name}{suffix} {' '.join(nets)} {prefix}{self.model} "
                 f"w={self.width if width is None else width:.6g} l={self.length:.6g}")
 
 
@@ -106,7 +115,7 @@ def _group_of(groups: Sequence[int], finger: int) -> int:
     raise ValueError(f"finger {finger} is beyond the groups {tuple(groups)}")
 
 
-def subckt_cards(body: list[str], split: Mapping[str, Sequence[int]] | None = None) -> list[str]:
+def subckt_cards(body: list[str], devices: Devices, split: Mapping[str, Sequence[int]] | None = None) -> list[str]:
     """A subcircuit's cards in magic's device form.
 
     ``split`` maps a stack net to finger groups (``{"sndA1": (2, 1, 1)}``): each transistor on it
@@ -116,22 +125,22 @@ def subckt_cards(body: list[str], split: Mapping[str, Sequence[int]] | None = No
     cards = []
     for card in body:
         if not (card.split() and card[0] in "Mm"):
-            cards.append(rewrite_card(card))
+            cards.append(rewrite_card(card, devices))
             continue
         t = _Transistor.parse(card)
         if split.keys() & {t.drain, t.source}:
-            cards += [t.card(suffix=f"_f{k}", rename={net: f"{net}_g{_group_of(groups, k)}"
-                                                        for net, groups in split.items()})
+            cards += [t.card(devices.prefix, suffix=f"_f{k}",
+                             rename={net: f"{net}_g{_group_of(groups, k)}" for net, groups in split.items()})
                       for k in range(t.fingers)]
         else:
-            cards.append(t.card(width=t.width * t.fingers))
+            cards.append(t.card(devices.prefix, width=t.width * t.fingers))
     return cards
 
 
-def subckt_text(name: str, header: str, body: list[str],
+def subckt_text(name: str, header: str, body: list[str], devices: Devices,
                 split: Mapping[str, Sequence[int]] | None = None) -> str:
     """One subcircuit in magic's device form (see :func:`subckt_cards`), ``.SUBCKT`` to ``.ENDS``."""
-    return "\n".join([header, *subckt_cards(body, split), f".ENDS {name}", ""]) + "\n"
+    return "\n".join([header, *subckt_cards(body, devices, split), f".ENDS {name}", ""]) + "\n"
 
 
 def read_subckts(source: Path) -> dict[str, tuple[str, list[str]]]:
@@ -151,7 +160,7 @@ def read_subckts(source: Path) -> dict[str, tuple[str, list[str]]]:
     return subckts
 
 
-def rewrite_card(card: str) -> str:
+def rewrite_card(card: str, devices: Devices) -> str:
     """One CDL card in magic's device form (cards that need no change come back unchanged)."""
     tokens = card.split()
     if not tokens:
@@ -159,15 +168,16 @@ def rewrite_card(card: str) -> str:
     kind = tokens[0][0].upper()
     if kind == "M":
         transistor = _Transistor.parse(card)
-        return transistor.card(width=transistor.width * transistor.fingers)
+        return transistor.card(devices.prefix, width=transistor.width * transistor.fingers)
     if kind == "R" and len(tokens) == 4 and tokens[3].lower() == "short":
-        return f"R{tokens[0][1:]} {tokens[1]} {tokens[2]} {SHORT_RESISTOR}"
+        return f"R{tokens[0][1:]} {tokens[1]} {tokens[2]} {devices.short_resistor}"
     if kind == "X" and "/" in tokens:
         return " ".join(token for token in tokens if token != "/")
     return card
 
 
-def write_lvs_cdl(source: Path, dest: Path, split: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
+def write_lvs_cdl(source: Path, dest: Path, devices: Devices,
+                  split: Mapping[str, Mapping[str, Sequence[int]]] | None = None,
                   replace: Mapping[str, str] | None = None) -> Path:
     """Rewrite the CDL ``source`` into ``dest`` (written atomically); return ``dest``.
 
@@ -179,7 +189,7 @@ def write_lvs_cdl(source: Path, dest: Path, split: Mapping[str, Mapping[str, Seq
     ``replace`` gives subcircuit texts to use instead of the CDL's, by subcircuit name.
     """
     split, replace = split or {}, replace or {}
-    text = "".join(replace.get(name) or subckt_text(name, header, body, split.get(name, ()))
+    text = "".join(replace.get(name) or subckt_text(name, header, body, devices, split.get(name, ()))
                    for name, (header, body) in read_subckts(source).items())
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")

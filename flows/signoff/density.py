@@ -30,6 +30,14 @@ def _starts(length: int, window: int, step: int) -> list[int]:
     return starts if starts[-1] == length - window else starts + [length - window]
 
 
+def density_windows(die: kdb.Box, window: int, step: int) -> list[kdb.Box]:
+    """The windows of ``window`` x ``window`` (database units) moved by ``step`` over ``die``, the
+    last ones flush with its top and right edge (one window, the die, when it is smaller)."""
+    return [kdb.Box(die.left + x, die.bottom + y, die.left + x + min(window, die.width()),
+                    die.bottom + y + min(window, die.height()))
+            for x in _starts(die.width(), window, step) for y in _starts(die.height(), window, step)]
+
+
 def metal_density(gds: Path, top: str, layers: dict[str, tuple[int, int]], *, window_um: float,
                   step_um: float) -> list[LayerDensity]:
     """Density of each of ``layers`` (name -> GDS layer, datatype) in ``top`` of ``gds``: windows of
@@ -41,9 +49,7 @@ def metal_density(gds: Path, top: str, layers: dict[str, tuple[int, int]], *, wi
         raise ValueError(f"{gds}: no cell {top!r}")
     die = cell.bbox()
     window, step = round(window_um / layout.dbu), round(step_um / layout.dbu)
-    boxes = [kdb.Box(die.left + x, die.bottom + y, die.left + x + min(window, die.width()),
-                     die.bottom + y + min(window, die.height()))
-             for x in _starts(die.width(), window, step) for y in _starts(die.height(), window, step)]
+    boxes = density_windows(die, window, step)
     found = []
     for name, (number, datatype) in layers.items():
         region = kdb.Region(cell.begin_shapes_rec(layout.layer(number, datatype))).merged()

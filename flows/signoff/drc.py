@@ -1,4 +1,5 @@
-"""Design-rule check of a GDS with magic and the PDK's full rule deck (``drc(full)``).
+"""Design-rule check of a GDS with magic and the PDK's rule deck in the descriptor's
+``magic_drc_style`` (on SKY130 the full deck, ``drc(full)``).
 
 :func:`run_drc` derives a loadable tech file (see :mod:`.magic_tech`), runs magic in batch mode and
 reads back every error box magic reports, grouped by rule. ``cif_rules`` decides what happens to the
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from kchip.flows.signoff.layout_rules import LayoutRuleResult, check_layout_rules
 from kchip.flows.signoff.magic_tech import TechRule, derive_magic_tech
+from kchip.pdk.rules import load_rules
 from kchip.tools import magic
 from kchip.tools.base import Invocation
 
@@ -57,12 +59,13 @@ class DrcResult:
         return {"drc__errors__count": self.total}
 
 
-def drc_script(gds: Path, top: str, report: Path) -> str:
-    """Magic Tcl: check ``top`` hierarchically, write one error box per line (rule, box in um)."""
+def drc_script(gds: Path, top: str, report: Path, style: str) -> str:
+    """Magic Tcl: check ``top`` hierarchically in DRC ``style``, write one error box per line (rule,
+    box in um)."""
     partial = report.with_name(report.name + ".tmp")
     return "\n".join([
         "drc euclidean on",
-        "drc style drc(full)",
+        f"drc style {style}",
         *magic.gds_load_commands(gds, top),
         "drc check",
         "drc catchup",
@@ -87,14 +90,15 @@ def read_report(report: Path) -> tuple[DrcError, ...]:
     return tuple(DrcError(row[0], tuple(round(float(v), 4) for v in row[1:5])) for row in rows if row)
 
 
-def _check(gds: Path, top: str, source_tech: Path, workdir: Path, invocation: Invocation, *,
+def _check(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
            drop_cif_rules: bool) -> DrcResult:
     suffix = "-nocif" if drop_cif_rules else ""
-    tech = workdir / f"sky130A{suffix}.tech"
-    dropped = derive_magic_tech(source_tech, tech, drop_cif_rules=drop_cif_rules)
+    tech = workdir / f"{pdk.magic_tech.stem}{suffix}.tech"
+    dropped = derive_magic_tech(pdk.magic_tech, tech, drop_cif_rules=drop_cif_rules)
     report = workdir / f"drc{suffix}.tsv"
     log_name = f"magic-drc{suffix}.log"
-    magic.run_script(invocation, tech, drc_script(gds.resolve(), top, report), workdir / f"drc{suffix}.tcl",
+    style = load_rules(pdk).signoff.magic_drc_style
+    magic.run_script(invocation, tech, drc_script(gds.resolve(), top, report, style), workdir / f"drc{suffix}.tcl",
                      log_name=log_name, cwd=workdir)
     return DrcResult(read_report(report), dropped, report, invocation.folder / log_name, tech)
 
@@ -110,13 +114,13 @@ def run_drc(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     if cif_rules == "drop":
-        return _check(gds, top, pdk.magic_tech, workdir, invocation, drop_cif_rules=True)
+        return _check(gds, top, pdk, workdir, invocation, drop_cif_rules=True)
     try:
-        return _check(gds, top, pdk.magic_tech, workdir, invocation, drop_cif_rules=False)
+        return _check(gds, top, pdk, workdir, invocation, drop_cif_rules=False)
     except magic.MagicCrashed:
         if cif_rules == "keep":
             raise
-        return _check(gds, top, pdk.magic_tech, workdir, invocation, drop_cif_rules=True)
+        return _check(gds, top, pdk, workdir, invocation, drop_cif_rules=True)
 
 
 

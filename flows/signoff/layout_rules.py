@@ -1,17 +1,19 @@
-"""Geometric checks with KLayout's Python module for SKY130 rules magic may leave unchecked.
+"""Geometric checks with KLayout's Python module for the rules magic may leave unchecked.
 
 These are the rules magic evaluates through generated CIF layers (see :mod:`.magic_tech`); each is
 rebuilt here from Region operations on the GDS drawing layers, whose numbers come from the PDK's
-KLayout layer-properties file (``nwell.drawing - 64/20``, ...). Implemented:
+KLayout layer-properties file (``nwell.drawing - 64/20``, ...). Which rules, their values and the
+drawing layers each role stands for come from the descriptor's ``[layout_rules]`` table (for SKY130
+the values of ``sky130A.tech``). The kinds of check (``check = ...``):
 
-- ``LU.2`` / ``LU.3`` (latch-up): every N-diffusion outside n-well lies within 15 um of a contacted
-  P-tap, every P-diffusion within 15 um of a contacted N-tap in its n-well. As magic does, the tap's
-  reach grows in steps no wider than the n-well width/spacing, so it never crosses a well boundary.
-- ``nwell.4``: every n-well holds a contacted (li1-connected) N-tap.
-- ``licon.16``: every tap is contacted.
-- ``met1.7`` / ``met2.7``: no hole in metal1/metal2 smaller than 0.14 um2.
-- ``met1.3a`` / ``met2.3a`` / ``met3.3c`` / ``met4.5a``: features within the halo of metal wider
-  than 3 um keep the wide-metal spacing (0.28 um on met1/met2, 0.40 um on met3/met4).
+- ``latchup_ndiff`` / ``latchup_pdiff``: every N-diffusion outside n-well lies within the latch-up
+  distance of a contacted P-tap, every P-diffusion within it of a contacted N-tap in its n-well. As
+  magic does, the tap's reach grows in steps no wider than the n-well width/spacing, so it never
+  crosses a well boundary.
+- ``nwell_tap``: every n-well holds a contacted (local-interconnect-connected) N-tap.
+- ``tap_contact``: every tap is contacted.
+- ``hole``: no hole in ``layer`` smaller than ``area_um2``.
+- ``wide_metal``: features within the halo of ``layer`` wider than ``wide_um`` keep ``space_um``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,8 @@ from typing import Callable, Iterable
 
 import klayout.db as kdb
 
-LATCHUP_DISTANCE_UM = 15.0
-TAP_CONTACT_HALF_UM = 0.085
-NWELL_MIN_WIDTH_UM = 0.84
-NWELL_MIN_SPACE_UM = 1.27
-HOLE_MIN_AREA_UM2 = 0.14
-WIDE_METAL_UM = 3.0
+from kchip.pdk import PdkError
+from kchip.pdk.rules import load_rules
 
 
 @dataclass(frozen=True)
@@ -72,16 +70,19 @@ def layer_numbers(lyp: Path) -> dict[str, tuple[int, int]]:
 
 
 class _Shapes:
-    """Flattened, merged drawing layers of one top cell, fetched on first use."""
+    """Flattened, merged drawing layers of one top cell, fetched on first use by name or by the
+    role the descriptor gives a layer (``roles``)."""
 
-    def __init__(self, layout: kdb.Layout, top: kdb.Cell, numbers: dict[str, tuple[int, int]]):
-        self.layout, self.top, self.numbers = layout, top, numbers
+    def __init__(self, layout: kdb.Layout, top: kdb.Cell, numbers: dict[str, tuple[int, int]],
+                 roles: dict[str, str]):
+        self.layout, self.top, self.numbers, self.roles = layout, top, numbers, roles
         self._cache: dict[str, kdb.Region] = {}
 
     def um(self, value: float) -> int:
         return round(value / self.layout.dbu)
 
     def __getitem__(self, name: str) -> kdb.Region:
+        name = self.roles.get(name, name)
         if name not in self._cache:
             if name not in self.numbers:
                 raise KeyError(f"layer {name!r} is not in the layer-properties file; "
@@ -92,8 +93,8 @@ class _Shapes:
         return self._cache[name]
 
     def tap_contacts(self) -> kdb.Region:
-        """Tap-diffusion contacts covered by li1 (connected to metal)."""
-        return self["licon1"] & self["tap"] & self["li1"]
+        """Tap-diffusion contacts covered by local interconnect (connected to metal)."""
+        return self["contact"] & self["tap"] & self["local_interconnect"]
 
     def grow_within(self, seed: kdb.Region, distance_um: float, step_um: float,
                     limit: Callable[[kdb.Region], kdb.Region]) -> kdb.Region:
@@ -106,61 +107,73 @@ class _Shapes:
         return reach
 
 
-def _latchup_ndiff(s: _Shapes) -> kdb.Region:
-    wells = s["nwell"] | s["dnwell"]
-    ptaps = (s.tap_contacts() & s["psdm"]) - wells
-    reach = s.grow_within(ptaps, LATCHUP_DISTANCE_UM - TAP_CONTACT_HALF_UM, NWELL_MIN_WIDTH_UM,
-                          lambda region: region - wells)
-    return (s["diff"] & s["nsdm"]) - s["dnwell"] - reach
+Check = Callable[[_Shapes], kdb.Region | kdb.EdgePairs]
 
 
-def _latchup_pdiff(s: _Shapes) -> kdb.Region:
-    ntaps = s.tap_contacts() & s["nsdm"] & s["nwell"]
-    reach = s.grow_within(ntaps, LATCHUP_DISTANCE_UM - TAP_CONTACT_HALF_UM, NWELL_MIN_SPACE_UM,
-                          lambda region: region & s["nwell"])
-    return (s["diff"] & s["psdm"] & s["nwell"]) - reach
-
-
-def _nwell_without_tap(s: _Shapes) -> kdb.Region:
-    return s["nwell"].not_interacting(s.tap_contacts() & s["nsdm"])
-
-
-def _tap_without_contact(s: _Shapes) -> kdb.Region:
-    return s["tap"].not_interacting(s["licon1"])
-
-
-def _small_holes(metal: str) -> Callable[[_Shapes], kdb.Region]:
+def _latchup_ndiff(latchup: dict) -> Check:
     def check(s: _Shapes) -> kdb.Region:
-        limit = round(HOLE_MIN_AREA_UM2 / s.layout.dbu ** 2)
-        return s[metal].holes().with_area(0, limit, False)
+        wells = s["n_well"] | s["deep_n_well"]
+        ptaps = (s.tap_contacts() & s["p_implant"]) - wells
+        reach = s.grow_within(ptaps, latchup["distance_um"] - latchup["contact_half_um"],
+                              latchup["nwell_min_width_um"], lambda region: region - wells)
+        return (s["diffusion"] & s["n_implant"]) - s["deep_n_well"] - reach
     return check
 
 
-def _wide_metal_halo(metal: str, space_um: float) -> Callable[[_Shapes], kdb.EdgePairs]:
+def _latchup_pdiff(latchup: dict) -> Check:
+    def check(s: _Shapes) -> kdb.Region:
+        ntaps = s.tap_contacts() & s["n_implant"] & s["n_well"]
+        reach = s.grow_within(ntaps, latchup["distance_um"] - latchup["contact_half_um"],
+                              latchup["nwell_min_space_um"], lambda region: region & s["n_well"])
+        return (s["diffusion"] & s["p_implant"] & s["n_well"]) - reach
+    return check
+
+
+def _nwell_without_tap(_: dict) -> Check:
+    return lambda s: s["n_well"].not_interacting(s.tap_contacts() & s["n_implant"])
+
+
+def _tap_without_contact(_: dict) -> Check:
+    return lambda s: s["tap"].not_interacting(s["contact"])
+
+
+def _small_holes(rule: dict) -> Check:
+    def check(s: _Shapes) -> kdb.Region:
+        limit = round(rule["area_um2"] / s.layout.dbu ** 2)
+        return s[rule["layer"]].holes().with_area(0, limit, False)
+    return check
+
+
+def _wide_metal_halo(rule: dict) -> Check:
     def check(s: _Shapes) -> kdb.EdgePairs:
-        half = s.um(WIDE_METAL_UM / 2)
-        wide = s[metal].sized(-half).sized(half)
-        halo = (wide.sized(s.um(space_um)) - wide) & s[metal]
-        return halo.space_check(s.um(space_um))
+        half = s.um(rule["wide_um"] / 2)
+        wide = s[rule["layer"]].sized(-half).sized(half)
+        halo = (wide.sized(s.um(rule["space_um"])) - wide) & s[rule["layer"]]
+        return halo.space_check(s.um(rule["space_um"]))
     return check
 
 
-CHECKS: dict[str, tuple[str, Callable[[_Shapes], kdb.Region | kdb.EdgePairs]]] = {
-    "LU.2": ("N-diff distance to P-tap must be < 15.0um", _latchup_ndiff),
-    "LU.3": ("P-diff distance to N-tap must be < 15.0um", _latchup_pdiff),
-    "nwell.4": ("All nwells must contain metal-connected N+ taps", _nwell_without_tap),
-    "licon.16": ("All taps must be contacted", _tap_without_contact),
-    "met1.7": ("Min area of metal1 holes > 0.14um^2", _small_holes("met1")),
-    "met2.7": ("Min area of metal2 holes > 0.14um^2", _small_holes("met2")),
-    "met1.3a": ("Spacing of met1 within 0.28um of metal1 wider than 3um < 0.28um",
-                _wide_metal_halo("met1", 0.28)),
-    "met2.3a": ("Spacing of met2 within 0.28um of metal2 wider than 3um < 0.28um",
-                _wide_metal_halo("met2", 0.28)),
-    "met3.3c": ("Spacing of met3 within 0.40um of metal3 wider than 3um < 0.40um",
-                _wide_metal_halo("met3", 0.40)),
-    "met4.5a": ("Spacing of met4 within 0.40um of metal4 wider than 3um < 0.40um",
-                _wide_metal_halo("met4", 0.40)),
+#: the kinds of check, each made from its rule's entry (latch-up ones from the latch-up table)
+KINDS: dict[str, tuple[Callable[[dict], Check], bool]] = {
+    "latchup_ndiff": (_latchup_ndiff, True), "latchup_pdiff": (_latchup_pdiff, True),
+    "nwell_tap": (_nwell_without_tap, False), "tap_contact": (_tap_without_contact, False),
+    "hole": (_small_holes, False), "wide_metal": (_wide_metal_halo, False),
 }
+
+
+def rule_checks(pdk) -> dict[str, tuple[str, Check]]:
+    """``{rule id: (description, check)}`` for every rule of the descriptor's ``[layout_rules]``."""
+    process = load_rules(pdk)
+    table = process.layout_rules
+    checks = {}
+    for k, rule in enumerate(table.get("rules", [])):
+        kind = rule.get("check")
+        if kind not in KINDS:
+            raise PdkError(f"{process.descriptor}: layout_rules.rules[{k}].check: {kind!r} is not valid; "
+                           f"valid: {', '.join(KINDS)}")
+        make, uses_latchup = KINDS[kind]
+        checks[rule["id"]] = (rule["description"], make(table["latchup"] if uses_latchup else rule))
+    return checks
 
 
 def _boxes(found: kdb.Region | kdb.EdgePairs, dbu: float) -> list[tuple[float, float, float, float]]:
@@ -170,27 +183,28 @@ def _boxes(found: kdb.Region | kdb.EdgePairs, dbu: float) -> list[tuple[float, f
 
 
 def check_layout_rules(gds: Path, top: str, pdk, rules: Iterable[str] | None = None) -> LayoutRuleResult:
-    """Check ``top`` in ``gds`` for ``rules`` (rule ids; all of :data:`CHECKS` when None).
+    """Check ``top`` in ``gds`` for ``rules`` (rule ids; all of :func:`rule_checks` when None).
 
     Requested rules without a check here come back in :attr:`LayoutRuleResult.unchecked`.
     """
     gds = Path(gds)
     if not gds.is_file():
         raise FileNotFoundError(f"GDS {str(gds)!r} does not exist")
-    wanted = list(dict.fromkeys(CHECKS if rules is None else rules))
+    checks = rule_checks(pdk)
+    wanted = list(dict.fromkeys(checks if rules is None else rules))
     layout = kdb.Layout()
     layout.read(str(gds))
     cell = layout.cell(top)
     if cell is None:
         raise ValueError(f"cell {top!r} is not in {str(gds)!r}; top cells there: "
                          f"{', '.join(c.name for c in layout.top_cells())}")
-    shapes = _Shapes(layout, cell, layer_numbers(pdk.klayout_lyp))
+    shapes = _Shapes(layout, cell, layer_numbers(pdk.klayout_lyp), load_rules(pdk).layout_rules.get("layers", {}))
     violations, checked = [], []
     for rule in wanted:
-        if rule not in CHECKS:
+        if rule not in checks:
             continue
-        description, check = CHECKS[rule]
+        description, check = checks[rule]
         checked.append(rule)
         violations += [Violation(rule, description, box) for box in _boxes(check(shapes), layout.dbu)]
-    unchecked = tuple(rule for rule in wanted if rule not in CHECKS)
+    unchecked = tuple(rule for rule in wanted if rule not in checks)
     return LayoutRuleResult(tuple(violations), tuple(checked), unchecked)

@@ -10,8 +10,8 @@ Antenna diode cells are kept: their reference subcircuit is empty, the diode dev
 extracts is ignored (:func:`layout_only_models`), and netgen compares such empty cells as black boxes
 by their pin names, so the net each diode sits on is still checked.
 
-Extraction uses the tech file's ``sky130(vendor)`` input style so that the top cell's text labels
-become ports.
+Extraction uses the descriptor's ``magic_extract_style`` (a CIF input style of the tech file; on
+SKY130 ``sky130(vendor)``) so that the top cell's text labels become ports.
 
 Multi-finger transistors: the CDL folds fingers into one wider device, which netgen matches with the
 layout's parallel fingers, but some cell layouts draw a series stack once per finger (separate inner
@@ -32,14 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from kchip.flows.signoff.cdl import (DEVICE_PREFIX, SHORT_RESISTOR, finger_groups, read_subckts, stack_nets,
-                                     subckt_text, write_lvs_cdl)
+from kchip.flows.signoff.cdl import (Devices, finger_groups, read_subckts, stack_nets, subckt_text,
+                                     write_lvs_cdl)
 from kchip.flows.signoff.magic_tech import derive_magic_tech
+from kchip.pdk.rules import load_rules
 from kchip.tools import magic, netgen
 from kchip.tools.base import Invocation
 
 METRIC_UNITS = {"lvs__mismatch__count": "mismatches", "lvs__unverified_cells__count": "cells"}
-PHYSICAL_ONLY_CELLS = ("*__tapvpwrvgnd_*", "*__fill_*", "*__decap_*", "*__lpflow_decapkapwr_*")
 MATCH_TEXT = "Circuits match uniquely."
 MAX_STACK_VARIANTS = 256
 
@@ -121,11 +121,12 @@ def write_powered_netlist(netlist_v: Path, dest: Path, top: str, cell_pins: dict
     return _write_atomic(dest, text[:header.start()] + new_header + body)
 
 
-def extraction_script(gds: Path, top: str, spice: Path) -> str:
-    """Magic Tcl: read the GDS with labels as ports, extract ``top`` and write an LVS netlist."""
+def extraction_script(gds: Path, top: str, spice: Path, style: str) -> str:
+    """Magic Tcl: read the GDS in CIF input ``style`` (labels as ports), extract ``top`` and write
+    an LVS netlist."""
     return "\n".join([
         "drc off",
-        "cif istyle sky130(vendor)",
+        f"cif istyle {style}",
         *magic.gds_load_commands(gds, top),
         "extract no all",
         "extract all",
@@ -135,12 +136,12 @@ def extraction_script(gds: Path, top: str, spice: Path) -> str:
 
 
 def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str],
-                 layout_only_models: Iterable[str] = ()) -> str:
+                 layout_only_models: Iterable[str] = (), short_resistor: str | None = None) -> str:
     """A netgen setup script for the devices and cells found in the two netlists.
 
     Transistors: source and drain are interchangeable, parallel fingers merge with their widths
     added, W and L agree to 1 %, the diffusion areas/perimeters magic adds are ignored. Resistors
-    modelling the conb cell's shorts are compared by topology only. Physical-only cells are ignored,
+    modelling the tie cell's shorts (model ``short_resistor``) are compared by topology only. Physical-only cells are ignored,
     and so are the ``layout_only_models`` in the layout (see :func:`layout_only_models`).
     """
     lines = ["# netgen setup written by kchip.flows.signoff.lvs"]
@@ -155,7 +156,7 @@ def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str],
                     f"property {target} tolerance {{w 0.01}} {{l 0.01}}",
                     f"property {target} delete as ad ps pd",
                 ]
-            elif model == SHORT_RESISTOR:
+            elif model == short_resistor:
                 lines.append(f"property {target} delete w l")
     for cell in sorted(set(physical_cells)):
         lines += [f'ignore class "-circuit1 {cell}"', f'ignore class "-circuit2 {cell}"']
@@ -263,7 +264,7 @@ def _stack_variants(nets: dict[str, int]) -> list[dict[str, tuple[int, ...]]]:
 
 
 def choose_stack_forms(invocation: Invocation, workdir: Path, cells: Iterable[str], layout_spice: Path,
-                       pdk_cdl: Path) -> dict[str, dict[str, tuple[int, ...]]]:
+                       pdk_cdl: Path, devices: Devices) -> dict[str, dict[str, tuple[int, ...]]]:
     """For each cell, finger groups for its stack nets with which its CDL matches its layout.
 
     The cell's groupings (:func:`_stack_variants` of :func:`.cdl.stack_nets`) are each compared with
@@ -283,15 +284,15 @@ def choose_stack_forms(invocation: Invocation, workdir: Path, cells: Iterable[st
         layout_file = _write_atomic(folder / f"{cell}.layout.spice", layout_text)
         for split in _stack_variants(stack_nets(*subckts[cell])):
             reference = _write_atomic(folder / f"{cell}.{len(variants)}.spice",
-                                      subckt_text(cell, *subckts[cell], split))
+                                      subckt_text(cell, *subckts[cell], devices, split))
             variants.append((cell, split))
             commands.append(f"lvs [list {w(layout_file)} {w(cell)}] [list {w(reference)} {w(cell)}] "
                             f"{w(setup)} nolog")
     if not variants:
         return {}
     models = {c for cell in {cell for cell, _ in variants}
-              for c in _instance_classes(folder / f"{cell}.layout.spice") if c.startswith(DEVICE_PREFIX)}
-    _write_atomic(setup, netgen_setup(models, ()))
+              for c in _instance_classes(folder / f"{cell}.layout.spice") if c.startswith(devices.prefix)}
+    _write_atomic(setup, netgen_setup(models, (), short_resistor=devices.short_resistor))
     script = _write_atomic(folder / "compare.tcl", "\n".join([*commands, "quit"]) + "\n")
     output = netgen.run_script(invocation, script, log_name="netgen-stack-forms.log", cwd=folder)
     verdicts = [line.strip() for line in re.findall(r"^Result:\s*(.*)$", output, re.M)]
@@ -306,8 +307,11 @@ def choose_stack_forms(invocation: Invocation, workdir: Path, cells: Iterable[st
 
 
 def run_lvs(gds: Path, netlist_v: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
-            physical_cells: Iterable[str] = PHYSICAL_ONLY_CELLS) -> LvsResult:
+            physical_cells: Iterable[str] | None = None) -> LvsResult:
     """Extract ``top`` from ``gds`` and compare it with ``netlist_v`` (a flat gate-level netlist).
+
+    ``physical_cells`` are patterns of the cells with no counterpart in the netlist (default: the
+    descriptor's ``lvs.physical_only_cells``).
 
     Standard cells that do not match their CDL with folded fingers get the finger-stack form their
     layout has (:func:`choose_stack_forms`) and the comparison runs again; the second verdict
@@ -321,15 +325,19 @@ def run_lvs(gds: Path, netlist_v: Path, top: str, pdk, workdir: Path, invocation
     extract_dir = workdir / "extract"
     extract_dir.mkdir(parents=True, exist_ok=True)
 
-    tech = workdir / "sky130A.tech"
+    rules = load_rules(pdk)
+    devices = Devices(rules.signoff.device_prefix, rules.signoff.short_resistor)
+    physical_cells = rules.cells.physical_only if physical_cells is None else physical_cells
+    tech = workdir / pdk.magic_tech.name
     derive_magic_tech(pdk.magic_tech, tech, drop_cif_rules=False)
     layout_spice = workdir / f"{top}.layout.spice"
-    magic.run_script(invocation, tech, extraction_script(gds.resolve(), top, layout_spice),
+    magic.run_script(invocation, tech,
+                     extraction_script(gds.resolve(), top, layout_spice, rules.signoff.magic_extract_style),
                      workdir / "extract.tcl", log_name="magic-extract.log", cwd=extract_dir)
     if not layout_spice.is_file():
         raise RuntimeError(f"magic wrote no netlist {str(layout_spice)!r}; see {invocation.folder}")
 
-    cells_cdl = write_lvs_cdl(pdk.cdl, workdir / "cells.lvs.cdl")
+    cells_cdl = write_lvs_cdl(pdk.cdl, workdir / "cells.lvs.cdl", devices)
     stdcell = pdk.stdcell
     power = {stdcell["power_pin"]: stdcell["power_pin"], stdcell["ground_pin"]: stdcell["ground_pin"],
              stdcell["nwell_pin"]: stdcell["power_pin"], stdcell["pwell_pin"]: stdcell["ground_pin"]}
@@ -337,21 +345,22 @@ def run_lvs(gds: Path, netlist_v: Path, top: str, pdk, workdir: Path, invocation
                                     subckt_pins(cells_cdl), power)
 
     classes = _instance_classes(layout_spice)
-    models = {c for c in classes if c.startswith(DEVICE_PREFIX)}
+    models = {c for c in classes if c.startswith(devices.prefix)}
     ignored = {c for c in classes if any(fnmatch.fnmatchcase(c, p) for p in physical_cells)}
     layout_only = layout_only_models(layout_spice, read_subckts(cells_cdl))
-    setup = _write_atomic(workdir / "netgen_setup.tcl", netgen_setup(models, ignored, layout_only))
+    setup = _write_atomic(workdir / "netgen_setup.tcl",
+                          netgen_setup(models, ignored, layout_only, devices.short_resistor))
 
     report = workdir / "lvs.report"
     outcome = _compare(invocation, workdir, top, layout_spice, cells_cdl, powered, setup, report,
                        "netgen-lvs.log")
     unmatched = [cell for cell in outcome.unmatched_cells if cell != top]
-    split = choose_stack_forms(invocation, workdir, unmatched, layout_spice, pdk.cdl)
+    split = choose_stack_forms(invocation, workdir, unmatched, layout_spice, pdk.cdl, devices)
     unverified = tuple(cell for cell in unmatched if cell not in split)
     log_name = "netgen-lvs.log"
     if unmatched:
         replace = {cell: _layout_subckt(layout_spice, cell) for cell in unverified}
-        cells_cdl = write_lvs_cdl(pdk.cdl, workdir / "cells.stack-forms.lvs.cdl", split, replace)
+        cells_cdl = write_lvs_cdl(pdk.cdl, workdir / "cells.stack-forms.lvs.cdl", devices, split, replace)
         report, log_name = workdir / "lvs-stack-forms.report", "netgen-lvs-stack-forms.log"
         outcome = _compare(invocation, workdir, top, layout_spice, cells_cdl, powered, setup, report,
                            log_name)

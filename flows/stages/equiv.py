@@ -17,7 +17,7 @@ class Equivalence(Stage):
     reads = ("netlist", "final_netlist")
     writes = ("equiv_report",)
     tools = (yosys.TOOL,)
-    pdk_files = ("stdcell:liberty.tt",)
+    pdk_files = ("stdcell:liberty.{corner}",)
 
     def execute(self, ctx):
         try:

@@ -20,7 +20,7 @@ class Sta(Stage):
     reads = ("final_netlist", "spef", "layout")
     writes = ("sta_report", "slack_report", "timing_pictures")
     tools = (opensta.TOOL,)
-    pdk_files = ("stdcell:liberty.tt", "stdcell:lef")
+    pdk_files = ("stdcell:liberty.{corner}", "stdcell:lef")
     variables = (Variable("paths", int, 5, "", "worst paths listed per check", minimum=1, maximum=10000),)
 
     def extra_inputs(self):

@@ -21,7 +21,7 @@ class Synth(Stage):
     reads = ("rtl",)
     writes = ("netlist", "netlist_json")
     tools = (yosys.TOOL,)
-    pdk_files = ("stdcell:liberty.tt", "stdcell:lef", "stdcell:tech_lef")
+    pdk_files = ("stdcell:liberty.{corner}", "stdcell:lef", "stdcell:tech_lef")
     variables = (Variable("abc_clock_aware", bool, False, "", "pass the clock period to ABC (-D)"),)
 
     def extra_inputs(self):
