@@ -40,8 +40,6 @@ from kchip.verification.simulate import failed_build, fresh_folder, simulate
 STATE, JUNIT, SUMMARY = "regression.json", "junit.xml", "summary.md"
 STATE_VERSION = 1
 WAVES = ("none", "fail", "all")
-_WAVE_BUILDS: dict[tuple, object] = {}
-_WAVE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -181,26 +179,32 @@ def _build_all(pool: ThreadPoolExecutor, staged: dict) -> dict:
             for name, value in staged.items()}
 
 
-def _wave_build(job: Job, options: Options):
-    """The bench's waveform build for the job's simulator (staged and built once, under a lock:
-    bench sources may be Python generators)."""
-    key = (job.testbench.name, job.simulator, Path(options.build_root).resolve())
-    with _WAVE_LOCK:
-        if key not in _WAVE_BUILDS or isinstance(_WAVE_BUILDS[key], Exception):
-            try:
-                _WAVE_BUILDS[key] = builds.build(builds.stage(
-                    _for_build(job.testbench, job.simulator, options), job.simulator,
-                    options.build_root, waves=True))
-            except Exception as exc:  # reported with the run; the run itself stands
-                _WAVE_BUILDS[key] = exc
-        return _WAVE_BUILDS[key]
+class _WaveBuilds:
+    """The waveform builds of one regression, each staged and built once, under a lock (bench
+    sources may be Python generators); a failed one is kept as its exception."""
+
+    def __init__(self, options: Options):
+        self.options, self.done, self.lock = options, {}, threading.Lock()
+
+    def get(self, job: Job):
+        key = (job.testbench.name, job.simulator)
+        with self.lock:
+            if key not in self.done:
+                try:
+                    self.done[key] = builds.build(builds.stage(
+                        _for_build(job.testbench, job.simulator, self.options), job.simulator,
+                        self.options.build_root, waves=True))
+                except Exception as exc:  # reported in the run's log; the run itself stands
+                    self.done[key] = exc
+            return self.done[key]
 
 
-def _dump_waves(job: Job, result: RunResult, options: Options) -> RunResult:
+def _dump_waves(job: Job, result: RunResult, options: Options,
+                waves: _WaveBuilds) -> RunResult:
     """Run the failed tests of ``result`` again with waveforms in ``<run folder>/waves``; the run's
     result with the dump recorded (a note in its log when none could be made)."""
     crashed = result.status == "crash"
-    built = _wave_build(job, options)
+    built = waves.get(job)
     folder = Path(result.run_dir) / "waves"
     if isinstance(built, Exception):
         with open(result.log, "a") as log:
@@ -213,7 +217,7 @@ def _dump_waves(job: Job, result: RunResult, options: Options) -> RunResult:
     return replace(result, waves=again.waves)
 
 
-def _run_one(job: Job, built, options: Options) -> RunResult:
+def _run_one(job: Job, built, options: Options, waves: _WaveBuilds) -> RunResult:
     run_dir = fresh_folder(Path(options.out) / "runs", job.label)
     if isinstance(built, Exception):
         return failed_build(job.testbench, job.simulator, seed=job.seed, error=built,
@@ -225,7 +229,7 @@ def _run_one(job: Job, built, options: Options) -> RunResult:
                       attempt=job.attempt, resolves_crash=job.resolves_crash)
     if options.waves == "fail" and (result.status == "crash"
                                     or (result.status == "ok" and result.failed)):
-        return _dump_waves(job, result, options)
+        return _dump_waves(job, result, options, waves)
     return result
 
 
@@ -242,8 +246,9 @@ def execute(jobs: Sequence[Job], options: Options,
     pool = ThreadPoolExecutor(max_workers=max(1, int(options.jobs)))
     try:
         built = _build_all(pool, staged)
+        waves = _WaveBuilds(options)
         futures = {pool.submit(_run_one, job, built[(job.testbench.name, job.simulator)],
-                               options): index for index, job in enumerate(jobs)}
+                               options, waves): index for index, job in enumerate(jobs)}
         for future in as_completed(futures):
             results[futures[future]] = result = future.result()
             if progress is not None:
