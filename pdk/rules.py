@@ -255,6 +255,10 @@ def build_rules(pdk: Pdk, descriptor: Path, tech: Technology, macros: dict[str, 
         raise _fail(descriptor, "routing.layers", f"the first two layers {list(layers[:2])!r} must run in "
                     f"different directions (the tech LEF gives {sorted(directions)})")
     suffix = reader.get("routing.via_suffix", str)
+    if not tech.vias:
+        raise PdkError(f"{pdk.tech_lef} defines no fixed VIA; the router needs one joining each pair of "
+                       f"{', '.join((pin_layer, *layers))} (named *{suffix!r} as {descriptor} routing.via_suffix "
+                       "says)")
     for lower, upper in zip((pin_layer, *layers), layers):
         try:
             tech.via_between(lower, upper, suffix)

@@ -65,3 +65,17 @@ def test_a_wrong_value_is_named_with_what_is_valid(pdk, lef, key, value, expecte
 def test_routing_layers_must_be_consecutive_above_the_pin_layer(pdk, lef):
     with pytest.raises(PdkError, match=r"routing.layers: \['met1', 'met3'\] must be the routing layers right above"):
         _build(pdk, lef, lambda d: d["routing"].update(layers=["met1", "met3"]))
+
+
+def test_the_ihp_descriptor_names_files_the_pdk_has_and_stops_at_the_missing_vias(pdk):
+    """The first IHP SG13G2 descriptor: every file it names is in the PDK, its cells, pins, site and
+    layers are those of the library; its tech LEF has no fixed VIA, which the router needs."""
+    from kchip.pdk import load_pdk
+
+    ihp_root = pdk.root
+    if not (ihp_root / "ihp-sg13g2").is_dir():
+        pytest.skip("no ihp-sg13g2 in the PDK root")
+    ihp = load_pdk("ihp-sg13g2", ihp_root)
+    with pytest.raises(PdkError, match=r"sg13g2_tech.lef defines no fixed VIA; the router needs one joining "
+                                       r"each pair of Metal1, Metal2, Metal3, Metal4, Metal5"):
+        load_rules(ihp)
