@@ -12,11 +12,34 @@ from kchip.tools.registry import ALL_TOOLS
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "doctor", help="check the external EDA tools", description=__doc__.split(":", 1)[1].strip())
+    parser.add_argument("--pdk", help="instead, check that the PDK root holds every file the PDK's descriptor "
+                        "names and that its process rules load; name what is missing")
+    parser.add_argument("--pdk-root", help="PDK root (default: $KCHIP_PDK_ROOT, then $PDK_ROOT)")
     parser.set_defaults(handler=run)
+
+
+def check_pdk(name: str, root: str | None) -> int:
+    """``kchip doctor --pdk NAME``: 0 when the PDK root holds what the flow needs, else 1."""
+    from kchip.cli import console
+    from kchip.pdk import PdkError, pdk_problems
+
+    try:
+        problems = pdk_problems(name, root)
+    except PdkError as exc:
+        problems = [str(exc)]
+    for problem in problems:
+        console.print(f"[red]missing:[/] {escape(problem)}")
+    if problems:
+        return 1
+    console.print(f"[green]PDK {escape(name)}: every file and rule the flow needs is there.[/]")
+    return 0
 
 
 def run(args) -> int:
     from kchip.cli import console
+
+    if args.pdk:
+        return check_pdk(args.pdk, args.pdk_root)
 
     table = Table(title="kchip doctor: external tools")
     for column in ("tool", "status", "found", "required", "path", "source / install hint"):

@@ -94,15 +94,45 @@ class Pdk:
     def is_dont_use(self, cell: str) -> bool:
         return any(fnmatch.fnmatchcase(cell, pattern) for pattern in self.stdcell["dont_use"])
 
+    def named_files(self) -> list[tuple[str, Path]]:
+        """Every PDK file the flow reads, with the descriptor key that names it."""
+        s, signoff = self.stdcell, self.data["signoff"]
+        keys = {f"stdcell.{k}": s[k] for k in ("lef", "tech_lef", "gds", "cdl")}
+        keys.update({f"stdcell.liberty.{corner}": rel for corner, rel in s["liberty"].items()})
+        keys.update({f"signoff.{k}": signoff[k] for k in ("magic_tech", "klayout_lyp")})
+        return [(key, self.path(rel)) for key, rel in keys.items()]
+
     def files(self) -> list[Path]:
         """Every PDK file the flow reads: these define the digests of the stages that use them."""
-        s = self.stdcell
-        rel = [s["lef"], s["tech_lef"], s["gds"], s["cdl"], *s["liberty"].values(),
-               self.data["signoff"]["magic_tech"], self.data["signoff"]["klayout_lyp"]]
-        return [self.path(r) for r in rel]
+        return [path for _, path in self.named_files()]
 
 
-def load_pdk(name: str = "sky130A", root: str | os.PathLike | None = None) -> Pdk:
+def pdk_problems(name: str, root: str | os.PathLike | None = None) -> list[str]:
+    """What keeps the PDK root from holding what the flow needs of PDK ``name``: each file the
+    descriptor names that is missing (with its key), then the first problem of its process rules;
+    empty when nothing is missing."""
+    from kchip.pdk.rules import load_rules
+
+    descriptor = DESCRIPTOR_DIR / f"{name}.toml"
+    if not descriptor.is_file():
+        return [f"PDK {name!r} unknown; valid PDKs: {', '.join(available_pdks())}"]
+    pdk = Pdk(name=name, root=resolve_pdk_root(root), data=tomllib.loads(descriptor.read_text()))
+    try:
+        files = pdk.named_files()
+    except KeyError as exc:
+        return [f"{descriptor}: key {exc} missing"]
+    missing = [f"{descriptor} {key} = {str(path.relative_to(pdk.root / name))!r}: {path} is missing"
+               for key, path in files if not path.is_file()]
+    if missing:
+        return missing
+    try:
+        load_rules(pdk)
+    except PdkError as exc:
+        return [str(exc)]
+    return []
+
+
+def load_pdk(name: str = DEFAULT_PDK, root: str | os.PathLike | None = None) -> Pdk:
     """The named PDK under the resolved PDK root, with every file it names checked to exist."""
     descriptor = DESCRIPTOR_DIR / f"{name}.toml"
     if not descriptor.is_file():
