@@ -79,7 +79,8 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
     lines += ["| check | value | status |", "| --- | --- | --- |"]
     for name, unit, _ in SIGNOFF:
         value = metrics.get(name, "missing")
-        value = f"{value:.3f}" if isinstance(value, float) and not value.is_integer() else value
+        if isinstance(value, float):
+            value = int(value) if value.is_integer() else f"{value:.3f}"
         lines.append(f"| `{name}` | {value} {unit} | {'pass' if verdict[name] else 'FAIL'} |")
     lines += ["", "| metric | value |", "| --- | --- |"]
     lines += [f"| `{name}` | {metrics[name]} {unit} |" for name, unit in SUMMARY if name in metrics]

@@ -25,7 +25,7 @@ GLYPHS = {"0": "111101101101111", "1": "010110010010111", "2": "111001111100111"
           "8": "111101111101111", "9": "111101111001111", "%": "101001010100101", ".": "000000000000010",
           "-": "000000111000000", "n": "000110101101101", "s": "000011100001110"}
 #: room right of a picture for its colour scale and labels, and the margin around it (pixels)
-SCALE_ROOM, MARGIN = 180, 20
+SCALE_ROOM, MARGIN = 210, 20
 
 
 def write_png(rgb: np.ndarray, path: Path) -> Path:
@@ -50,7 +50,7 @@ def colour(values: np.ndarray) -> np.ndarray:
     return (RAMP[low] * (1 - frac) + RAMP[low + 1] * frac).astype(np.uint8)
 
 
-def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: int = 3) -> None:
+def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: int = 5) -> None:
     for glyph in text:
         bits = np.array([int(b) for b in GLYPHS[glyph]], bool).reshape(5, 3)
         block = np.kron(bits, np.ones((scale, scale), bool))
@@ -69,7 +69,7 @@ def scale_bar(canvas: np.ndarray, width: int, height: int, labels: tuple[str, st
     bar = colour(np.linspace(1, 0, height))[:, None, :]
     left = MARGIN + width + 20
     canvas[MARGIN:MARGIN + height, left:left + 30] = np.repeat(bar, 30, axis=1)
-    for label, y in zip(labels, (MARGIN, MARGIN + height // 2 - 7, MARGIN + height - 15)):
+    for label, y in zip(labels, (MARGIN, MARGIN + height // 2 - 12, MARGIN + height - 25)):
         _text(canvas, label, left + 38, y)
 
 
