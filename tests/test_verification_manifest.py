@@ -216,3 +216,36 @@ def test_manifest_benches_load_without_the_cli(tmp_path):
     assert bench.hdl_parameters == {"WIDTH": 3} and bench.tags == ("mine",)
     assert bench.sources(tmp_path) == [tmp_path / "user" / "rtl" / "ucount.v"]
     assert bench.python_path == (tmp_path / "user",)
+
+
+def _verilator_counts(path: Path) -> dict[str, int]:
+    """Coverage points of a Verilator ``coverage.dat`` read on their own: ``C '<key>' <count>``."""
+    counts = {}
+    for line in path.read_text(errors="replace").splitlines():
+        if line[:2] == "C ":
+            key, count = line[2:].rsplit(" ", 1)
+            counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def test_verilator_line_and_toggle_coverage_is_merged_over_the_runs(tmp_path):
+    manifest = write_bench(tmp_path / "user", 'simulators = ["verilator"]')
+    out = tmp_path / "out"
+    assert _run(manifest, tmp_path, "--seed", "2", "--seed", "3", "--test", "wraps_at_width",
+                "--coverage") == 0
+    runs = sorted(out.rglob("coverage.dat"))
+    assert len(runs) == 2, runs
+    per_run = [_verilator_counts(path) for path in runs]
+    merged = _verilator_counts(out / "verilator_coverage.dat")
+    assert set(merged) == set(per_run[0]) | set(per_run[1])
+    assert all(merged[key] == per_run[0].get(key, 0) + per_run[1].get(key, 0) for key in merged)
+    kinds = {field.split("/")[0] for key in merged for field in key.split("\x01")
+             if field.startswith("page\x02v_")}
+    assert {"page\x02v_line", "page\x02v_toggle"} <= kinds
+    toggled = [key for key, count in merged.items() if "v_toggle" in key and "q[" in key and count]
+    assert toggled, "the counter's outputs toggled but no toggle point was hit"
+    summary = (out / "summary.md").read_text()
+    assert "Verilator code coverage (2 run(s)" in summary
+
+    assert _run(manifest, tmp_path, "--seed", "2", "--test", "wraps_at_width") == 0
+    assert not (out / "verilator_coverage.dat").exists(), "coverage kept from an earlier regression"

@@ -105,10 +105,11 @@ def _kind(key: str) -> str:
 
 def merge_verilator(results: Sequence[RunResult], out: Path) -> dict | None:
     """Add up the runs' ``coverage.dat`` into ``out``; points and points hit per kind, or None
-    when no run wrote one."""
+    when no run wrote one (and a merged file of an earlier regression in ``out`` is removed)."""
     files = [Path(r.run_dir) / VERILATOR_FILE for r in results
              if r.run_dir and (Path(r.run_dir) / VERILATOR_FILE).is_file()]
     if not files:
+        Path(out).unlink(missing_ok=True)
         return None
     points: dict[str, int] = {}
     for path in files:
