@@ -27,6 +27,11 @@ SIGNOFF = (
     ("timing__unconstrained__count", "endpoints", lambda v: v == 0),
     ("cts__clock_pins__count", "pins", lambda v: v > 0),
 )
+#: checks shown beside signoff that warn instead of failing (no repair step exists for them yet)
+WARNINGS = (
+    ("timing__drv__max_cap__count", "drivers", lambda v: v == 0),
+    ("timing__drv__max_slew__count", "pins", lambda v: v == 0),
+)
 SUMMARY = (
     ("design__instance__count", ""), ("design__core_area__um2", "um2"), ("design__die__area_um2", "um2"),
     ("design__utilization", ""), ("timing__clock_period__ns", "ns"), ("timing__setup__tns", "ns"),
@@ -50,6 +55,13 @@ PICTURES = (("overview", "whole die, routing layers"), ("placement", "placement 
 TIMING_PICTURES = (("slack", "worst setup slack per cell (red: the design's worst, blue: the best, grey: untimed)"),
                    ("worst_path", "worst setup path over the placement (green: start, red: end)"))
 KIND_LEGEND = "logic blue, flops orange, clock buffers red, taps grey, fill light grey, antenna diodes green"
+
+
+def _shown(value):
+    """A metric as the check table shows it: whole numbers without a fraction, others to 3 places."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else f"{value:.3f}"
+    return value
 
 
 def _worst_path(timing: str, section: str) -> str:
@@ -77,11 +89,10 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
     if decisions:
         lines += ["Decided by the flow:", *(f"- {d}" for d in decisions), ""]
     lines += ["| check | value | status |", "| --- | --- | --- |"]
-    for name, unit, _ in SIGNOFF:
-        value = metrics.get(name, "missing")
-        if isinstance(value, float):
-            value = int(value) if value.is_integer() else f"{value:.3f}"
-        lines.append(f"| `{name}` | {value} {unit} | {'pass' if verdict[name] else 'FAIL'} |")
+    lines += [f"| `{name}` | {_shown(metrics.get(name, 'missing'))} {unit} | {'pass' if verdict[name] else 'FAIL'} |"
+              for name, unit, _ in SIGNOFF]
+    lines += [f"| `{name}` | {_shown(metrics[name])} {unit} | {'pass' if ok(metrics[name]) else 'warn'} |"
+              for name, unit, ok in WARNINGS if name in metrics]
     lines += ["", "| metric | value |", "| --- | --- |"]
     lines += [f"| `{name}` | {metrics[name]} {unit} |" for name, unit in SUMMARY if name in metrics]
     lines += ["", f"Layout: [{top}.gds]({top}.gds); DEF, routed [{top}.def]({top}.def) and placed "

@@ -1,4 +1,5 @@
-"""Liberty files: the cells a library offers (area, sequential or not) and dont_use filtering.
+"""Liberty files: the cells a library offers (area, sequential or not, pin loads and load limits),
+the library's capacitance unit and default limits, and dont_use filtering.
 
 Only the structure the flow needs is read: the ``cell (...) { ... }`` groups at library level, found
 by counting braces outside strings and comments. Everything else is copied byte for byte.
@@ -21,6 +22,11 @@ _LATCH = re.compile(r"(?<![\w])latch\s*\(")
 _PIN = re.compile(r'(?<![\w])pin\s*\(\s*"?([^"()\s]+)"?\s*\)\s*\{')
 _DIRECTION = re.compile(r'(?<![\w])direction\s*:\s*"?(\w+)"?')
 _CAPACITANCE = re.compile(r"(?<![\w])capacitance\s*:\s*([-+0-9.eE]+)")
+_MAX_CAPACITANCE = re.compile(r"(?<![\w])max_capacitance\s*:\s*([-+0-9.eE]+)")
+_DEFAULT_MAX_CAPACITANCE = re.compile(r"(?<![\w])default_max_capacitance\s*:\s*([-+0-9.eE]+)")
+_LOAD_UNIT = re.compile(r'(?<![\w])capacitive_load_unit\s*\(\s*([-+0-9.eE]+)\s*,\s*"?(\w+)"?\s*\)')
+#: the capacitance units a liberty ``capacitive_load_unit`` may name, in farads
+_FARADS = {"ff": 1e-15, "pf": 1e-12}
 
 
 class LibertyError(ValueError):
@@ -29,12 +35,23 @@ class LibertyError(ValueError):
 
 @dataclass(frozen=True)
 class LibertyPin:
-    """A cell pin: ``direction`` as the liberty says (input, output, inout, internal), capacitance in
-    the library's capacitive load unit (pF for sky130)."""
+    """A cell pin: ``direction`` as the liberty says (input, output, inout, internal), capacitance and
+    the largest load it may drive (``max_capacitance``, None when the pin sets none) in the library's
+    capacitive load unit (:class:`LibraryUnits`)."""
 
     name: str
     direction: str
     capacitance: float
+    max_capacitance: float | None = None
+
+
+@dataclass(frozen=True)
+class LibraryUnits:
+    """The library's capacitive load unit in farads and its ``default_max_capacitance`` (in that
+    unit; None when the library sets none)."""
+
+    capacitance_f: float
+    default_max_capacitance: float | None
 
 
 @dataclass(frozen=True)
@@ -91,9 +108,11 @@ def _pins(body: str) -> dict[str, LibertyPin]:
     for head, following in zip(heads, heads[1:] + [None]):
         text = body[head.end():following.start() if following else len(body)]
         direction, capacitance = _DIRECTION.search(text), _CAPACITANCE.search(text)
+        limit = _MAX_CAPACITANCE.search(text)
         pins.setdefault(head.group(1), LibertyPin(
             head.group(1), direction.group(1) if direction else "unknown",
-            float(capacitance.group(1)) if capacitance else 0.0))
+            float(capacitance.group(1)) if capacitance else 0.0,
+            float(limit.group(1)) if limit else None))
     return pins
 
 
@@ -114,6 +133,21 @@ def read_cells(path: Path) -> dict[str, LibertyCell]:
 def _read_cells(path: str, mtime_ns: int, size: int) -> dict[str, LibertyCell]:
     text = Path(path).read_text()
     return {name: _describe(name, text[start:end]) for name, start, end in _cell_spans(text, path)}
+
+
+def read_units(path: Path) -> LibraryUnits:
+    """The capacitive load unit and default max capacitance from the library header of ``path``
+    (the text before its first cell); LibertyError when the unit is missing or unknown."""
+    text = Path(path).read_text()
+    header = text[:_cell_spans(text, str(path))[0][1]]
+    unit = _LOAD_UNIT.search(header)
+    if unit is None or unit.group(2).lower() not in _FARADS:
+        found = unit.group(0) if unit else "nothing"
+        raise LibertyError(f"{path}: capacitive_load_unit is {found!r}; expected one in "
+                           f"{sorted(_FARADS)}, such as capacitive_load_unit (1, pf)")
+    default = _DEFAULT_MAX_CAPACITANCE.search(header)
+    return LibraryUnits(float(unit.group(1)) * _FARADS[unit.group(2).lower()],
+                        float(default.group(1)) if default else None)
 
 
 def write_filtered_liberty(source: Path, dest: Path,

@@ -2,7 +2,9 @@
 
 :func:`run_sta` times a gate-level netlist against an SDC file and returns setup and hold slack, the
 worst paths as text, the pins of the worst setup path, the setup slack at every pin (in a file), the
-clock latency at every register clock pin and the unconstrained endpoints. It is written for OpenSTA
+clock latency at every register clock pin, the unconstrained endpoints, the pins over their max
+transition and the load every cell output drives (in a file; this version of OpenSTA has no
+max-capacitance check, so the limits are compared by :mod:`kchip.flows.timing.drv`). It is written for OpenSTA
 2.0.17 (Debian 12), which has no ``report_clock_latency``: the latency is read from
 ``report_arrival`` at each register clock pin, and the skew is the spread of those latencies (global
 skew); that version's ``report_clock_skew`` reported 0 on a design whose clock pins differed by 0.14
@@ -43,6 +45,7 @@ METRIC_UNITS = {
     "clock__skew__worst": "ns",
     "clock__insertion__max": "ns",
     "clock__insertion__min": "ns",
+    "timing__drv__max_slew__count": "pins",
 }
 _MARK = "KCHIP"
 _UNBOUNDED = 1e29
@@ -69,6 +72,13 @@ class StaResult:
     worst_setup_path: tuple[str, ...]
     #: ``pin rise fall`` per line: the worst setup slack of every pin (ns; INF where unconstrained)
     pin_slacks: Path
+    #: pins whose transition exceeds their max_transition limit (the liberty's or its default)
+    slew_violations: int
+    #: OpenSTA's listing of those pins (limit, transition, slack)
+    slew_report: Path
+    #: ``driver_pin cell pin load_farads`` per line: every cell output and the capacitance it drives
+    #: (pins and wire, the larger of rise and fall)
+    net_loads: Path
     warnings: list[str]
     script: Path
     log: Path
@@ -103,6 +113,7 @@ class StaResult:
             "clock__skew__worst": self.skew,
             "clock__insertion__max": self.insertion_max,
             "clock__insertion__min": self.insertion_min,
+            "timing__drv__max_slew__count": float(self.slew_violations),
         }
         return {name: value for name, value in values.items() if value is not None}
 
@@ -204,6 +215,22 @@ proc kchip_report_values {{}} {{
         puts $slacks "[get_full_name $pin] [get_property $pin max_rise_slack] [get_property $pin max_fall_slack]"
     }}
     close $slacks
+    set corner [sta::cmd_corner]
+    set loads [open {_tcl_path(workdir / "net_load.txt", read_by_tcl=True)} w]
+    foreach net [get_nets *] {{
+        foreach pin [get_pins -quiet -of_objects $net] {{
+            if {{[$pin is_driver]}} {{
+                # a black box's pin has no capacitance (NaN): run_sta refuses such netlists anyway
+                if {{[catch {{expr {{max([$net capacitance rise $corner max], [$net capacitance fall $corner max])}}}} load]}} {{
+                    continue
+                }}
+                puts $loads "[get_full_name $pin] [get_property [$pin instance] ref_name] [get_property $pin lib_pin_name] $load"
+            }}
+        }}
+    }}
+    close $loads
+    report_check_types -max_transition -all_violators -digits 3 > {_tcl_path(workdir / "slew_violations.rpt")}
+    puts "{_MARK} slew_violations [llength [sta::pin_slew_limit_violations $corner max]]"
     puts "{_MARK} unconstrained [llength $names]"
     puts "{_MARK} unconstrained_names [join $names]"
     puts "{_MARK} constant_endpoints [join $constant]"
@@ -261,7 +288,7 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
     script = workdir / "sta.tcl"
     script.write_text(sta_script(inputs["netlist"], top, pdk.liberty(corner), inputs["SDC"], workdir,
                                  spef=inputs.get("SPEF"), propagated=propagated, path_count=path_count))
-    for report in ("setup_paths.rpt", "hold_paths.rpt", "pin_slack.txt"):
+    for report in ("setup_paths.rpt", "hold_paths.rpt", "pin_slack.txt", "net_load.txt", "slew_violations.rpt"):
         (workdir / report).unlink(missing_ok=True)
     started = time.perf_counter()
     log_name = "sta.log"
@@ -270,15 +297,15 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
     seconds = time.perf_counter() - started
     values, sections = _parse_marked(output)
     log = invocation.folder / log_name
-    if "error" in values or "end" not in sections:
-        raise ToolError(f"OpenSTA failed on {top!r}: {values.get('error', 'no results printed')}\n"
-                        f"script: {script}\nlog: {log}")
     warnings = [line for line in output.splitlines() if line.startswith("Warning")]
     black_boxes = [line for line in warnings if "Creating black box" in line]
     if black_boxes:
         raise ToolError(f"OpenSTA found cells of {inputs['netlist']} that are not in "
                         f"{pdk.liberty(corner)}, so their paths would go untimed:\n"
                         + "\n".join(black_boxes[:20]) + f"\nlog: {log}")
+    if "error" in values or "end" not in sections:
+        raise ToolError(f"OpenSTA failed on {top!r}: {values.get('error', 'no results printed')}\n"
+                        f"script: {script}\nlog: {log}")
     spef_warnings = (_spef_warnings(output, values, Path(os.path.relpath(inputs["SPEF"], workdir)))
                      if spef is not None else [])
     if spef_warnings and not allow_spef_warnings:
@@ -294,6 +321,8 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
         setup_paths=(workdir / "setup_paths.rpt").read_text(),
         hold_paths=(workdir / "hold_paths.rpt").read_text(),
         worst_setup_path=tuple(values.get("worst_setup_path", "").split()), pin_slacks=workdir / "pin_slack.txt",
+        slew_violations=int(values["slew_violations"]), slew_report=workdir / "slew_violations.rpt",
+        net_loads=workdir / "net_load.txt",
         warnings=warnings, script=script, log=log, seconds=seconds)
 
 

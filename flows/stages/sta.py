@@ -1,18 +1,20 @@
-"""STA: OpenSTA setup and hold with the propagated clock and the routed parasitics; the slack of
-every cell and the worst setup path drawn over the placement."""
+"""STA: OpenSTA setup and hold with the propagated clock and the routed parasitics, max capacitance
+and max transition; the slack of every cell and the worst setup path drawn over the placement."""
 
 from __future__ import annotations
 
 from kchip.flows.physical.layout import Layout
 from kchip.flows.physical.lef import read_macros
 from kchip.flows.stage import Stage, Variable
+from kchip.flows.timing import drv
 from kchip.flows.views.timing import render_timing_views
 from kchip.formats.sdc import pdk_constraints, write_sdc
 from kchip.tools import opensta
 
 
 class Sta(Stage):
-    """OpenSTA: setup and hold with the propagated clock and the routed parasitics; pictures of the
+    """OpenSTA: setup and hold with the propagated clock and the routed parasitics, outputs over their
+    max capacitance and pins over their max transition (:mod:`kchip.flows.timing.drv`); pictures of the
     worst setup slack of every cell and of the worst setup path over the placement
     (:mod:`kchip.flows.views.timing`)."""
 
@@ -35,7 +37,9 @@ class Sta(Stage):
                                  spef=ctx.views["spef"], propagated=True, path_count=ctx.config["paths"])
         report = ctx.folder / "timing.md"
         unconstrained = "".join(f"- `{n}`\n" for n in result.unconstrained_names[:50])
+        caps = drv.capacitance_violations(result.net_loads, ctx.pdk.liberty())
         report.write_text((f"## Unconstrained endpoints\n\n{unconstrained}\n" if unconstrained else "")
+                          + drv.markdown(caps, result.slew_violations, result.slew_report) + "\n"
                           + f"## Setup (worst paths)\n\n```\n{result.setup_paths}\n```\n\n"
                           f"## Hold (worst paths)\n\n```\n{result.hold_paths}\n```\n")
         sizes = {name: (macro.width, macro.height) for name, macro in read_macros(ctx.pdk.lef).items()}
@@ -43,4 +47,5 @@ class Sta(Stage):
                                               list(result.worst_setup_path), ctx.folder, d.top)
         metrics = dict(result.metrics)
         metrics["timing__clock_period__ns"] = d.clock_period_ns
+        metrics["timing__drv__max_cap__count"] = float(len(caps))
         return {"sta_report": report, "slack_report": slack, "timing_pictures": pictures}, metrics
