@@ -35,7 +35,8 @@ WARNINGS = (
 SUMMARY = (
     ("design__instance__count", ""), ("design__core_area__um2", "um2"), ("design__die__area_um2", "um2"),
     ("design__utilization", ""), ("timing__clock_period__ns", "ns"), ("timing__setup__tns", "ns"),
-    ("timing__hold__tns", "ns"), ("clock__skew__worst", "ns"), ("clock__insertion__max", "ns"),
+    ("timing__hold__tns", "ns"), ("timing__setup_without_wires__ws", "ns"), ("timing__wire_delay__fraction", ""),
+    ("clock__skew__worst", "ns"), ("clock__insertion__max", "ns"),
     ("cts__buffers__count", ""), ("route__wirelength__um", "um"), ("route__vias__count", ""),
     ("lint__warnings__count", ""), ("drc__unchecked_rules__count", ""),
 )

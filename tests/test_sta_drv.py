@@ -68,3 +68,20 @@ def test_library_units_and_a_bad_unit(pdk, tmp_path):
     bad.write_text('library (x) {\n  capacitive_load_unit (1, "uf");\n  cell ("c") {\n  }\n}\n')
     with pytest.raises(LibertyError, match=r"bad.lib: capacitive_load_unit is .*uf.*expected one in \['ff', 'pf'\]"):
         read_units(bad)
+
+
+def test_without_wires_a_net_carries_exactly_its_pins(pdk, tmp_path):
+    netlist = tmp_path / "fan.v"
+    netlist.write_text(fanout_netlist("sky130_fd_sc_hd__buf_16", "A", "X"))
+    sdc = write_sdc(pdk_constraints(pdk, "clk", 10.0), tmp_path / "fan.sdc")
+    wired = run_sta(netlist, "fan", pdk, sdc, tmp_path / "wireload", Invocation(tmp_path))
+    bare = run_sta(netlist, "fan", pdk, sdc, tmp_path / "bare", Invocation(tmp_path), wires=False)
+    liberty = pdk.liberty().read_text()
+    pins = LOADS * max(liberty_value(liberty, "sky130_fd_sc_hd__dfxtp_1", "D", f"{edge}_capacitance")
+                       for edge in ("rise", "fall"))
+    load = {line.split()[0]: float(line.split()[3]) for line in bare.net_loads.read_text().splitlines()}["u/X"]
+    assert load * 1e12 == pytest.approx(pins, rel=1e-6)
+    assert bare.setup_ws >= wired.setup_ws, "the liberty's wire-load model only adds delay"
+    assert (tmp_path / "sta_without_wires.log").is_file()
+    with pytest.raises(ValueError, match="contradict"):
+        run_sta(netlist, "fan", pdk, sdc, tmp_path, Invocation(tmp_path), spef=tmp_path / "fan.v", wires=False)

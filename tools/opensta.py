@@ -158,8 +158,11 @@ def _list_read_path(path: Path, workdir: Path, command: str) -> str:
 
 
 def sta_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Path, *,
-               spef: Path | None, propagated: bool, path_count: int) -> str:
+               spef: Path | None, propagated: bool, path_count: int, wires: bool = True) -> str:
     """The OpenSTA Tcl script; results are printed as ``KCHIP <key> <value>`` lines.
+
+    Without ``wires`` every net's wire capacitance is set to 0 (pins only, no wire-load model), the
+    reference against which routed timing is judged.
 
     Clock pin latencies are only read with a propagated clock: with an ideal clock,
     ``report_arrival`` still shows wire-load delay on the clock net that the timing checks ignore.
@@ -168,7 +171,7 @@ def sta_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Pat
         raise ValueError(f"top = {top!r} is not a plain Verilog module name")
     clock_mode = ("set" if propagated else "unset") + "_propagated_clock [all_clocks]"
     read_spef = (f'puts "{_MARK} spef_read [read_spef {_list_read_path(spef, workdir, "read_spef")}]"'
-                 if spef else "")
+                 if spef else "" if wires else "set_load 0 [get_nets *]")
     report = f"-group_count {path_count} -endpoint_count 1 -format full_clock_expanded " \
              "-fields {slew cap input_pin net} -digits 3"
     return f"""\
@@ -267,11 +270,12 @@ exit 0
 def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
             workdir: str | os.PathLike, invocation: Invocation, spef: str | os.PathLike | None = None,
             propagated: bool = True, *, corner: str | None = None, path_count: int = 5,
-            allow_spef_warnings: bool = False) -> StaResult:
+            allow_spef_warnings: bool = False, wires: bool = True) -> StaResult:
     """Time ``top`` in ``netlist_v`` against ``sdc`` with the PDK's full liberty at ``corner``.
 
     ``propagated`` computes the clock network delay (use it once a clock tree exists); otherwise the
-    clock is ideal. With ``spef``, wire parasitics are annotated; a warning while reading the SPEF
+    clock is ideal. Without ``wires`` (and no ``spef``), nets carry only their pins' capacitance. With
+    ``spef``, wire parasitics are annotated; a warning while reading the SPEF
     (such as a net or pin name the netlist lacks) is an error unless ``allow_spef_warnings``. A cell
     missing from the liberty is always an error (OpenSTA would make it an untimed black box).
     """
@@ -283,15 +287,18 @@ def run_sta(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
     for what, path in inputs.items():
         if not path.is_file():
             raise FileNotFoundError(f"STA of {top!r}: {what} file {str(path)!r} does not exist")
+    if spef is not None and not wires:
+        raise ValueError("run_sta: a SPEF file and wires=False contradict each other")
     if not isinstance(path_count, int) or path_count < 1:
         raise ValueError(f"path_count = {path_count!r} must be a positive integer")
     script = workdir / "sta.tcl"
     script.write_text(sta_script(inputs["netlist"], top, pdk.liberty(corner), inputs["SDC"], workdir,
-                                 spef=inputs.get("SPEF"), propagated=propagated, path_count=path_count))
+                                 spef=inputs.get("SPEF"), propagated=propagated, path_count=path_count,
+                                 wires=wires))
     for report in ("setup_paths.rpt", "hold_paths.rpt", "pin_slack.txt", "net_load.txt", "slew_violations.rpt"):
         (workdir / report).unlink(missing_ok=True)
     started = time.perf_counter()
-    log_name = "sta.log"
+    log_name = "sta.log" if wires else "sta_without_wires.log"
     output = invocation.run(TOOL, ["-no_splash", "-exit", script.name], log_name=log_name,
                             cwd=workdir, ok_codes=(0, 1))
     seconds = time.perf_counter() - started

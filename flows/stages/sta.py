@@ -1,5 +1,5 @@
 """STA: OpenSTA setup and hold with the propagated clock and the routed parasitics, max capacitance
-and max transition; the slack of every cell and the worst setup path drawn over the placement."""
+and max transition, the worst path's share of wire delay; the slack of every cell and the worst setup path drawn over the placement."""
 
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ from kchip.flows.timing import drv
 from kchip.flows.views.timing import render_timing_views
 from kchip.formats.sdc import pdk_constraints, write_sdc
 from kchip.tools import opensta
+
+
+def wire_share(ctx, sdc, period_ns: float, routed_ws: float | None) -> dict[str, float]:
+    """The same netlist timed with pin loads only (no wires): its worst setup slack, and how much
+    longer the routed worst path is (the path as ``period - slack``; 0.1 means 10 % longer)."""
+    bare = opensta.run_sta(ctx.views["final_netlist"], ctx.design.top, ctx.pdk, sdc, ctx.folder / "without_wires",
+                           ctx.invocation, propagated=True, path_count=1, wires=False)
+    if bare.setup_ws is None or routed_ws is None:
+        return {}
+    return {"timing__setup_without_wires__ws": round(bare.setup_ws, 4),
+            "timing__wire_delay__fraction": round((period_ns - routed_ws) / (period_ns - bare.setup_ws) - 1, 4)}
 
 
 class Sta(Stage):
@@ -48,4 +59,5 @@ class Sta(Stage):
         metrics = dict(result.metrics)
         metrics["timing__clock_period__ns"] = d.clock_period_ns
         metrics["timing__drv__max_cap__count"] = float(len(caps))
+        metrics.update(wire_share(ctx, sdc, d.clock_period_ns, result.setup_ws))
         return {"sta_report": report, "slack_report": slack, "timing_pictures": pictures}, metrics
