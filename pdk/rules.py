@@ -16,7 +16,8 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from kchip.flows.physical.lef import Macro, RoutingLayer, Technology, ViaDef, read_macros, read_technology
+from kchip.flows.physical.lef import (Macro, RoutingLayer, Technology, ViaDef, read_macros, read_sites,
+                                      read_technology)
 from kchip.pdk import Pdk, PdkError
 
 
@@ -289,5 +290,7 @@ def load_rules(pdk: Pdk) -> ProcessRules:
     descriptor = pdk.descriptor
     key = (pdk.name, pdk.root, descriptor, descriptor.stat().st_mtime_ns)
     if key not in _LOADED:
-        _LOADED[key] = build_rules(pdk, descriptor, read_technology(pdk.tech_lef), read_macros(pdk.lef))
+        tech = read_technology(pdk.tech_lef)
+        tech.sites = {**read_sites(pdk.lef), **tech.sites}
+        _LOADED[key] = build_rules(pdk, descriptor, tech, read_macros(pdk.lef))
     return _LOADED[key]

@@ -4,6 +4,7 @@ missing or wrong entry rejected with the file, the key, the value and what is va
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
@@ -67,15 +68,21 @@ def test_routing_layers_must_be_consecutive_above_the_pin_layer(pdk, lef):
         _build(pdk, lef, lambda d: d["routing"].update(layers=["met1", "met3"]))
 
 
-def test_the_ihp_descriptor_names_files_the_pdk_has_and_stops_at_the_missing_vias(pdk):
-    """The first IHP SG13G2 descriptor: every file it names is in the PDK, its cells, pins, site and
-    layers are those of the library; its tech LEF has no fixed VIA, which the router needs."""
+def test_the_ihp_rules_load_from_its_own_lef_files(pdk):
+    """IHP SG13G2's LEF files differ from SKY130's: ``Via`` in mixed case, vias in every orientation
+    and size, spacing tables with ``WIDTH 0.00``, the site in the cell LEF, and a property definition
+    ``MACRO CatenaDesignType STRING ;`` before the macros. Expected values are those of the LEF text."""
     from kchip.pdk import load_pdk
 
-    ihp_root = pdk.root
-    if not (ihp_root / "ihp-sg13g2").is_dir():
+    if not (pdk.root / "ihp-sg13g2").is_dir():
         pytest.skip("no ihp-sg13g2 in the PDK root")
-    ihp = load_pdk("ihp-sg13g2", ihp_root)
-    with pytest.raises(PdkError, match=r"sg13g2_tech.lef defines no fixed VIA; the router needs one joining "
-                                       r"each pair of Metal1, Metal2, Metal3, Metal4, Metal5"):
-        load_rules(ihp)
+    ihp = load_pdk("ihp-sg13g2", pdk.root)
+    rules = load_rules(ihp)
+    assert rules.site_name == "CoreSite" and rules.site == (480, 3780)
+    assert [rules.via(a, b).name for a, b in zip(("Metal1", *rules.routing_layers), rules.routing_layers)] == [
+        "Via1_XY", "Via2_YX", "Via3_XY", "Via4_YX"], "each via's metal must run along its layer"
+    assert [rules.layers[name].spacing for name in ("Metal1", "Metal2", "Metal5")] == [180, 210, 210]
+    macros = read_macros(ihp.lef)
+    text = ihp.lef.read_text()
+    assert set(macros) == set(re.findall(r"^MACRO (sg13g2_\w+)", text, re.M))
+    assert macros["sg13g2_tielo"].pins.keys() == {"VDD", "VSS", "L_LO"}

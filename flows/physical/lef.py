@@ -112,17 +112,32 @@ class Technology:
     manufacturing_grid: int = 0
 
     def via_between(self, lower: str, upper: str, name_suffix: str) -> ViaDef:
-        """The via named ``*<name_suffix>`` joining two layers."""
-        for via in self.vias.values():
-            metals = set(via.rects) - set(self.cut_layers)
-            if metals == {lower, upper} and via.name.endswith(name_suffix):
-                return via
-        raise KeyError(f"no via {name_suffix!r} between {lower!r} and {upper!r} in the tech LEF")
+        """The via named ``*<name_suffix>`` joining two layers. Where several do (a tech LEF may offer
+        each orientation and longer or double-cut variants), the one whose metal shapes run along
+        their layers' preferred directions, then the smallest."""
+        found = [via for via in self.vias.values()
+                 if set(via.rects) - set(self.cut_layers) == {lower, upper} and via.name.endswith(name_suffix)]
+        if not found:
+            raise KeyError(f"no via {name_suffix!r} between {lower!r} and {upper!r} in the tech LEF")
+
+        def fit(via: ViaDef) -> tuple[int, int]:
+            along, area = 0, 0
+            for layer in (lower, upper):
+                x0, y0, x1, y1 = via.rects[layer]
+                if layer in self.layers:
+                    horizontal = self.layers[layer].direction == "HORIZONTAL"
+                    along += (x1 - x0 > y1 - y0) if horizontal else (y1 - y0 > x1 - x0)
+                area += (x1 - x0) * (y1 - y0)
+            return along, -area
+
+        return max(found, key=fit)
 
 
 def _blocks(text: str, keyword: str):
-    """Yield (name, body) of every ``KEYWORD name ... END name`` block."""
-    pattern = re.compile(rf"^\s*{keyword}\s+(\S+)(.*?)^\s*END\s+\1\s*$", re.M | re.S)
+    """Yield (name, body) of every ``KEYWORD name ... END name`` block; the keyword in any case
+    (IHP's tech LEF writes ``Via``), the name whole (a ``MACRO Cat... STRING ;`` property
+    definition is not a macro ``C`` ending at some pin's ``END C``)."""
+    pattern = re.compile(rf"^\s*(?i:{keyword})\s+(\S+)(?!\S)(.*?)^\s*END\s+\1\s*$", re.M | re.S)
     for match in pattern.finditer(text):
         yield match.group(1), match.group(2)
 
@@ -224,7 +239,7 @@ def read_technology(path: Path) -> Technology:
             continue
         pitch = re.search(r"^\s*PITCH\s+([\d.]+)", body, re.M)
         offset = re.search(r"^\s*OFFSET\s+([\d.]+)", body, re.M)
-        table = re.search(r"SPACINGTABLE.*?WIDTH\s+0\s+([\d.]+)", body, re.S)
+        table = re.search(r"SPACINGTABLE.*?WIDTH\s+0(?:\.0*)?\s+([\d.]+)", body, re.S)
         spacing = re.search(r"^\s*SPACING\s+([\d.]+)\s*;", body, re.M)
         layers[name] = RoutingLayer(
             name=name,
@@ -240,12 +255,22 @@ def read_technology(path: Path) -> Technology:
         rects = {layer: rect for layer, rect in _rects(body)}
         if rects:
             vias[name] = ViaDef(name, rects)
+    return Technology(layers, cuts, cut_spacing, vias, _sites(text), order, antenna,
+                      nm(_number(text, "MANUFACTURINGGRID")))
+
+
+def _sites(text: str) -> dict[str, tuple[int, int]]:
     sites = {}
     for name, body in _blocks(text, "SITE"):
         size = re.search(r"SIZE\s+([\d.]+)\s+BY\s+([\d.]+)", body)
-        sites[name] = (nm(size.group(1)), nm(size.group(2)))
-    return Technology(layers, cuts, cut_spacing, vias, sites, order, antenna,
-                      nm(_number(text, "MANUFACTURINGGRID")))
+        if size:  # a macro's ``SITE name ;`` refers to a site and defines none
+            sites[name] = (nm(size.group(1)), nm(size.group(2)))
+    return sites
+
+
+def read_sites(path: Path) -> dict[str, tuple[int, int]]:
+    """Every SITE of a LEF file (width, height in nm): a cell LEF may define its own (IHP's does)."""
+    return _sites(Path(path).read_text())
 
 
 def read_macros(path: Path) -> dict[str, Macro]:
