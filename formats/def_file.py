@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from kchip.flows.physical.lef import read_technology
+from kchip.pdk.rules import load_rules
 from kchip.formats.files import write_atomic
 
 VERSION = "5.8"
@@ -181,4 +181,4 @@ def write_pdk_def(path: Path, layout, pdk) -> Path:
     supplies = {cells["power_pin"]: Supply("POWER", (cells["power_pin"], cells["nwell_pin"])),
                 cells["ground_pin"]: Supply("GROUND", (cells["ground_pin"], cells["pwell_pin"]))}
     lefs = [str(Path(pdk.name) / cells[key]) for key in ("tech_lef", "lef")]
-    return write_def(path, layout, read_technology(pdk.tech_lef), site=cells["site"], supplies=supplies, lefs=lefs)
+    return write_def(path, layout, load_rules(pdk).tech, site=cells["site"], supplies=supplies, lefs=lefs)

@@ -72,11 +72,12 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def pdk_constraints(pdk, clock_port: str | None, period_ns: float, *, corner: str = "tt",
+def pdk_constraints(pdk, clock_port: str | None, period_ns: float, *, corner: str | None = None,
                     io_fraction: float = DEFAULT_IO_FRACTION, load_fanout: int = DEFAULT_LOAD_FANOUT,
                     propagated_clock: bool = False) -> Constraints:
     """Constraints with inputs driven by the PDK's buffer cell and outputs loaded by ``load_fanout``
-    of its inputs; input and output delays are ``io_fraction`` of the period each."""
+    of its inputs; input and output delays are ``io_fraction`` of the period each. ``corner`` is a
+    liberty corner of the PDK (default: its signoff corner)."""
     if not _finite(io_fraction) or not 0 <= io_fraction < 0.5:
         raise ConstraintError(f"io_fraction = {io_fraction!r} must be from 0 to below 0.5")
     if not isinstance(load_fanout, int) or load_fanout < 0:

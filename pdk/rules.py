@@ -25,13 +25,18 @@ from kchip.pdk import Pdk, PdkError
 class Cells:
     """The library cells the flow places by itself, and the pins it connects."""
 
-    tap: str
-    tap_max_distance_um: float
+    #: the well-tap cell and the largest distance from a cell to a tap; None for a library whose
+    #: cells tie their own wells
+    tap: str | None
+    tap_max_distance_um: float | None
     fill: tuple[str, ...]
     diode: str
     diode_pin: str
+    #: the cell driving constant ones, and the one driving zeros (the same cell where the library
+    #: has a single tie cell with both pins)
     tie: str
     tie_high_pin: str
+    tie_low: str
     tie_low_pin: str
     clock_buffers: tuple[str, ...]
     buffer: str
@@ -169,6 +174,15 @@ class _Reader:
             raise _fail(self.descriptor, key, f"{value!r} is not {_kind_name(kind)}")
         return value
 
+    def has(self, key: str) -> bool:
+        """Whether the descriptor sets ``key`` (for optional entries)."""
+        value: object = self.data
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return False
+            value = value[part]
+        return True
+
     def names(self, key: str, valid) -> tuple[str, ...]:
         values = self.get(key, list)
         for value in values:
@@ -211,16 +225,18 @@ def _cells(reader: _Reader, macros: dict[str, Macro]) -> Cells:
     name = functools.partial(reader.name, valid=macros)
     buffers = reader.names("stdcell.clock_buffers", macros)
     buffer, fanout = name("stdcell.buffer_cell"), name("stdcell.fanout_buffer")
-    tap = name("stdcell.tap_cell")
+    tap = name("stdcell.tap_cell") if reader.has("stdcell.tap_cell") else None
     diode, tie = name("stdcell.diode_cell"), name("stdcell.tie_cell")
+    tie_low = name("stdcell.tie_low_cell") if reader.has("stdcell.tie_low_cell") else tie
     every_buffer = (*buffers, buffer, fanout)
-    power = list(macros[tap].pins)
+    fill = reader.names("stdcell.fill_cells", macros)
+    power = list(macros[tap or fill[0]].pins)
     return Cells(
-        tap=tap, tap_max_distance_um=float(reader.get("stdcell.tap_max_distance_um", (int, float))),
-        fill=reader.names("stdcell.fill_cells", macros), diode=diode,
+        tap=tap, tap_max_distance_um=float(reader.get("stdcell.tap_max_distance_um", (int, float))) if tap else None,
+        fill=fill, diode=diode,
         diode_pin=_pin(reader, "stdcell.diode_pin", [diode], macros), tie=tie,
         tie_high_pin=_pin(reader, "stdcell.tie_high_pin", [tie], macros),
-        tie_low_pin=_pin(reader, "stdcell.tie_low_pin", [tie], macros),
+        tie_low=tie_low, tie_low_pin=_pin(reader, "stdcell.tie_low_pin", [tie_low], macros),
         clock_buffers=buffers, buffer=buffer, fanout_buffer=fanout,
         buffer_input=_pin(reader, "stdcell.buffer_input_pin", every_buffer, macros),
         buffer_output=_pin(reader, "stdcell.buffer_output_pin", every_buffer, macros),

@@ -84,10 +84,32 @@ def test_off_grid_pins_get_an_access_via_inside_the_pin(pdk, tech_and_macros):
     dff = macros["sky130_fd_sc_hd__dfxtp_1"]
     planner = PinAccessPlanner(tech, RouteGrid((0, 0, 20000, 20000), tech))
     candidates = planner._local_candidates(dff, "N")["D"]
-    assert candidates and all(via_x != grid_x for via_x, _, grid_x in candidates), "D has no on-grid point"
-    for via_x, via_y, grid_x in candidates:
+    assert candidates and all(via_x != grid_x for via_x, _, grid_x, _ in candidates), "D has no on-grid point"
+    for via_x, via_y, grid_x, via in candidates:
         assert 1370 + 85 <= via_x <= 1650 - 85 and 715 + 85 <= via_y <= 1665 - 85
         assert (grid_x - 230) % 460 == 0 and abs(grid_x - via_x) <= 230
+        assert via.name == "L1M1_PR"
+
+
+def test_a_pin_too_narrow_for_the_preferred_via_takes_another_orientation(pdk):
+    """IHP's inv_1 output is a Metal1 bar 0.23 um wide (x 0.855-1.085, y 0.61-3.175 in its LEF); the
+    preferred Metal1-Metal2 via has a 0.29 um wide Metal1 pad, its YX variant a 0.21 um one."""
+    from kchip.flows.physical.lef import read_macros
+    from kchip.pdk import load_pdk
+    from kchip.pdk.rules import load_rules
+
+    if not (pdk.root / "ihp-sg13g2").is_dir():
+        pytest.skip("no ihp-sg13g2 in the PDK root")
+    ihp = load_pdk("ihp-sg13g2", pdk.root)
+    rules = load_rules(ihp)
+    inv = read_macros(ihp.lef)["sg13g2_inv_1"]
+    planner = PinAccessPlanner(rules, RouteGrid((0, 0, 20000, 20000), rules))
+    assert planner.vias[0].rects["Metal1"][2] * 2 > 1085 - 855
+    candidates = planner._local_candidates(inv, "N")["Y"]
+    assert candidates
+    for via_x, via_y, _, via in candidates:
+        x0, y0, x1, y1 = via.rects["Metal1"]
+        assert 855 <= via_x + x0 and via_x + x1 <= 1085 and 610 <= via_y + y0 and via_y + y1 <= 3175, via.name
 
 
 def test_an_obstacle_blocks_exactly_the_nodes_within_spacing(tech_and_macros):

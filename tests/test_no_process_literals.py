@@ -1,7 +1,7 @@
 """No process fact in the flow's code: SKY130 layer names, cell and corner names and characteristic
 numbers belong in the PDK's files or ``pdk/<name>.toml``, read through :mod:`kchip.pdk.rules`.
 
-The check parses every Python file of ``flows/``, ``tools/`` and ``mpw/`` and looks at its constants
+The check parses every Python file of ``flows/``, ``tools/``, ``mpw/`` and ``formats/`` and looks at its constants
 (strings and numbers; docstrings and comments are left out, so they may name SKY130 values as
 examples). A string fails when it names a SKY130 layer, site, supply pin or the ``tt`` corner, or
 holds ``sky130``; a number fails when it is one of SKY130's characteristic lengths (track pitches
@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FOLDERS = ("flows", "tools", "mpw")
+FOLDERS = ("flows", "tools", "mpw", "formats")
 
 NAMES = re.compile(r"\b(li1|met[1-5]|mcon|via[2-4]|licon1?|nwell|dnwell|psdm|nsdm|unithd|sky130\w*|"
                    r"VPWR|VGND|VPB|VNB)\b")
@@ -30,6 +30,8 @@ INTS = {170, 230, 340, 460, 680, 920, 2720, 240, 140, 200_000}
 ALLOWED = {
     # the placer's legal row fill, a fraction that happens to equal met3's pitch in um
     ("flows/physical/floorplan.py", 0.68),
+    # femtofarads, a liberty capacitive_load_unit, not the ff corner
+    ("formats/liberty.py", "ff"),
     # a shuttle slot named as an example in the stage variable's help text
     ("flows/stages/floorplan.py", "shuttle slot the die and pins come from, e.g. tt-sky130:1x2, or "
      "tt-sky130:auto for the smallest tile the cells fit (kchip mpw slots lists them); empty: none"),

@@ -94,6 +94,7 @@ def synthesis_script(verilog_files: Sequence[Path], top: str, liberty: Path, std
     (``$display``, assertions) are counted into ``simulation_only`` and dropped.
     """
     tie, buffer = stdcell["tie_cell"], stdcell["buffer_cell"]
+    tie_low = stdcell.get("tie_low_cell", tie)
     lib = _quote(liberty)
     defaults = "".join(f"verilog_defaults -add {_word(f'-I{d}')}\n" for d in include_dirs)
     defaults += "".join(f"verilog_defaults -add {_word(f'-D{d}')}\n" for d in defines)
@@ -116,7 +117,7 @@ dfflibmap -liberty {lib}
 abc {abc_target}-liberty {lib}
 opt -purge
 setundef -zero -undriven
-hilomap -hicell {tie} {stdcell['tie_high_pin']} -locell {tie} {stdcell['tie_low_pin']}
+hilomap -hicell {tie} {stdcell['tie_high_pin']} -locell {tie_low} {stdcell['tie_low_pin']}
 opt_clean
 splitnets
 insbuf -buf {buffer} {buffer_pins[0]} {buffer_pins[1]}
@@ -196,7 +197,8 @@ def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdi
     excluded = frozenset(dont_use)
     cells = write_filtered_liberty(pdk.liberty(corner), liberty,
                                    lambda cell: pdk.is_dont_use(cell) or cell in excluded)
-    for needed in (pdk.stdcell["tie_cell"], pdk.stdcell["buffer_cell"]):
+    ties = {pdk.stdcell["tie_cell"], pdk.stdcell.get("tie_low_cell", pdk.stdcell["tie_cell"])}
+    for needed in (*sorted(ties), pdk.stdcell["buffer_cell"]):
         if needed not in cells:
             raise ValueError(f"PDK {pdk.name}: cell {needed!r} is needed by synthesis but is missing "
                              f"from {pdk.liberty(corner)} or matches a dont_use pattern")
@@ -235,7 +237,7 @@ def synthesize(verilog_files: Sequence[str | os.PathLike], top: str, pdk, workdi
                         + f"\nlog: {log}") from None
     cell_types = _cell_types(tmp_json, top)
     _check_cells(cell_types, cells, pdk, tmp_v)
-    _check_logic(cell_types, pdk.stdcell["tie_cell"], tmp_json, top, sources)
+    _check_logic(cell_types, ties, tmp_json, top, sources)
     os.replace(tmp_v, final_v)
     os.replace(tmp_json, final_json)
     metrics = _metrics(cell_types, cells, json.loads(stat_json.read_text()), top)
@@ -251,14 +253,15 @@ def _with_source_paths(line: str, sources: dict[str, str]) -> str:
     return sources.get(path, path) + sep + rest
 
 
-def _check_logic(cell_types: dict[str, int], tie_cell: str, netlist_json: Path, top: str,
+def _check_logic(cell_types: dict[str, int], tie_cells: set[str], netlist_json: Path, top: str,
                  sources: Sequence[Path]) -> None:
     """ValueError when synthesis left no cell but tie cells: no output depends on an input."""
-    if set(cell_types) - {tie_cell}:
+    if set(cell_types) - tie_cells:
         return
     ports = json.loads(netlist_json.read_text())["modules"][top]["ports"]
     outputs = [name for name, port in ports.items() if port["direction"] == "output"]
-    cells = f"only {cell_types[tie_cell]} tie cell(s), {tie_cell}" if cell_types else "no cells at all"
+    used = ", ".join(sorted(cell_types))
+    cells = f"only {sum(cell_types.values())} tie cell(s), {used}" if cell_types else "no cells at all"
     raise ValueError(f"top {top!r} in {', '.join(str(s) for s in sources)} has no logic after synthesis "
                      f"({cells}): its outputs ({', '.join(outputs) or 'none'}) are constant or "
                      "unconnected and none depends on its inputs, so there is nothing to lay out")

@@ -50,7 +50,8 @@ class FloorplanConfig:
     aspect_ratio: float
     core_margin_um: float
     pins: dict[str, list[str]]
-    tap_cell: str
+    #: None for a library whose cells tie their own wells (no tap columns)
+    tap_cell: str | None
     tap_spacing_um: float
     strap_pitch_um: float
     strap_width_um: float
@@ -80,7 +81,7 @@ def _core_from_utilization(cell_area: int, utilization: float, cfg: FloorplanCon
                            site: tuple[int, int]) -> tuple[int, int]:
     """Core width and height (nm) holding ``cell_area`` (nm2) plus taps at ``utilization``."""
     site_w, row_h = site
-    tap_share = site_w / (cfg.tap_spacing_um * 1000)
+    tap_share = site_w / (cfg.tap_spacing_um * 1000) if cfg.tap_cell else 0.0
     area = cell_area * (1 + tap_share) / utilization
     width = max(_round_up(math.sqrt(area / cfg.aspect_ratio), site_w), 20 * site_w)
     height = max(_round_up(area / width, row_h), 2 * row_h)
@@ -100,21 +101,26 @@ def _core_size(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig,
     return _core_from_utilization(cell_area, cfg.utilization, cfg, site)
 
 
-def _tap_step(cfg: FloorplanConfig, site_w: int) -> int:
-    return max(1, int(cfg.tap_spacing_um * 1000) // site_w) * site_w
+def _taps(cfg: FloorplanConfig, macros: dict[str, Macro], site_w: int) -> tuple[int, int | None]:
+    """The tap cell's width and the distance between tap columns (nm); (0, None) without taps."""
+    if cfg.tap_cell is None:
+        return 0, None
+    return macros[cfg.tap_cell].width, max(1, int(cfg.tap_spacing_um * 1000) // site_w) * site_w
 
 
-def _tap_columns(x0: int, x1: int, tap_w: int, step: int) -> list[int]:
-    """Left edges of the tap cells in every row of a core from ``x0`` to ``x1``."""
+def _tap_columns(x0: int, x1: int, tap_w: int, step: int | None) -> list[int]:
+    """Left edges of the tap cells in every row of a core from ``x0`` to ``x1`` (none without taps)."""
+    if step is None:
+        return []
     columns = list(range(x0, x1 - tap_w + 1, step))
     if x1 - tap_w - columns[-1] > step // 2:
         columns.append(x1 - tap_w)
     return columns
 
 
-def _row_runs(width: int, site_w: int, tap_w: int, step: int) -> list[int]:
+def _row_runs(width: int, site_w: int, tap_w: int, step: int | None) -> list[int]:
     """Lengths in sites of the free runs between the tap cells of a row ``width`` nm long."""
-    columns = _tap_columns(0, width, tap_w, step)
+    columns = _tap_columns(0, width, tap_w, step) or [0]
     ends = columns[1:] + [width]
     return [(end - x - tap_w) // site_w for x, end in zip(columns, ends) if end - x - tap_w >= site_w]
 
@@ -150,7 +156,7 @@ class _Fit:
         return self.packs and self.fill <= fill_limit
 
 
-def _fit(widths: Counter, core: tuple[int, int], site: tuple[int, int], tap_w: int, step: int) -> _Fit:
+def _fit(widths: Counter, core: tuple[int, int], site: tuple[int, int], tap_w: int, step: int | None) -> _Fit:
     rows = core[1] // site[1]
     runs = _row_runs(core[0], site[0], tap_w, step)
     free = np.tile(np.array(runs or [0], dtype=np.int64), max(rows, 0))
@@ -168,15 +174,14 @@ def check_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig, si
     shape (a core sized by utilization is grown to fit first, see :func:`_grow_to_fit`).
     """
     site_w = site[0]
-    tap_w = macros[cfg.tap_cell].width
-    step = _tap_step(cfg, site_w)
+    tap_w, step = _taps(cfg, macros, site_w)
     cells = [i.cell for i in layout.instances.values()]
     if not cells:
         return
     widths = Counter(macros[c].width // site_w for c in cells + list(cfg.reserve_cells))
     widest = max(cells + list(cfg.reserve_cells), key=lambda c: macros[c].width)
-    longest = (step - tap_w) // site_w
-    if max(widths) > longest:
+    longest = (step - tap_w) // site_w if step else None
+    if longest is not None and max(widths) > longest:
         raise FloorplanError(
             f"floorplan.tap_spacing_um = {cfg.tap_spacing_um!r} leaves free runs of {longest} sites "
             f"({longest * site_w / 1000:g} um) between tap cells, narrower than {widest} "
@@ -227,8 +232,8 @@ def _grow_to_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig,
     if not cells:
         return core[0], core[1], []
     widths = Counter(macros[c].width // site[0] for c in cells + list(cfg.reserve_cells))
-    tap_w, step = macros[cfg.tap_cell].width, _tap_step(cfg, site[0])
-    if max(widths) > (step - tap_w) // site[0]:
+    tap_w, step = _taps(cfg, macros, site[0])
+    if step and max(widths) > (step - tap_w) // site[0]:
         return core[0], core[1], []
     width, height = core
     while not _fit(widths, (width, height), site, tap_w, step).ok:
@@ -244,7 +249,7 @@ def _grow_to_fit(layout: Layout, macros: dict[str, Macro], cfg: FloorplanConfig,
 
 
 def _smallest_die(widths: Counter, cfg: FloorplanConfig, site: tuple[int, int], tap_w: int,
-                  step: int) -> list[float]:
+                  step: int | None) -> list[float]:
     """The smallest die (um, 0.1 um steps) with the shape of ``cfg.die_size_um`` that fits."""
     die_w, die_h = cfg.die_size_um
     scale = 1.0
@@ -259,28 +264,37 @@ def _smallest_die(widths: Counter, cfg: FloorplanConfig, site: tuple[int, int], 
 
 def _place_taps(layout: Layout, cfg: FloorplanConfig, macros: dict[str, Macro]) -> None:
     x0, _, x1, _ = layout.core
-    columns = _tap_columns(x0, x1, macros[cfg.tap_cell].width, _tap_step(cfg, layout.site[0]))
+    columns = _tap_columns(x0, x1, *_taps(cfg, macros, layout.site[0]))
     for r, (y, orient) in enumerate(layout.rows):
         for k, x in enumerate(columns):
             layout.instances[f"tap_{r}_{k}"] = Instance(cfg.tap_cell, {}, "tap", x, y, orient, True)
 
 
-def _rail_half(tap: Macro, power_pin: str, layer: str) -> int:
-    """Half the width of the cells' power rail: the tap cell's power pin on the lowest routing layer."""
-    return max(y1 - y0 for name, (_, y0, _, y1) in tap.pins[power_pin].shapes if name == layer) // 2
+def _rail(cell: Macro, power_pin: str, rules) -> tuple[str, int]:
+    """The layer of the cells' power rail and half its width: the highest of the pin layer and the
+    routing layers on which ``cell``'s power pin spans the whole cell (SKY130: met1 above li1 pins;
+    IHP: Metal1, the pin layer)."""
+    for layer in reversed((rules.pin_layer, *rules.routing_layers)):
+        spans = [y1 - y0 for name, (x0, y0, x1, y1) in cell.pins[power_pin].shapes
+                 if name == layer and x0 <= 0 and x1 >= cell.width]
+        if spans:
+            return layer, max(spans) // 2
+    raise FloorplanError(f"{cell.name}: its {power_pin} pin spans the cell on none of "
+                         f"{', '.join((rules.pin_layer, *rules.routing_layers))}; no power rail to strap")
 
 
-def _add_straps(layout: Layout, rules, cfg: FloorplanConfig, tap: Macro) -> None:
-    """Alternating ground/power straps on the strap layer with a via stack at every rail of their
-    own net."""
+def _add_straps(layout: Layout, rules, cfg: FloorplanConfig, rail_cell: Macro) -> None:
+    """Alternating ground/power straps on the strap layer with a via stack, from the rail layer of
+    ``rail_cell`` up, at every rail of their own net."""
     x0, y0, x1, y1 = layout.core
     half = rules.snap(int(cfg.strap_width_um * 1000) // 2)
     pitch = int(cfg.strap_pitch_um * 1000)
     count = max(2, 2 * round((x1 - x0) / pitch))
     centres = [rules.snap(x0 + (x1 - x0) * (2 * k + 1) // (2 * count)) for k in range(count)]
     row_h = layout.site[1]
-    stack = rules.routing_layers[:rules.routing_layers.index(rules.strap_layer) + 1]
-    rail_half = _rail_half(tap, cfg.power_net, stack[0])
+    rail_layer, rail_half = _rail(rail_cell, cfg.power_net, rules)
+    layers = (rules.pin_layer, *rules.routing_layers)
+    stack = layers[layers.index(rail_layer):layers.index(rules.strap_layer) + 1]
     for k, cx in enumerate(centres):
         net = cfg.ground_net if k % 2 == 0 else cfg.power_net
         layout.shapes.append(Shape(net, rules.strap_layer, (cx - half, y0 - rail_half, cx + half, y1 + rail_half)))
@@ -438,7 +452,8 @@ def floorplan(layout: Layout, macros: dict[str, Macro], rules, cfg: FloorplanCon
         layout.die = (0, 0, 2 * mx + width, 2 * my + height)
     layout.rows = [(my + r * row_h, "N" if r % 2 == 0 else "FS") for r in range(height // row_h)]
     _place_taps(layout, cfg, macros)
-    _add_straps(layout, rules, cfg, macros[cfg.tap_cell])
+    rail_cell = cfg.tap_cell or min(rules.cells.fill, key=lambda name: macros[name].width)
+    _add_straps(layout, rules, cfg, macros[rail_cell])
     if cfg.template_pins:
         _place_template_pins(layout, cfg, rules)
     else:

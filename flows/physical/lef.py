@@ -113,8 +113,13 @@ class Technology:
 
     def via_between(self, lower: str, upper: str, name_suffix: str) -> ViaDef:
         """The via named ``*<name_suffix>`` joining two layers. Where several do (a tech LEF may offer
-        each orientation and longer or double-cut variants), the one whose metal shapes run along
-        their layers' preferred directions, then the smallest."""
+        each orientation and longer variants), the one whose metal runs along each layer's
+        preferred direction, then the smallest (:meth:`vias_between`)."""
+        return self.vias_between(lower, upper, name_suffix)[0]
+
+    def vias_between(self, lower: str, upper: str, name_suffix: str) -> list[ViaDef]:
+        """Every via named ``*<name_suffix>`` joining two layers, best first: metal along each layer's
+        preferred direction, then the smallest metal. KeyError when there is none."""
         found = [via for via in self.vias.values()
                  if set(via.rects) - set(self.cut_layers) == {lower, upper} and via.name.endswith(name_suffix)]
         if not found:
@@ -128,9 +133,9 @@ class Technology:
                     horizontal = self.layers[layer].direction == "HORIZONTAL"
                     along += (x1 - x0 > y1 - y0) if horizontal else (y1 - y0 > x1 - x0)
                 area += (x1 - x0) * (y1 - y0)
-            return along, -area
+            return -along, area
 
-        return max(found, key=fit)
+        return sorted(found, key=fit)
 
 
 def _blocks(text: str, keyword: str):
@@ -252,8 +257,9 @@ def read_technology(path: Path) -> Technology:
         )
     vias = {}
     for name, body in _blocks(text, "VIA"):
-        rects = {layer: rect for layer, rect in _rects(body)}
-        if rects:
+        shapes = _rects(body)
+        rects = {layer: rect for layer, rect in shapes}
+        if rects and len(rects) == len(shapes):  # one rectangle per layer: no multi-cut vias
             vias[name] = ViaDef(name, rects)
     return Technology(layers, cuts, cut_spacing, vias, _sites(text), order, antenna,
                       nm(_number(text, "MANUFACTURINGGRID")))

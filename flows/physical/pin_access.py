@@ -32,6 +32,8 @@ class Access:
     via_y: int
     node: int
     shapes: tuple[Rect, ...]
+    #: the via from the pin's layer up (None for a pin on the routing layer itself)
+    via: str | None = None
 
 
 def _transform(inst: Instance, macro: Macro, rect: Rect) -> Rect:
@@ -78,10 +80,9 @@ class PinAccessPlanner:
         self.grid = grid
         self.pin_layer, self.metal = rules.pin_layer, grid.layers[0]
         self.mfg = rules.grid
-        via = rules.via(self.pin_layer, self.metal)
-        self.via_name = via.name
-        self.lower = via.rects[self.pin_layer]
-        self.upper = via.rects[self.metal]
+        #: the vias a pin may be reached with, best first: a pin too narrow for the preferred one's
+        #: pad may take another orientation
+        self.vias = rules.tech.vias_between(self.pin_layer, self.metal, rules.via_suffix)
         self.spacing = rules.layers[self.metal].spacing
         self.half_wire = rules.layers[self.metal].width // 2
         self._cache: dict[tuple[str, str], dict[str, list[tuple[int, int, int]]]] = {}
@@ -89,8 +90,9 @@ class PinAccessPlanner:
         up = rules.via(self.metal, grid.layers[1]).rects[self.metal]
         self.terminal_pad = (max(-up[0], up[2]), max(-up[1], up[3]))
 
-    def _local_candidates(self, macro: Macro, orient: str) -> dict[str, list[tuple[int, int, int]]]:
-        """Per pin: (via_x, via_y, grid_x) in cell coordinates, best first."""
+    def _local_candidates(self, macro: Macro, orient: str) -> dict[str, list[tuple]]:
+        """Per pin: (via_x, via_y, grid_x, via) in cell coordinates, best first; a pad must lie inside
+        the pin's shapes, and the first via in :attr:`vias` that fits at a node is taken there."""
         key = (macro.name, orient)
         if key in self._cache:
             return self._cache[key]
@@ -102,8 +104,6 @@ class PinAccessPlanner:
 
         metal = _region([local(r) for layer, r in macro.obstructions if layer == self.metal] +
                         [local(r) for p in macro.pins.values() for layer, r in p.shapes if layer == self.metal])
-        half_pad = self.lower[2]
-        ux0, uy0, ux1, uy1 = self.upper
         g, dx = self.mfg, self.grid.dx
         result = {}
         for name, pin in macro.signal_pins().items():
@@ -113,22 +113,25 @@ class PinAccessPlanner:
                 continue
             shapes = _region([local(r) for layer, r in pin.shapes if layer == self.pin_layer])
             found = []
-            for y in self._rows(macro):
-                band = shapes & kdb.Region(kdb.Box(-macro.width, y - half_pad, 2 * macro.width, y + half_pad))
-                for centres in band.sized(g - half_pad).each():
-                    lo, hi = centres.bbox().left + g, centres.bbox().right - g
-                    for grid_x in self._columns(macro):
-                        x = min(max(grid_x, lo), hi) // g * g
-                        if x < lo or abs(x - grid_x) > dx // 2:
-                            continue
-                        keep = kdb.Region(kdb.Box(min(x + ux0, grid_x - self.half_wire), y + uy0,
-                                                  max(x + ux1, grid_x + self.half_wire), y + uy1))
-                        if (keep.sized(self.spacing - 1) & metal).is_empty():
-                            found.append((abs(x - grid_x), abs(y - macro.height // 2), x, y, grid_x))
+            for rank, via in enumerate(self.vias):
+                half_x, half_y = via.rects[self.pin_layer][2], via.rects[self.pin_layer][3]
+                ux0, uy0, ux1, uy1 = via.rects[self.metal]
+                for y in self._rows(macro):
+                    band = shapes & kdb.Region(kdb.Box(-macro.width, y - half_y, 2 * macro.width, y + half_y))
+                    for centres in band.sized(g - half_x, g - half_y, 2).each():
+                        lo, hi = centres.bbox().left + g, centres.bbox().right - g
+                        for grid_x in self._columns(macro):
+                            x = min(max(grid_x, lo), hi) // g * g
+                            if x < lo or abs(x - grid_x) > dx // 2:
+                                continue
+                            keep = kdb.Region(kdb.Box(min(x + ux0, grid_x - self.half_wire), y + uy0,
+                                                      max(x + ux1, grid_x + self.half_wire), y + uy1))
+                            if (keep.sized(self.spacing - 1) & metal).is_empty():
+                                found.append((abs(x - grid_x), abs(y - macro.height // 2), rank, x, y, grid_x))
             found.sort()
-            best: dict[tuple[int, int], tuple[int, int, int]] = {}
-            for _, _, x, y, grid_x in found:
-                best.setdefault((grid_x, y), (x, y, grid_x))
+            best: dict[tuple[int, int], tuple] = {}
+            for _, _, rank, x, y, grid_x in found:
+                best.setdefault((grid_x, y), (x, y, grid_x, self.vias[rank]))
             result[name] = list(best.values())
         self._cache[key] = result
         return result
@@ -141,27 +144,27 @@ class PinAccessPlanner:
         """The x of the grid columns over a cell, in the cell's coordinates."""
         return range(self.grid.x0 % self.grid.dx, macro.width, self.grid.dx)
 
-    def _metal_pin_nodes(self, pin_metal: kdb.Region, macro: Macro) -> list[tuple[None, int, int]]:
+    def _metal_pin_nodes(self, pin_metal: kdb.Region, macro: Macro) -> list[tuple[None, int, int, None]]:
         """Grid nodes whose wire end lies inside a pin drawn on the lowest routing layer, middle of
         the cell first."""
         h = self.half_wire
-        nodes = [(None, y, x) for y in self._rows(macro) for x in self._columns(macro)
+        nodes = [(None, y, x, None) for y in self._rows(macro) for x in self._columns(macro)
                  if (kdb.Region(kdb.Box(x - h, y - h, x + h, y + h)) - pin_metal).is_empty()]
         return sorted(nodes, key=lambda n: abs(n[2] - macro.width // 2))
 
     def candidates(self, inst: Instance, macro: Macro, pin: str) -> list[Access]:
         out = []
-        for vx, vy, gx in self._local_candidates(macro, inst.orient).get(pin, []):
+        for vx, vy, gx, via in self._local_candidates(macro, inst.orient).get(pin, []):
             if vx is None:
                 out.append(Access(None, inst.y + vy, self.grid.node_at(0, inst.x + gx, inst.y + vy), ()))
                 continue
             x, y, node_x = inst.x + vx, inst.y + vy, inst.x + gx
-            ux0, uy0, ux1, uy1 = self.upper
+            ux0, uy0, ux1, uy1 = via.rects[self.metal]
             shapes = [(x + ux0, y + uy0, x + ux1, y + uy1)]
             if node_x != x:
                 shapes.append((min(x, node_x) - self.half_wire, y - self.half_wire,
                                max(x, node_x) + self.half_wire, y + self.half_wire))
-            out.append(Access(x, y, self.grid.node_at(0, node_x, y), tuple(shapes)))
+            out.append(Access(x, y, self.grid.node_at(0, node_x, y), tuple(shapes), via.name))
         return out
 
     def feasible(self, access: Access, net_id: int) -> bool:

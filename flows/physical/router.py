@@ -371,7 +371,6 @@ class Router:
         grid, rules = self.grid, self.rules
         layers = grid.layers
         via_names = [rules.via(lower, upper).name for lower, upper in zip(layers, layers[1:])]
-        pin_via = rules.via(rules.pin_layer, layers[0])
         neighbours = ShapeIndex()
         for shape in self.layout.shapes:
             neighbours.add(shape.layer, shape.net, shape.rect)
@@ -400,7 +399,7 @@ class Router:
                 per_layer[layers[la]].append((x0 - half, y0 - half, x1 + half, y1 + half))
             for access in route.access:
                 if access.via_x is not None:
-                    self.layout.vias.append(Via(route.name, pin_via.name, access.via_x, access.via_y))
+                    self.layout.vias.append(Via(route.name, access.via, access.via_x, access.via_y))
                     per_layer[layers[0]].extend(access.shapes)
             for layer_name, rects in per_layer.items():
                 if rects:

@@ -193,7 +193,7 @@ def check_equivalence(gold_netlist: str | os.PathLike, gate_netlist: str | os.Pa
     cells, status = folder / "equiv_cells.txt", folder / "equiv_status.txt"
     for stale in (log, cells, status):
         stale.unlink(missing_ok=True)
-    physical = [pdk.stdcell["tap_cell"], *pdk.stdcell["fill_cells"]]
+    physical = [*([pdk.stdcell["tap_cell"]] if "tap_cell" in pdk.stdcell else []), *pdk.stdcell["fill_cells"]]
     script.write_text(equivalence_script(
         _script_path(gold, folder), _script_path(gate, folder), top,
         _script_path(pdk.liberty(), folder), physical, _script_path(cells, folder),

@@ -116,13 +116,16 @@ class GdsRuleResult:
 
 def layer_numbers(pdk) -> dict[str, tuple[int, int]]:
     """GDS (layer, datatype) by name: the descriptor's ``[gds.layers]`` plus ``[gds_rules.layers]``."""
-    extra = pdk.data["gds_rules"].get("layers", {})
+    extra = pdk.data.get("gds_rules", {}).get("layers", {})
     return {name: (int(pair[0]), int(pair[1]))
             for name, pair in {**pdk.data["gds"]["layers"], **extra}.items()}
 
 
 def load_rules(pdk) -> tuple[Rule, ...]:
     """The rules of the descriptor's ``[gds_rules]`` section, checked for known kinds and layers."""
+    if "rules" not in pdk.data.get("gds_rules", {}):
+        raise ValueError(f"{pdk.descriptor}: no [gds_rules] rules: the GDS rule check needs the process's "
+                         "published width, spacing, area and enclosure values (see pdk/sky130A.toml)")
     layers = layer_numbers(pdk)
     rules = []
     for entry in pdk.data["gds_rules"]["rules"]:

@@ -62,13 +62,33 @@ def _drc_section(lines: list[str]) -> tuple[int, int]:
     raise ValueError("the tech file has no 'drc ... end' section")
 
 
+def _inlined(source: Path, seen: tuple[Path, ...] = ()) -> list[str]:
+    """The lines of ``source`` with every ``include NAME`` replaced by the lines of ``NAME`` (or
+    ``NAME.tech``) beside it, so that the copy loads from any folder (IHP's tech file is split into
+    parts this way)."""
+    lines = []
+    for line in source.read_text().splitlines(keepends=True):
+        included = re.match(r"\s*include\s+(\S+)\s*$", line)
+        if not included:
+            lines.append(line)
+            continue
+        part = next((path for path in (source.parent / included.group(1), source.parent / f"{included.group(1)}.tech")
+                     if path.is_file()), None)
+        if part is None or part.resolve() in seen:
+            raise ValueError(f"{source}: {line.strip()!r} names no tech file beside it"
+                             if part is None else f"{source}: {line.strip()!r} includes itself")
+        lines += _inlined(part, (*seen, source.resolve()))
+    return [line if line.endswith("\n") else line + "\n" for line in lines]
+
+
 def derive_magic_tech(source: Path, dest: Path, *, drop_cif_rules: bool) -> tuple[TechRule, ...]:
-    """Write a loadable copy of ``source`` to ``dest``; return the DRC rules left out.
+    """Write a loadable copy of ``source`` to ``dest`` (its ``include`` parts inlined); return the DRC
+    rules left out.
 
     The ``requires magic-...`` line is always removed. With ``drop_cif_rules`` every
     ``cifmaxwidth``/``cifspacing`` rule of the ``drc`` section is removed as well.
     """
-    lines = Path(source).read_text().splitlines(keepends=True)
+    lines = _inlined(Path(source))
     first, last = _drc_section(lines)
     keep = [not re.match(r"\s*requires\s+magic-", line) for line in lines]
     dropped = []

@@ -21,7 +21,8 @@ class Floorplan(Stage):
     writes = ("layout", "floorplan_report")
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")
     variables = (
-        Variable("tap_spacing_um", float, 13.0, "um", "distance between well-tap columns",
+        Variable("tap_spacing_um", float, 13.0, "um", "distance between well-tap columns (unused where the "
+                 "PDK has no tap cell)",
                  minimum=1.0, maximum=1000.0),
         Variable("strap_pitch_um", float, 40.0, "um", "pitch of the power straps",
                  minimum=5.0, maximum=10000.0),
@@ -54,7 +55,7 @@ class Floorplan(Stage):
     def execute(self, ctx):
         d, s = ctx.design, ctx.pdk.stdcell
         tech, macros = technology(ctx)
-        if ctx.config["tap_spacing_um"] > tech.cells.tap_max_distance_um:
+        if tech.cells.tap and ctx.config["tap_spacing_um"] > tech.cells.tap_max_distance_um:
             raise StageFailed(f"floorplan.tap_spacing_um = {ctx.config['tap_spacing_um']!r} is more than the "
                               f"PDK's tap_max_distance_um = {tech.cells.tap_max_distance_um!r} ({tech.descriptor})")
         layout = from_yosys_json(ctx.views["netlist_json"], d.top)
@@ -62,7 +63,7 @@ class Floorplan(Stage):
             raise StageFailed(f"{d.file}: clock.port = {d.clock_port!r} is not a port of {d.top}")
         layout.clock_net = next(p.net for p in layout.ports if p.name == d.clock_port)
         cfg = FloorplanConfig(d.utilization, d.die_size_um, d.aspect_ratio, d.core_margin_um, d.pins,
-                              s["tap_cell"], ctx.config["tap_spacing_um"], ctx.config["strap_pitch_um"],
+                              tech.cells.tap, ctx.config["tap_spacing_um"], ctx.config["strap_pitch_um"],
                               ctx.config["strap_width_um"], s["power_pin"], s["ground_pin"],
                               reserve_cells=(s["clock_buffers"][0],))
         slot_name = None

@@ -16,7 +16,10 @@ class GdsRules(Stage):
     writes = ("gds_rules_report",)
 
     def execute(self, ctx):
-        result = check_gds(ctx.views["gds"], ctx.design.top, ctx.pdk)
+        try:
+            result = check_gds(ctx.views["gds"], ctx.design.top, ctx.pdk)
+        except ValueError as exc:
+            raise StageFailed(str(exc)) from exc
         report = ctx.folder / "gds_rules.json"
         write_report(result, report, ctx.folder / "gds_rules.lyrdb")
         if result.violations:

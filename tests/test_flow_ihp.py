@@ -1,0 +1,72 @@
+"""IHP SG13G2, the second PDK: the counter from RTL to GDS with nothing but the PDK's own files and
+``pdk/ihp-sg13g2.toml`` (signoff is not there yet: see issue 14). Expected facts are read from the
+PDK's files here on their own."""
+
+import json
+import re
+from pathlib import Path
+
+import klayout.db as kdb
+import pytest
+
+from kchip.cli import main
+from kchip.flows.signoff.magic_tech import derive_magic_tech
+
+
+@pytest.fixture(scope="module")
+def ihp_root(pdk):
+    if not (pdk.root / "ihp-sg13g2").is_dir():
+        pytest.skip("no ihp-sg13g2 in the PDK root")
+    return pdk.root / "ihp-sg13g2"
+
+
+@pytest.fixture(scope="module")
+def ihp_run(pdk, ihp_root, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ihp") / "counter"
+    assert main(["flow", "run", "--design", "counter", "--pdk", "ihp-sg13g2", "--pdk-root", str(pdk.root),
+                 "--run-dir", str(run_dir), "--to", "gds", "--jobs", "1"]) == 0
+    return run_dir
+
+
+def _stage_file(run_dir: Path, stage: str, name: str) -> Path:
+    (found,) = run_dir.glob(f"stages/*-{stage}/*/{name}")
+    return found
+
+
+def test_the_counter_routes_on_ihp_without_taps_and_with_rails_strapped_from_metal1(ihp_run, ihp_root):
+    metrics = json.loads(_stage_file(ihp_run, "route", "metrics.json").read_text())
+    assert metrics["route__unrouted__count"] == 0 and metrics["route__nets__count"] > 30
+    layout = json.loads(_stage_file(ihp_run, "route", "counter.routed.json").read_text())
+    roles = {inst["role"] for inst in layout["instances"].values()}
+    assert "tap" not in roles and "logic" in roles
+    lef = (ihp_root / "libs.ref/sg13g2_stdcell/lef/sg13g2_stdcell.lef").read_text()
+    cells = set(re.findall(r"^MACRO (\S+)", lef, re.M))
+    assert {inst["cell"] for inst in layout["instances"].values()} <= cells
+    supply_vias = {v["via"] for v in layout["vias"] if v["net"] in ("VDD", "VSS")}
+    assert any(name.startswith("Via1") for name in supply_vias), "the Metal1 rails are not strapped"
+
+
+def test_the_ihp_gds_holds_the_library_cells_and_routing_on_the_ihp_layers(ihp_run, ihp_root):
+    layout = kdb.Layout()
+    layout.read(str(_stage_file(ihp_run, "gds", "counter.gds")))
+    top = layout.top_cell()
+    assert top.name == "counter"
+    used = {layout.cell(i).name for i in top.each_child_cell()}
+    assert used and all(name.startswith("sg13g2_") for name in used)
+    # the routing layer's numbers as IHP's LEF/DEF layer map gives them for nets
+    layer_map = (ihp_root / "libs.tech/klayout/tech/sg13g2.map").read_text()
+    metal2 = re.search(r"^Metal2\s+NET\S*\s+(\d+)\s+(\d+)", layer_map, re.M)
+    index = layout.find_layer(int(metal2.group(1)), int(metal2.group(2)))
+    assert index is not None and not top.shapes(index).is_empty()
+
+
+def test_a_tech_file_in_parts_is_inlined_and_a_missing_part_named(ihp_root, tmp_path):
+    derive_magic_tech(ihp_root / "libs.tech/magic/ihp-sg13g2.tech", tmp_path / "ihp.tech", drop_cif_rules=False)
+    text = (tmp_path / "ihp.tech").read_text()
+    assert not re.search(r"^\s*include\s", text, re.M) and re.search(r"^\s*drc\s*$", text, re.M)
+    drc_part = (ihp_root / "libs.tech/magic/ihp-sg13g2-drc.tech").read_text()
+    assert re.search(r"style drc variants", drc_part) and "style drc variants" in text
+    broken = tmp_path / "broken.tech"
+    broken.write_text("tech\n  format 35\n  broken\nend\ninclude no-such-part\n")
+    with pytest.raises(ValueError, match=r"broken.tech: 'include no-such-part' names no tech file beside it"):
+        derive_magic_tech(broken, tmp_path / "out.tech", drop_cif_rules=False)
