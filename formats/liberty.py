@@ -22,6 +22,7 @@ _LATCH = re.compile(r"(?<![\w])latch\s*\(")
 _PIN = re.compile(r'(?<![\w])pin\s*\(\s*"?([^"()\s]+)"?\s*\)\s*\{')
 _DIRECTION = re.compile(r'(?<![\w])direction\s*:\s*"?(\w+)"?')
 _CAPACITANCE = re.compile(r"(?<![\w])capacitance\s*:\s*([-+0-9.eE]+)")
+_FUNCTION = re.compile(r'(?<![\w])function\s*:\s*"([^"]*)"')
 _MAX_CAPACITANCE = re.compile(r"(?<![\w])max_capacitance\s*:\s*([-+0-9.eE]+)")
 _DEFAULT_MAX_CAPACITANCE = re.compile(r"(?<![\w])default_max_capacitance\s*:\s*([-+0-9.eE]+)")
 _LOAD_UNIT = re.compile(r'(?<![\w])capacitive_load_unit\s*\(\s*([-+0-9.eE]+)\s*,\s*"?(\w+)"?\s*\)')
@@ -43,6 +44,9 @@ class LibertyPin:
     direction: str
     capacitance: float
     max_capacitance: float | None = None
+    #: an output's Boolean function as the liberty writes it (None for inputs and state outputs
+    #: without one)
+    function: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,11 +112,11 @@ def _pins(body: str) -> dict[str, LibertyPin]:
     for head, following in zip(heads, heads[1:] + [None]):
         text = body[head.end():following.start() if following else len(body)]
         direction, capacitance = _DIRECTION.search(text), _CAPACITANCE.search(text)
-        limit = _MAX_CAPACITANCE.search(text)
+        limit, function = _MAX_CAPACITANCE.search(text), _FUNCTION.search(text)
         pins.setdefault(head.group(1), LibertyPin(
             head.group(1), direction.group(1) if direction else "unknown",
             float(capacitance.group(1)) if capacitance else 0.0,
-            float(limit.group(1)) if limit else None))
+            float(limit.group(1)) if limit else None, function.group(1) if function else None))
     return pins
 
 
