@@ -125,7 +125,8 @@ def load_rules(pdk) -> tuple[Rule, ...]:
     """The rules of the descriptor's ``[gds_rules]`` section, checked for known kinds and layers."""
     if "rules" not in pdk.data.get("gds_rules", {}):
         raise ValueError(f"{pdk.descriptor}: no [gds_rules] rules: the GDS rule check needs the process's "
-                         "published width, spacing, area and enclosure values (see pdk/sky130A.toml)")
+                         f"published width, spacing, area and enclosure values (the other descriptors in "
+                         f"{pdk.descriptor.parent} have such a section)")
     layers = layer_numbers(pdk)
     rules = []
     for entry in pdk.data["gds_rules"]["rules"]:
