@@ -139,6 +139,14 @@ def _read_cells(path: str, mtime_ns: int, size: int) -> dict[str, LibertyCell]:
     return {name: _describe(name, text[start:end]) for name, start, end in _cell_spans(text, path)}
 
 
+def max_load_pf(cell: LibertyCell, pin: str, units: LibraryUnits) -> float | None:
+    """The largest load ``pin`` of ``cell`` may drive, in pF: its ``max_capacitance``, else the
+    library's default; None when the liberty sets neither."""
+    limit = cell.pins[pin].max_capacitance if pin in cell.pins else None
+    limit = limit if limit is not None else units.default_max_capacitance
+    return None if limit is None else limit * units.capacitance_f / 1e-12
+
+
 def read_units(path: Path) -> LibraryUnits:
     """The capacitive load unit and default max capacitance from the library header of ``path``
     (the text before its first cell); LibertyError when the unit is missing or unknown."""

@@ -272,8 +272,8 @@ def _place_taps(layout: Layout, cfg: FloorplanConfig, macros: dict[str, Macro]) 
 
 def _rail(cell: Macro, power_pin: str, rules) -> tuple[str, int]:
     """The layer of the cells' power rail and half its width: the highest of the pin layer and the
-    routing layers on which ``cell``'s power pin spans the whole cell (SKY130: met1 above li1 pins;
-    IHP: Metal1, the pin layer)."""
+    routing layers on which ``cell``'s power pin spans the whole cell (the first routing layer when
+    the cells' pins lie below it, the pin layer itself when the rails are drawn there)."""
     for layer in reversed((rules.pin_layer, *rules.routing_layers)):
         spans = [y1 - y0 for name, (x0, y0, x1, y1) in cell.pins[power_pin].shapes
                  if name == layer and x0 <= 0 and x1 >= cell.width]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from kchip.flows.physical.layout import Layout
 from kchip.flows.physical.lef import Macro
 from kchip.flows.physical.placer import RowOccupancy
-from kchip.formats.liberty import LibertyCell, LibraryUnits
+from kchip.formats.liberty import LibertyCell, LibraryUnits, max_load_pf
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,6 @@ class LoadEstimate:
         return pins + self.wire_pf_per_um * hpwl_um * steiner_ratio(len(points))
 
 
-def _limit_pf(cell: LibertyCell, pin: str, units: LibraryUnits) -> float | None:
-    limit = cell.pins[pin].max_capacitance
-    limit = limit if limit is not None else units.default_max_capacitance
-    return None if limit is None else limit * units.capacitance_f / 1e-12
-
-
 def size_drivers(layout: Layout, macros: dict[str, Macro], cells: dict[str, LibertyCell], units: LibraryUnits,
                  estimate: LoadEstimate, *, margin: float, usable, reachable) -> list[Resize]:
     """Swap every placed combinational driver whose load times ``1 + margin`` exceeds its limit for
@@ -110,11 +104,11 @@ def size_drivers(layout: Layout, macros: dict[str, Macro], cells: dict[str, Libe
             continue
         inst, pin = drivers[0]
         old = layout.instances[inst].cell
-        limit = _limit_pf(cells[old], pin, units)
+        limit = max_load_pf(cells[old], pin, units)
         load = estimate.load_pf(terminals, drivers[0])
         if limit is None or load * (1 + margin) <= limit:
             continue
-        options = [(name, _limit_pf(cells[name], pin, units) or 0.0) for name in equivalents[old]
+        options = [(name, max_load_pf(cells[name], pin, units) or 0.0) for name in equivalents[old]
                    if name == old or reachable(name)]
         enough = [(name, cap) for name, cap in options if cap >= load * (1 + margin)]
         new, new_limit = enough[0] if enough else max(options, key=lambda option: option[1])

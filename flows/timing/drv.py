@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kchip.formats.liberty import read_cells, read_units
+from kchip.formats.liberty import max_load_pf, read_cells, read_units
 
 METRIC_UNITS = {"timing__drv__max_cap__count": "drivers"}
 #: violations listed in the report (the rest are counted)
@@ -42,13 +42,13 @@ def capacitance_violations(net_loads: Path, liberty: Path) -> list[CapViolation]
     for line in Path(net_loads).read_text().splitlines():
         pin, cell, port, farads = line.split()
         known = cells.get(cell)
-        limit = known.pins[port].max_capacitance if known and port in known.pins else None
-        limit = limit if limit is not None else units.default_max_capacitance
+        default = units.default_max_capacitance
+        limit = max_load_pf(known, port, units) if known else None if default is None else default * to_pf
         if limit is None:
             continue
-        load = float(farads) / units.capacitance_f
+        load = float(farads) / 1e-12
         if load > limit:
-            found.append(CapViolation(pin, cell, load * to_pf, limit * to_pf))
+            found.append(CapViolation(pin, cell, load, limit))
     return sorted(found, key=lambda v: -v.ratio)
 
 
