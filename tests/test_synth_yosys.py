@@ -117,7 +117,7 @@ def test_metrics_agree_with_the_liberty_and_the_yosys_log(synthesized, pdk):
 
 def test_script_and_command_are_recorded(synthesized):
     script = synthesized.script.read_text()
-    assert "synth -flatten -top tiny" in script and "abc -liberty" in script
+    assert "synth -flatten -top tiny -noabc" in script and 'abc -script "abc.script" -liberty' in script
     commands = (synthesized.script.parent / "commands.sh").read_text()
     assert synthesized.script.name in commands
 
@@ -142,9 +142,59 @@ def test_clock_period_makes_abc_map_for_delay(pdk, tmp_path):
     source.write_text(verilog.convert(TinyCounter(), name="tiny", emit_src=False))
     result = synthesize([source], "tiny", pdk, tmp_path / "w", Invocation(tmp_path / "w"),
                         clock_period_ns=5.0)
-    assert 'abc -D 5000 -constr "abc.constr" -liberty' in result.script.read_text()
+    assert 'abc -D 5000 -constr "abc.constr" -script "abc.script" -liberty' in result.script.read_text()
+    abc = (tmp_path / "w" / "abc.script").read_text()
+    assert "&nf -D 5000;" in abc and "upsize -D 5000;" in abc and "{D}" not in abc
     constraints = (tmp_path / "w" / "abc.constr").read_text()
     assert f"set_driving_cell {pdk.stdcell['buffer_cell']}\n" in constraints
     load_ff = float(re.search(r"set_load (\S+)", constraints).group(1))
     assert 1.0 < load_ff < 100.0, "ABC takes the load in fF"
     assert result.metrics["synth__flops__count"] == 8
+
+
+ADDER_64 = """
+module add64(input clk, input [63:0] a, input [63:0] b, output reg [64:0] sum);
+  reg [63:0] ra, rb;
+  always @(posedge clk) begin
+    ra <= a;
+    rb <= b;
+    sum <= ra + rb;
+  end
+endmodule
+"""
+
+
+def _logic_depth(netlist_json, top: str, flop_types: set[str]) -> int:
+    """Most combinational cells on one path between flops and ports, walked over the JSON
+    netlist's bits (the test's own graph, not the flow's netlist reader)."""
+    cells = json.loads(netlist_json.read_text())["modules"][top]["cells"]
+    drivers, sinks = {}, {}
+    for name, cell in cells.items():
+        for pin, bits in cell["connections"].items():
+            for bit in bits:
+                if cell["port_directions"][pin] == "output":
+                    drivers[bit] = name
+                else:
+                    sinks.setdefault(name, []).append(bit)
+    depth: dict[str, int] = {}
+
+    def level(name: str) -> int:
+        if name not in depth:
+            depth[name] = 0
+            inputs = [drivers[b] for b in sinks.get(name, []) if b in drivers]
+            depth[name] = 1 + max((level(d) for d in inputs if cells[d]["type"] not in flop_types), default=0)
+        return depth[name]
+
+    return max(level(n) for n, c in cells.items() if c["type"] not in flop_types)
+
+
+@pytest.mark.parametrize("period", [None, 2.0])
+def test_adders_keep_their_parallel_prefix_depth(pdk, tmp_path, period):
+    source = tmp_path / "add64.v"
+    source.write_text(ADDER_64)
+    result = synthesize([source], "add64", pdk, tmp_path / "w", Invocation(tmp_path / "w"),
+                        clock_period_ns=period)
+    flops = {name for name, cell in read_cells(pdk.liberty("tt")).items() if cell.is_flop}
+    depth = _logic_depth(result.netlist_json, "add64", flops)
+    print(f"64-bit adder, period {period}: {depth} cells deep, {result.metrics['synth__cells__count']} cells")
+    assert depth <= 24, f"a 64-bit add maps to a {depth}-cell carry chain (a ripple adder)"

@@ -22,14 +22,16 @@ class Synth(Stage):
     writes = ("netlist", "netlist_json")
     tools = (yosys.TOOL,)
     pdk_files = ("stdcell:liberty.{corner}", "stdcell:lef", "stdcell:tech_lef")
-    variables = (Variable("abc_clock_aware", bool, False, "", "pass the clock period to ABC (-D)"),)
+    variables = (Variable("abc_goal", str, "delay", "",
+                          "what ABC maps for: 'delay' (the clock period, with buffering and gate "
+                          "sizing) or 'area' (fewest cells, no timing)", choices=("delay", "area")),)
 
     def extra_inputs(self):
         d = self.design()
-        return {"top": d.top, "period": d.clock_period_ns if self.config()["abc_clock_aware"] else None}
+        return {"top": d.top, "period": d.clock_period_ns if self.config()["abc_goal"] == "delay" else None}
 
     def execute(self, ctx):
-        period = ctx.design.clock_period_ns if ctx.config["abc_clock_aware"] else None
+        period = ctx.design.clock_period_ns if ctx.config["abc_goal"] == "delay" else None
         tech, macros = technology(ctx)
         usable = {name: m for name, m in macros.items() if not ctx.pdk.is_dont_use(name)}
         unreachable = unusable_cells(usable, tech, RouteGrid((0, 0, 30000, 10000), tech))
