@@ -24,7 +24,7 @@ Example::
     left = ["clk", "rst"]       # optional; unlisted ports are spread over all four sides
 
     [flow.set]                  # optional stage variables for this design (see kchip flow stages)
-    "place.space_per_pin_um" = 1.38
+    "place.space_per_pin_sites" = 3.0
 
 Unknown keys, wrong types and impossible values raise :class:`DesignError` naming the file, the key,
 the value and what is allowed.

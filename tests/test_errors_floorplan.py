@@ -4,6 +4,7 @@ and the suggestion really places and takes its clock tree; the placer's own fail
 from __future__ import annotations
 
 import ast
+import json
 import re
 
 import pytest
@@ -63,8 +64,10 @@ def test_a_die_too_small_names_the_core_the_cells_and_the_smallest_die(pdk, tech
     message = refusal(pdk, tech_and_macros, counter_netlist, config(pdk, die_size_um=(20, 20)))
     assert message.startswith("[floorplan] die_size_um = [20, 20] is too small: the core is 11.5 x 10.88 um "
                               "= 125.1 um2 (4 rows")
-    assert re.search(r"the 28 cells take 2\d\d\.\d um2 \(widest sky130_fd_sc_hd__dfxtp_1, 7.36 um\) plus "
-                     r"sky130_fd_sc_hd__clkbuf_16 added after placement", message)
+    cells = re.search(r"the (\d+) cells take \d+\.\d um2 \(widest sky130_fd_sc_hd__dfxtp_1, 7.36 um\) plus "
+                      r"sky130_fd_sc_hd__clkbuf_16 added after placement", message)
+    netlist = json.loads(counter_netlist.read_text())["modules"]["counter"]["cells"]
+    assert cells and int(cells[1]) == len(netlist), message
     assert "the placer legalises at most 68%" in message
     smallest = ast.literal_eval(re.search(r"the smallest die of this shape that fits is (\[.*?\]) um", message)[1])
     assert smallest[0] == smallest[1] and 20 < smallest[0] < 40

@@ -160,6 +160,30 @@ def test_placement_is_legal(routed, tech_and_macros):
     assert len(taken) == sites, "filler cells leave no gap in any row"
 
 
+@pytest.mark.parametrize("density", [None, 0.3])
+def test_cells_on_a_large_die_keep_together_at_the_target_density(pdk, tech_and_macros, counter_netlist, density):
+    tech, macros = tech_and_macros
+    layout = from_yosys_json(counter_netlist, "counter")
+    floorplan(layout, macros, tech, fp_config(pdk, die_size_um=(160.0, 160.0)), "unithd")
+    place(layout, macros, target_density=density)
+    logic = [i for i in layout.instances.values() if i.role == "logic"]
+    x0, y0, x1, y1 = layout.core
+    boxes = [(i.x, i.y, i.x + macros[i.cell].width, i.y + macros[i.cell].height) for i in logic]
+    bx0, by0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    bx1, by1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    cell_area = sum((b[2] - b[0]) * (b[3] - b[1]) for b in boxes)
+    spanned = (bx1 - bx0) * (by1 - by0)
+    core_area = (x1 - x0) * (y1 - y0)
+    assert cell_area / core_area < 0.1, "the die is much larger than the cells"
+    if density is None:
+        assert spanned > 0.6 * core_area, "without a target the cells spread over the whole core"
+    else:
+        # the spread region holds the cells at 0.3; legalisation may push a row or two out
+        assert cell_area / spanned > 0.2, f"cells span {spanned / 1e6:.0f} um2 for {cell_area / 1e6:.0f} um2"
+        centre = ((bx0 + bx1) / 2, (by0 + by1) / 2)
+        assert abs(centre[0] - (x0 + x1) / 2) < 0.1 * (x1 - x0) and abs(centre[1] - (y0 + y1) / 2) < 0.1 * (y1 - y0)
+
+
 def _sinks_through_buffers(layout, macros, buffers: set[str], nets=None) -> dict[str, set[tuple[str, str]]]:
     """Each net's input pins, following inserted buffers from their input A through output X."""
     driven: dict[str, list[tuple[str, str]]] = {}

@@ -2,8 +2,10 @@
 
 Global placement follows the SimPL idea in a small form: solve the quadratic wirelength problem
 (cliques for small nets, a star node for large ones, I/O pins fixed), spread the solution by
-recursive area-balanced bisection (a cell counts at least ``SPACE_PER_PIN`` per pin, so pin-dense
-logic is spread more), pull each cell towards its spread position with an anchor whose
+recursive area-balanced bisection (a cell counts at least ``space_per_pin`` sites per pin, so
+pin-dense logic is spread more) into a region no larger than ``target_density`` needs (a die much
+larger than its cells keeps them together at its centre instead of strewing them over all of
+it, which only lengthens wires), pull each cell towards its spread position with an anchor whose
 weight grows every round, and solve again. Legalisation then puts each cell on the nearest free run
 of sites in the nearest rows (taps are already fixed), and :class:`RowOccupancy` stays available so
 later stages (clock buffers) can insert cells the same way.
@@ -19,9 +21,6 @@ from kchip.flows.physical.layout import Instance, Layout
 from kchip.flows.physical.lef import Macro
 
 STAR_THRESHOLD = 8
-#: spreading treats a cell as at least this wide per connected pin (nm), so that pin-dense logic
-#: (small NAND/AOI gates) gets the routing room its pins need
-SPACE_PER_PIN = 920
 
 
 class PlacementError(RuntimeError):
@@ -153,9 +152,31 @@ def _system(n_vars: int, nets, fixed_pos, anchors_w, anchors_pos):
     return A, b
 
 
+def spreading_region(core: tuple[int, int, int, int], cell_area: float,
+                     target_density: float | None) -> tuple[float, float, float, float]:
+    """The part of ``core`` that cells of ``cell_area`` (nm2) spread over: all of it without a
+    target or when they fill it to ``target_density`` or more, else a rectangle of the core's
+    shape at its centre that they fill to exactly ``target_density``."""
+    x0, y0, x1, y1 = core
+    if target_density is None:
+        return float(x0), float(y0), float(x1), float(y1)
+    if not 0 < target_density <= 1:
+        raise ValueError(f"target_density = {target_density!r} must be above 0 and at most 1")
+    core_area = (x1 - x0) * (y1 - y0)
+    if core_area <= 0 or cell_area >= target_density * core_area:
+        return float(x0), float(y0), float(x1), float(y1)
+    half = np.sqrt(cell_area / (target_density * core_area)) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return cx - (x1 - x0) * half, cy - (y1 - y0) * half, cx + (x1 - x0) * half, cy + (y1 - y0) * half
+
+
 def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: int = 1,
-          space_per_pin: int = SPACE_PER_PIN) -> dict[str, float]:
-    """Place every unplaced instance legally in the rows; returns placement metrics."""
+          space_per_pin: float = 2.0, target_density: float | None = None) -> dict[str, float]:
+    """Place every unplaced instance legally in the rows; returns placement metrics.
+
+    Spreading counts a cell at least ``space_per_pin`` sites wide per connected pin, so that
+    pin-dense logic (small NAND/AOI gates) gets the routing room its pins need, and keeps the
+    cells within :func:`spreading_region` for ``target_density``."""
     movable = [n for n, i in layout.instances.items() if i.x is None]
     index = {name: k for k, name in enumerate(movable)}
     x0, y0, x1, y1 = layout.core
@@ -188,7 +209,8 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
             nets.append((ts, None, 1.0 / (len(ts) - 1)))
     widths = np.array([macros[layout.instances[n].cell].width for n in movable], dtype=float)
     pins = np.array([len(layout.instances[n].conns) for n in movable], dtype=float)
-    areas = np.maximum(widths, pins * space_per_pin) * layout.site[1]
+    areas = np.maximum(widths, pins * space_per_pin * layout.site[0]) * layout.site[1]
+    region = spreading_region(layout.core, float(widths.sum()) * layout.site[1], target_density)
     rng = np.random.default_rng(seed)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     pos = np.zeros((n_vars, 2))
@@ -210,7 +232,7 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         out_x = np.empty(len(movable))
         out_y = np.empty(len(movable))
         _spread(np.arange(len(movable)), pos[: len(movable), 0], pos[: len(movable), 1], areas,
-                (x0, y0, x1, y1), out_x, out_y)
+                region, out_x, out_y)
         spread = np.stack([out_x, out_y], axis=1)
         anchor_w[: len(movable)] = 0.02 * (2 ** r)
         anchor_pos[: len(movable)] = spread
@@ -226,6 +248,7 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         inst.x, inst.y = x, y
         inst.orient = dict(layout.rows)[y]
     return {
+        "place__region__fraction": (region[2] - region[0]) * (region[3] - region[1]) / max(1, (x1 - x0) * (y1 - y0)),
         "place__displacement__mean_um": displacement / max(1, len(movable)) / 1000,
         "place__hpwl__um": hpwl(layout, macros),
     }

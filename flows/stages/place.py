@@ -17,14 +17,18 @@ class Place(Stage):
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")
     variables = (Variable("rounds", int, 8, "", "spreading rounds of global placement", minimum=0, maximum=1000),
                  Variable("seed", int, 1, "", "seed of the initial cell scatter", minimum=0, maximum=2**31 - 1),
-                 Variable("space_per_pin_um", float, 0.92, "um", "room spreading gives each pin of a cell",
-                          minimum=0.0, maximum=100.0))
+                 Variable("space_per_pin_sites", float, 2.0, "sites", "room spreading gives each pin of a cell",
+                          minimum=0.0, maximum=100.0),
+                 Variable("target_density", float, 0.2, "", "cell area per core area where cells spread: "
+                          "on a die larger than the cells need they keep together at its centre",
+                          minimum=0.05, maximum=1.0))
 
     def execute(self, ctx):
         _, macros = technology(ctx)
         layout = load_layout(ctx)
         metrics = place(layout, macros, rounds=ctx.config["rounds"], seed=ctx.config["seed"],
-                        space_per_pin=int(ctx.config["space_per_pin_um"] * 1000))
+                        space_per_pin=ctx.config["space_per_pin_sites"],
+                        target_density=ctx.config["target_density"])
         views = {"layout": save_layout(ctx, layout, "placed"),
                  "placed_def": write_pdk_def(ctx.folder / f"{ctx.design.top}.placed.def", layout, ctx.pdk)}
         return views, {k: round(float(v), 3) for k, v in metrics.items()}
