@@ -70,3 +70,20 @@ def test_a_tech_file_in_parts_is_inlined_and_a_missing_part_named(ihp_root, tmp_
     broken.write_text("tech\n  format 35\n  broken\nend\ninclude no-such-part\n")
     with pytest.raises(ValueError, match=r"broken.tech: 'include no-such-part' names no tech file beside it"):
         derive_magic_tech(broken, tmp_path / "out.tech", drop_cif_rules=False)
+
+
+def test_the_ihp_counter_layout_matches_its_netlist_in_lvs(ihp_run, pdk):
+    """IHP's CIF input style reads the top's port labels (text purpose) as plain text: the flow makes
+    them ports so that netgen finds the top cell, and the transistors come from the CDL's M cards."""
+    assert main(["flow", "run", "--design", "counter", "--pdk", "ihp-sg13g2", "--pdk-root", str(pdk.root),
+                 "--run-dir", str(ihp_run), "--to", "lvs", "--jobs", "1"]) == 0
+    result = json.loads(_stage_file(ihp_run, "lvs", "lvs.json").read_text())
+    assert result["matched"] and result["mismatches"] == 0 and result["unverified_cells"] == []
+    layout = _stage_file(ihp_run, "lvs", "counter.layout.spice").read_text()
+    assert re.search(r"^\.subckt counter .*\bclk\b", layout, re.M | re.I), "the top cell has no ports"
+    setup = _stage_file(ihp_run, "lvs", "netgen_setup.tcl").read_text()
+    cdl_models = set(re.findall(r"^M\S*\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)",
+                                (pdk.root / "ihp-sg13g2/libs.ref/sg13g2_stdcell/cdl/sg13g2_stdcell.cdl").read_text(),
+                                re.M | re.I))
+    assert cdl_models and all(f'permute "-circuit1 {m}" 1 3' in setup for m in cdl_models if m in setup)
+    assert any(f'permute "-circuit1 {m}" 1 3' in setup for m in cdl_models)

@@ -3,7 +3,7 @@
 import pytest
 
 from kchip.flows.signoff.cdl import (Devices, finger_groups, read_subckts, rewrite_card, spice_number, stack_nets,
-                                     subckt_cards, write_lvs_cdl)
+                                     subckt_cards, transistor_models, write_lvs_cdl)
 
 # A two-input AOI in the PDK's CDL style: a 2-finger n-stack (inner net sndA1) under a 2-finger
 # p-network whose inner net pndA joins three devices.
@@ -22,6 +22,13 @@ MMNB0 Y B1 VGND VNB nfet_01v8 m=2 w=0.65 l=0.15
 
 #: SKY130's device naming, as pdk/sky130A.toml [lvs] gives it
 DEVICES = Devices("sky130_fd_pr__", "sky130_fd_pr__res_generic_po")
+
+
+def test_transistor_models_are_the_m_cards_models_with_the_prefix(tmp_path):
+    cdl = tmp_path / "cells.cdl"
+    cdl.write_text(AOI + ".SUBCKT tie A VSS\nR0 A VSS short\nDD0 VSS A dantenna\n.ENDS tie\n")
+    assert transistor_models(cdl, DEVICES) == {"sky130_fd_pr__pfet_01v8_hvt", "sky130_fd_pr__nfet_01v8"}
+    assert transistor_models(cdl, Devices("", "")) == {"pfet_01v8_hvt", "nfet_01v8"}
 
 
 def test_spice_numbers():

@@ -1,5 +1,7 @@
 """Tests for kchip.flows.signoff.lvs: magic extraction and netgen against the gate-level netlist."""
 
+from pathlib import Path
+
 import pytest
 
 from kchip.flows.signoff import lvs
@@ -53,11 +55,24 @@ def test_count_mismatches_from_netgen_json():
 
 def test_setup_covers_transistors_resistors_and_ignored_cells():
     setup = lvs.netgen_setup(["sky130_fd_pr__nfet_01v8", "sky130_fd_pr__res_generic_po"],
-                             ["sky130_fd_sc_hd__tapvpwrvgnd_1"], short_resistor="sky130_fd_pr__res_generic_po")
+                             ["sky130_fd_sc_hd__tapvpwrvgnd_1"], short_resistor="sky130_fd_pr__res_generic_po",
+                             transistors={"sky130_fd_pr__nfet_01v8"})
     assert 'permute "-circuit2 sky130_fd_pr__nfet_01v8" 1 3' in setup
     assert 'property "-circuit1 sky130_fd_pr__nfet_01v8" parallel {l critical} {w add}' in setup
     assert 'property "-circuit2 sky130_fd_pr__res_generic_po" delete w l' in setup
     assert 'ignore class "-circuit1 sky130_fd_sc_hd__tapvpwrvgnd_1"' in setup
+
+
+def test_setup_treats_only_the_given_transistors_as_transistors():
+    setup = lvs.netgen_setup(["sg13_lv_nmos", "sg13g2_inv_1"], [], transistors={"sg13_lv_nmos"})
+    assert 'permute "-circuit1 sg13_lv_nmos" 1 3' in setup
+    assert "sg13g2_inv_1" not in setup
+
+
+def test_extraction_makes_ports_of_the_top_labels_only_when_it_has_none():
+    script = lvs.extraction_script(Path("a.gds"), "top", Path("top.spice"), "style")
+    assert "if {[port first] < 0} {port makeall}" in script
+    assert script.index("port makeall") < script.index("extract all")
 
 
 def test_layout_matches_its_netlist(pdk, tmp_path):

@@ -12,8 +12,9 @@ from kchip.flows.physical.sizing import equivalent_cells, steiner_ratio
 from kchip.formats.liberty import read_cells
 
 FLOPS = 160
-#: the shared net keeps all its sinks (no buffer tree), so that only sizing can bring it within limits
-UNBUFFERED = ("--set", "cts.signal_max_fanout=1000")
+#: the shared net keeps all its sinks (no buffer tree after placement, and synthesis maps for area,
+#: so ABC neither buffers nor sizes it), so that only the sizing can bring it within limits
+UNBUFFERED = ("--set", "cts.signal_max_fanout=1000", "--set", "synth.abc_goal=area")
 
 FANOUT = f"""\
 module fan (input clk, input a, input b, output [{FLOPS - 1}:0] q);

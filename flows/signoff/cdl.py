@@ -160,6 +160,14 @@ def read_subckts(source: Path) -> dict[str, tuple[str, list[str]]]:
     return subckts
 
 
+def transistor_models(source: Path, devices: Devices) -> set[str]:
+    """The transistor models of a CDL file (its ``M`` cards) as the layout's extraction names them
+    (with the device prefix): the devices whose source and drain netgen may swap and whose
+    parallel fingers it merges."""
+    return {f"{devices.prefix}{_Transistor.parse(card).model}"
+            for _, body in read_subckts(source).values() for card in body if card[0] in "Mm"}
+
+
 def rewrite_card(card: str, devices: Devices) -> str:
     """One CDL card in magic's device form (cards that need no change come back unchanged)."""
     tokens = card.split()

@@ -11,7 +11,9 @@ extracts is ignored (:func:`layout_only_models`), and netgen compares such empty
 by their pin names, so the net each diode sits on is still checked.
 
 Extraction uses the descriptor's ``magic_extract_style`` (a CIF input style of the tech file; on
-SKY130 ``sky130(vendor)``) so that the top cell's text labels become ports.
+SKY130 ``sky130(vendor)``) so that the top cell's text labels become ports; a style that reads them
+as plain text (IHP's ``sg13g2``) gets them made ports after reading (:func:`extraction_script`).
+Transistors are the models of the CDL's ``M`` cards (:func:`.cdl.transistor_models`).
 
 Multi-finger transistors: the CDL folds fingers into one wider device, which netgen matches with the
 layout's parallel fingers, but some cell layouts draw a series stack once per finger (separate inner
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Iterable
 
 from kchip.flows.signoff.cdl import (Devices, finger_groups, read_subckts, stack_nets, subckt_text,
-                                     write_lvs_cdl)
+                                     transistor_models, write_lvs_cdl)
 from kchip.flows.signoff.magic_tech import derive_magic_tech
 from kchip.pdk.rules import load_rules
 from kchip.tools import magic, netgen
@@ -123,11 +125,19 @@ def write_powered_netlist(netlist_v: Path, dest: Path, top: str, cell_pins: dict
 
 def extraction_script(gds: Path, top: str, spice: Path, style: str) -> str:
     """Magic Tcl: read the GDS in CIF input ``style`` (labels as ports), extract ``top`` and write
-    an LVS netlist."""
+    an LVS netlist.
+
+    When the style reads none of the top cell's labels as a port, all of them become ports: magic
+    writes a top cell without ports as a bare "top level circuit" rather than ``.subckt top``, and
+    netgen then has no cell named ``top`` to compare. (An input style may keep ports for labels on
+    the pin purpose and read those on the text purpose, where the GDS writer puts the port names,
+    as plain text.)
+    """
     return "\n".join([
         "drc off",
         f"cif istyle {style}",
         *magic.gds_load_commands(gds, top),
+        "if {[port first] < 0} {port makeall}",
         "extract no all",
         "extract all",
         "ext2spice lvs",
@@ -136,19 +146,22 @@ def extraction_script(gds: Path, top: str, spice: Path, style: str) -> str:
 
 
 def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str],
-                 layout_only_models: Iterable[str] = (), short_resistor: str | None = None) -> str:
+                 layout_only_models: Iterable[str] = (), short_resistor: str | None = None,
+                 transistors: Iterable[str] = ()) -> str:
     """A netgen setup script for the devices and cells found in the two netlists.
 
-    Transistors: source and drain are interchangeable, parallel fingers merge with their widths
+    Transistors (the ``device_models`` among ``transistors``, see :func:`.cdl.transistor_models`):
+    source and drain are interchangeable, parallel fingers merge with their widths
     added, W and L agree to 1 %, the diffusion areas/perimeters magic adds are ignored. Resistors
     modelling the tie cell's shorts (model ``short_resistor``) are compared by topology only. Physical-only cells are ignored,
     and so are the ``layout_only_models`` in the layout (see :func:`layout_only_models`).
     """
     lines = ["# netgen setup written by kchip.flows.signoff.lvs"]
+    transistors = set(transistors)
     for model in sorted(set(device_models)):
         for circuit in (1, 2):
             target = f'"-circuit{circuit} {model}"'
-            if "fet" in model:
+            if model in transistors:
                 lines += [
                     f"permute {target} 1 3",
                     f"property {target} parallel enable",
@@ -292,7 +305,8 @@ def choose_stack_forms(invocation: Invocation, workdir: Path, cells: Iterable[st
         return {}
     models = {c for cell in {cell for cell, _ in variants}
               for c in _instance_classes(folder / f"{cell}.layout.spice") if c.startswith(devices.prefix)}
-    _write_atomic(setup, netgen_setup(models, (), short_resistor=devices.short_resistor))
+    _write_atomic(setup, netgen_setup(models, (), short_resistor=devices.short_resistor,
+                                      transistors=transistor_models(pdk_cdl, devices)))
     script = _write_atomic(folder / "compare.tcl", "\n".join([*commands, "quit"]) + "\n")
     output = netgen.run_script(invocation, script, log_name="netgen-stack-forms.log", cwd=folder)
     verdicts = [line.strip() for line in re.findall(r"^Result:\s*(.*)$", output, re.M)]
@@ -349,7 +363,8 @@ def run_lvs(gds: Path, netlist_v: Path, top: str, pdk, workdir: Path, invocation
     ignored = {c for c in classes if any(fnmatch.fnmatchcase(c, p) for p in physical_cells)}
     layout_only = layout_only_models(layout_spice, read_subckts(cells_cdl))
     setup = _write_atomic(workdir / "netgen_setup.tcl",
-                          netgen_setup(models, ignored, layout_only, devices.short_resistor))
+                          netgen_setup(models, ignored, layout_only, devices.short_resistor,
+                                       transistor_models(pdk.cdl, devices)))
 
     report = workdir / "lvs.report"
     outcome = _compare(invocation, workdir, top, layout_spice, cells_cdl, powered, setup, report,
