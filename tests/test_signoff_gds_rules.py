@@ -4,7 +4,9 @@ For every rule of the descriptor's ``[gds_rules]`` table a small layout drawn wi
 that rule by one grid step (5 nm of length; for areas, 5 nm of length at the layer's minimum width) and
 must be reported under the rule's id at the expected place, with nothing else reported; the same
 layout at the legal value must be entirely clean. The table's values are compared with the PDK's own
-KLayout deck, and the counter's real GDS from the flow must be clean.
+KLayout deck, and the counter's real GDS from the flow must be clean. The drawn-layout tests run on
+every descriptor with a ``[gds_rules]`` table (sky130A, ihp-sg13g2); each PDK's deck is parsed on its
+own terms (SkyWater's values in the messages; IHP's in the messages or in the deck's JSON of values).
 """
 
 from __future__ import annotations
@@ -23,20 +25,27 @@ from kchip.design import resolve_design
 from kchip.flows.runner import run_flow
 from kchip.flows.signoff.gds_rules import (ENCLOSURE_KINDS, METRIC_UNITS, GdsRuleResult, Rule, check_gds,
                                           layer_numbers, load_rules, write_report)
-from kchip.pdk import DESCRIPTOR_DIR
+from kchip.pdk import DESCRIPTOR_DIR, PdkError, load_pdk
 
 GRID = 0.005
 LICON = 0.17  # licon size (periphery licon.1): licon has no rule of its own in the table
 AMPLE = 0.1  # a margin above every enclosure rule, for the sides a layout does not test
 KLAYOUT_DECK = "libs.tech/klayout/drc/sky130A_mr.drc"
-TABLE = tomllib.loads((DESCRIPTOR_DIR / "sky130A.toml").read_text())["gds_rules"]["rules"]
+IHP = "ihp-sg13g2"
+TABLES = {name: tomllib.loads((DESCRIPTOR_DIR / f"{name}.toml").read_text())["gds_rules"]["rules"]
+          for name in ("sky130A", IHP)}
+TABLE = TABLES["sky130A"]
 
 
-def rule_ids(*checks: str) -> list[str]:
-    return [rule["id"] for rule in TABLE if rule["check"] in checks]
-
-
-METAL_SPACINGS = [r["id"] for r in TABLE if r["check"] == "space" and r["layer"] not in {x.get("of") for x in TABLE}]
+def rule_cases(*checks: str, metals_only: bool = False) -> list:
+    """(PDK, rule id) of every table's rules of the ``checks`` kinds (all when none); ``metals_only``
+    leaves out the rules on cut layers."""
+    cases = []
+    for name, table in TABLES.items():
+        cuts = {r.get("of") for r in table}
+        cases += [pytest.param(name, r["id"], id=f"{name}:{r['id']}") for r in table
+                  if (not checks or r["check"] in checks) and not (metals_only and r["layer"] in cuts)]
+    return cases
 
 
 def on_grid(value: float, *, up: bool = True) -> float:
@@ -147,6 +156,27 @@ def rules(pdk) -> dict[str, Rule]:
     return {rule.id: rule for rule in load_rules(pdk)}
 
 
+@pytest.fixture(scope="module")
+def ihp(pdk):
+    """The ihp-sg13g2 PDK from the same PDK root; skipped when the root has none."""
+    try:
+        return load_pdk(IHP, pdk.root)
+    except PdkError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def pdks(request, pdk):
+    """A PDK by name: sky130A, or ihp-sg13g2 when the PDK root has it."""
+    return lambda name: pdk if name == "sky130A" else request.getfixturevalue("ihp")
+
+
+def pdk_rule(pdks, name: str, rule_id: str):
+    """The PDK named ``name`` and its rule ``rule_id``."""
+    found = pdks(name)
+    return found, {rule.id: rule for rule in load_rules(found)}[rule_id]
+
+
 def test_every_layer_and_kind_is_covered(rules):
     layers = {(r.layer, r.check) for r in rules.values()} | {(r.of, r.check) for r in rules.values()}
     for metal in ("li1", "met1", "met2", "met3", "met4"):
@@ -167,20 +197,20 @@ def test_rule_values_match_the_pdk_klayout_deck(pdk, rules, rule_id):
     assert rule.value == pytest.approx(float(numbers[-1]) if numbers else 0.0), match.group(1)
 
 
-@pytest.mark.parametrize("rule_id", [r["id"] for r in TABLE])
-def test_rule_broken_by_one_grid_step_is_reported_and_legal_value_is_clean(pdk, rules, tmp_path, rule_id):
-    rule = rules[rule_id]
+@pytest.mark.parametrize(("name", "rule_id"), rule_cases())
+def test_rule_broken_by_one_grid_step_is_reported_and_legal_value_is_clean(pdks, tmp_path, name, rule_id):
+    pdk, rule = pdk_rule(pdks, name, rule_id)
     broken, where = draw_rule(pdk, rule, GRID)
     assert_found_at(broken.check(tmp_path), rule, where)
     legal, _ = draw_rule(pdk, rule, 0.0)
     assert legal.check(tmp_path).violations == ()
 
 
-@pytest.mark.parametrize("rule_id", rule_ids("enclosure"))
-def test_cut_sticking_out_of_its_metal(pdk, rules, tmp_path, rule_id):
+@pytest.mark.parametrize(("name", "rule_id"), rule_cases("enclosure"))
+def test_cut_sticking_out_of_its_metal(pdks, tmp_path, name, rule_id):
     """A cut 5 nm outside its metal is reported as itself (and, having no margin on that side, may break
     the metal's two-sides rule too); flush with the metal it passes only when the value is 0."""
-    rule = rules[rule_id]
+    pdk, rule = pdk_rule(pdks, name, rule_id)
     broken, where = draw_rule(pdk, rule, rule.value + GRID)
     result = broken.check(tmp_path)
     assert {(v.rule, v.box) for v in result.violations if v.rule == rule.id} == {(rule.id, where)}
@@ -194,10 +224,10 @@ def test_cut_sticking_out_of_its_metal(pdk, rules, tmp_path, rule_id):
         assert {v.rule for v in result.violations} == {rule.id}
 
 
-@pytest.mark.parametrize("rule_id", rule_ids("enclosure_opposite"))
-def test_enclosure_on_two_opposite_sides(pdk, rules, tmp_path, rule_id):
+@pytest.mark.parametrize(("name", "rule_id"), rule_cases("enclosure_opposite"))
+def test_enclosure_on_two_opposite_sides(pdks, tmp_path, name, rule_id):
     """The margin is needed on both sides along x or along y: along y passes, two adjacent sides do not."""
-    rule = rules[rule_id]
+    pdk, rule = pdk_rule(pdks, name, rule_id)
     for margins, clean in (("y", True), ("adjacent", False)):
         d = Drawing(pdk)
         c, v = d.cut_size(rule.of), rule.value
@@ -211,11 +241,11 @@ def test_enclosure_on_two_opposite_sides(pdk, rules, tmp_path, rule_id):
             assert_found_at(result, rule, (0, 0, c, c))
 
 
-@pytest.mark.parametrize("rule_id", METAL_SPACINGS)
-def test_spacing_counts_notches_and_corners(pdk, rules, tmp_path, rule_id):
+@pytest.mark.parametrize(("name", "rule_id"), rule_cases("space", metals_only=True))
+def test_spacing_counts_notches_and_corners(pdks, tmp_path, name, rule_id):
     """A notch inside one shape, and two shapes meeting corner to corner, are measured like any spacing
     (Euclidean: diagonal gaps of dx = dy pass once dx * sqrt(2) reaches the value)."""
-    rule = rules[rule_id]
+    pdk, rule = pdk_rule(pdks, name, rule_id)
     for shift in (GRID, 0.0):
         d = Drawing(pdk)
         w, gap = d.value("width", rule.layer), rule.value - shift
@@ -311,3 +341,99 @@ def test_the_counter_gds_is_clean(pdk, counter_gds, tmp_path):
     assert set(result.errors_by_rule) == {r["id"] for r in TABLE}
     write_report(result, tmp_path / "counter.json")
     assert json.loads((tmp_path / "counter.json").read_text())["total"] == 0
+
+
+# IHP SG13G2: the values against the PDK's own KLayout deck, parsed here without the descriptor's help.
+# The main rule set computes M1.a/b, Mn.a/b and Vn.a-c in rule_decks/beol/*.drc with values from
+# rule_decks/sg13g2_tech_default.json (Metal2-5 and Via2-4 in loops that fill in the number); the extra
+# rule set rule_decks/sg13g2_maximal.drc writes its values (M1.d, Mn.c, Mn.c1, Mn.d, Vn.c1) in the messages.
+IHP_DRC = "libs.tech/klayout/tech/drc/rule_decks"
+IHP_DECKS = ("beol/5_16_metal1.drc", "beol/5_17_metaln.drc", "beol/5_19_via1.drc", "beol/5_20_vian.drc",
+             "sg13g2_maximal.drc")
+IHP_VALUES = "sg13g2_tech_default.json"
+#: what the deck's code for a rule of each kind does (KLayout DRC calls)
+IHP_KIND_CODE = {
+    "width": r"\.width\(", "space": r"\.space\(", "area": r"with_area", "size": r"without_bbox_min",
+    "enclosure": r"enclosed\((?![^)]*two_opposite_sides_allowed)", "enclosure_opposite":
+        r"enclosed\([^)]*projection[^)]*one_side_allowed, two_opposite_sides_allowed\)",
+}
+#: deck rules on the drawn layers that the table leaves out (see the comments of its [gds_rules])
+IHP_LEFT_OUT = re.compile(r"M1\.c1?|M[1-5]\.[efgi]|V[1-4]\.b1")
+IHP_OUTPUT = re.compile(r"""\.output\(\s*(['"])(.+?)\1,\s*"([^"]*)"\s*\)""", re.S)
+
+
+def ihp_deck_rules(root) -> dict[str, tuple[str, str]]:
+    """Every rule output by the IHP deck files: name -> (message with the values filled in, the code
+    between the previous output and this one)."""
+    values = json.loads((root / IHP_DRC / IHP_VALUES).read_text())["drc_rules"]
+    found = {}
+    for deck in IHP_DECKS:
+        text = (root / IHP_DRC / deck).read_text()
+        variables = dict(re.findall(r"(\w+)\s*=\s*drc_rules\['(\w+)'\]\.to_f", text))
+        start = re.search(r"\w+_start_index\s*=\s*(\d+)", text)
+        layers = re.search(r"\w+_lay\s*=\s*\[([^\]]*)\]", text)
+        numbers = range(int(start.group(1)), int(start.group(1)) + len(layers.group(1).split(","))) if start else [0]
+        previous = 0
+        for match in IHP_OUTPUT.finditer(text):
+            code, previous = text[previous:match.start()], match.end()
+            for number in numbers:
+                def fill(template: str, number=number) -> str:
+                    return re.sub(r"#\{(\w+)\}", lambda m: str(number) if m.group(1).endswith("_no")
+                                  else str(values[variables[m.group(1)]]), template)
+                found[fill(match.group(2))] = (fill(match.group(3)), code)
+    return found
+
+
+@pytest.fixture(scope="module")
+def ihp_deck(ihp) -> dict[str, tuple[str, str]]:
+    return ihp_deck_rules(ihp.root / IHP)
+
+
+@pytest.mark.parametrize("rule_id", [r["id"] for r in TABLES[IHP]])
+def test_ihp_rule_values_match_the_pdk_klayout_deck(ihp, ihp_deck, rule_id):
+    """Each IHP rule names a deck rule on the same layers, checked the same way, with the same value."""
+    rule = {r.id: r for r in load_rules(ihp)}[rule_id]
+    assert rule.deck in ihp_deck, f"{rule.deck} is not an output of {IHP_DRC}/{{{', '.join(IHP_DECKS)}}}"
+    message, code = ihp_deck[rule.deck]
+    for layer in filter(None, (rule.layer, rule.of)):
+        assert re.search(rf"\b{layer}\b", message), (layer, message)
+    assert re.search(IHP_KIND_CODE[rule.check], code), (rule.check, code)
+    value = re.search(r"(\d+(?:\.\d+)?)\D*$", message)
+    assert rule.value == pytest.approx(float(value.group(1))), message
+
+
+def test_ihp_table_covers_the_deck_rules_of_the_drawn_layers(ihp, ihp_deck):
+    """Every deck rule named after Metal1-5 or Via1-4 is in the table or among the ones left out."""
+    table = {r.deck for r in load_rules(ihp)}
+    drawn = {name for name in ihp_deck if re.fullmatch(r"(M[1-5]|V[1-4])\.\w+", name)}
+    assert drawn - table == {name for name in drawn if IHP_LEFT_OUT.fullmatch(name)}
+    layers = {(r.layer, r.check) for r in load_rules(ihp)} | {(r.of, r.check) for r in load_rules(ihp)}
+    for n in range(1, 6):
+        assert {(f"Metal{n}", k) for k in ("width", "space", "area")} <= layers
+    for n in range(1, 5):
+        assert {(f"Via{n}", k) for k in ("size", "space", "enclosure", "enclosure_opposite")} <= layers
+
+
+def test_ihp_too_narrow_metal2_is_reported(ihp, tmp_path):
+    """A Metal2 wire 0.195 um wide next to a legal 0.2 um one: one M2.a violation, on the narrow wire."""
+    d = Drawing(ihp)
+    d.box("Metal2", 0, 0, 2, 0.195)
+    d.box("Metal2", 0, 1, 2, 1.2)
+    result = d.check(tmp_path)
+    assert [(v.rule, v.layer, v.box) for v in result.violations] == [("M2.a", "Metal2", (0, 0, 2, 0.195))]
+    assert result.metrics()["drc__gds_rules__errors__count__rule:M2.a"] == 1
+
+
+@pytest.fixture(scope="module")
+def ihp_counter_gds(ihp, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ihp-counter-gds-rules")
+    result = run_flow(resolve_design("counter"), IHP, ihp.root, run_dir, to_stage="gds")
+    assert result.ok, [(s.name, s.error) for s in result.stages if s.error]
+    (gds,) = run_dir.glob("stages/*-gds/*/counter.gds")
+    return gds
+
+
+def test_the_ihp_counter_gds_is_clean(ihp, ihp_counter_gds):
+    result = check_gds(ihp_counter_gds, "counter", ihp)
+    assert result.total == 0, result.violations[:20]
+    assert set(result.errors_by_rule) == {r["id"] for r in TABLES[IHP]}
