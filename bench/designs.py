@@ -27,7 +27,10 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 KEYS = ("design__instance__count", "design__die__area_um2", "design__core_area__um2", "design__utilization",
         "route__unrouted__count", "route__rounds__count", "drc__errors__count", "antenna__violations__count",
         "lvs__mismatch__count", "lvs__unverified_cells__count", "equiv__unproven__count",
-        "timing__setup__ws", "timing__hold__ws", "timing__unconstrained__count", "timing__clock_period__ns")
+        "timing__setup__ws", "timing__hold__ws", "timing__unconstrained__count", "timing__clock_period__ns",
+        "timing__setup_without_wires__ws", "timing__wire_delay__fraction", "timing__drv__max_cap__count",
+        "timing__drv__max_slew__count", "synth__area__um2", "place__region__fraction",
+        "route__antenna_violations_before__count", "antenna__diodes__count")
 
 
 def _stage_report(run_dir: Path) -> tuple[dict, dict | None]:
