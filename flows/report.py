@@ -120,7 +120,8 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
               + (" ([antenna.txt](antenna.txt))" if antenna.get("violations") else "") + "."]
     if drc.get("dropped_from_magic"):
         lines += ["", "Rules checked with KLayout instead of magic: " + "; ".join(drc["dropped_from_magic"])]
-    lines += ["", "Rules not checked by any tool: " + ("; ".join(drc.get("unchecked_rules", [])) or "none")]
+    lines += ["", "Rules not checked by any tool: " + ("; ".join(drc.get("unchecked_rules", [])) or "none")
+              + (f" (why: {drc['dropped_reason']})" if drc.get("unchecked_rules") and drc.get("dropped_reason") else "")]
     lines += ["", f"LVS: {lvs.get('result')} (mismatches: {lvs.get('mismatches')})"]
     if lvs.get("unverified_cells"):
         lines += ["", f"Cells compared with their own extraction: {len(lvs['unverified_cells'])} "

@@ -62,6 +62,10 @@ class Signoff:
     magic_extract_style: str
     device_prefix: str
     short_resistor: str
+    # what magic's DRC does with the rules it evaluates through generated CIF layers ("auto", "keep",
+    # "drop"; see kchip.flows.signoff.drc) and, when the descriptor sets it, why
+    magic_cif_rules: str = "auto"
+    magic_cif_rules_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,25 @@ def _signoff(reader: _Reader, pdk: Pdk) -> Signoff:
         magic_tech_name=pdk.magic_tech.stem,
         magic_drc_style=reader.get("signoff.magic_drc_style", str),
         magic_extract_style=reader.get("signoff.magic_extract_style", str),
-        device_prefix=reader.get("lvs.device_prefix", str), short_resistor=reader.get("lvs.short_resistor", str))
+        device_prefix=reader.get("lvs.device_prefix", str), short_resistor=reader.get("lvs.short_resistor", str),
+        **_magic_cif_rules(reader))
+
+
+MAGIC_CIF_RULE_POLICIES = ("auto", "keep", "drop")
+
+
+def _magic_cif_rules(reader: _Reader) -> dict[str, str]:
+    """The optional ``signoff.magic_cif_rules`` policy; a policy other than "auto" needs its reason in
+    ``signoff.magic_cif_rules_reason``, which the DRC report repeats next to the rules left out."""
+    if not reader.has("signoff.magic_cif_rules"):
+        return {}
+    policy = reader.choice("signoff.magic_cif_rules", reader.get("signoff.magic_cif_rules", str),
+                           MAGIC_CIF_RULE_POLICIES)
+    reason = reader.get("signoff.magic_cif_rules_reason", str).strip() if policy != "auto" else ""
+    if policy != "auto" and not reason:
+        raise _fail(reader.descriptor, "signoff.magic_cif_rules_reason", "empty; say why the rules are "
+                    f"{'left out' if policy == 'drop' else 'kept'}")
+    return {"magic_cif_rules": policy, "magic_cif_rules_reason": reason}
 
 
 def build_rules(pdk: Pdk, descriptor: Path, tech: Technology, macros: dict[str, Macro]) -> ProcessRules:

@@ -5,9 +5,10 @@
 reads back every error box magic reports, grouped by rule. ``cif_rules`` decides what happens to the
 rules magic evaluates through generated CIF layers (latch-up tap distance, n-well taps, metal holes,
 wide-metal halos, ...): ``"keep"`` checks them in magic, ``"drop"`` leaves them out, ``"auto"`` keeps
-them and, should magic crash on them, checks again without them. Rules left out are returned in
-:attr:`DrcResult.dropped_rules`; :func:`run_drc_signoff` checks them with :mod:`.layout_rules`
-and names those still unchecked.
+them and, should magic crash on them, checks again without them. Without ``cif_rules`` the
+descriptor's ``signoff.magic_cif_rules`` decides ("auto" when it has none), with its reason in
+``signoff.magic_cif_rules_reason``. Rules left out are returned in :attr:`DrcResult.dropped_rules`;
+:func:`run_drc_signoff` checks them with :mod:`.layout_rules` and names those still unchecked.
 """
 
 from __future__ import annotations
@@ -104,8 +105,11 @@ def _check(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
 
 
 def run_drc(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
-            cif_rules: str = "auto") -> DrcResult:
-    """Check ``top`` in ``gds`` against the PDK's magic rule deck; scripts and reports go to ``workdir``."""
+            cif_rules: str | None = None) -> DrcResult:
+    """Check ``top`` in ``gds`` against the PDK's magic rule deck; scripts and reports go to ``workdir``.
+    ``cif_rules`` None: the descriptor's policy."""
+    if cif_rules is None:
+        cif_rules = load_rules(pdk).signoff.magic_cif_rules
     if cif_rules not in CIF_RULE_POLICIES:
         raise ValueError(f"cif_rules={cif_rules!r} is not valid; choose one of {CIF_RULE_POLICIES}")
     gds = Path(gds)
@@ -130,6 +134,7 @@ class DrcSignoff:
 
     magic: DrcResult
     layout_rules: LayoutRuleResult
+    reason: str = ""
 
     @property
     def errors_by_rule(self) -> dict[str, int]:
@@ -140,6 +145,13 @@ class DrcSignoff:
     @property
     def total(self) -> int:
         return self.magic.total + self.layout_rules.total
+
+    @property
+    def dropped_reason(self) -> str:
+        """Why magic left rules out: the descriptor's reason, or magic's crash on them."""
+        if not self.magic.dropped_rules:
+            return ""
+        return self.reason or "magic crashed on them; checked again without them"
 
     @property
     def unchecked_rules(self) -> tuple[str, ...]:
@@ -153,8 +165,10 @@ class DrcSignoff:
 
 
 def run_drc_signoff(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
-                    cif_rules: str = "auto") -> DrcSignoff:
+                    cif_rules: str | None = None) -> DrcSignoff:
     """:func:`run_drc`, then every rule it dropped that :mod:`.layout_rules` can check."""
     result = run_drc(gds, top, pdk, workdir, invocation, cif_rules=cif_rules)
     dropped = [rule.rule_id for rule in result.dropped_rules]
-    return DrcSignoff(result, check_layout_rules(gds, top, pdk, rules=dropped))
+    signoff = load_rules(pdk).signoff
+    reason = signoff.magic_cif_rules_reason if cif_rules in (None, signoff.magic_cif_rules) else ""
+    return DrcSignoff(result, check_layout_rules(gds, top, pdk, rules=dropped), reason)

@@ -8,7 +8,8 @@ without crashing. On request the copy also leaves out the 26 DRC rules that magi
 generating CIF layers during the check (``cifmaxwidth``/``cifspacing``: latch-up tap distance,
 n-well taps, metal holes, wide-metal halos, ...): that code path is where magic 8.3.x has crashed on
 some layouts (RTimothyEdwards/magic#92), and it is the slower part of the check. The rules left out
-are returned so that they can be checked another way and named in the report.
+are returned so that they can be checked another way and named in the report. (``cifarea`` rules,
+none in SKY130's deck, are CIF-layer rules too and are left out with them.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-CIF_RULE_KEYWORDS = ("cifmaxwidth", "cifspacing")
+CIF_RULE_KEYWORDS = ("cifmaxwidth", "cifspacing", "cifarea")
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def derive_magic_tech(source: Path, dest: Path, *, drop_cif_rules: bool) -> tupl
     rules left out.
 
     The ``requires magic-...`` line is always removed. With ``drop_cif_rules`` every
-    ``cifmaxwidth``/``cifspacing`` rule of the ``drc`` section is removed as well.
+    ``cifmaxwidth``/``cifspacing``/``cifarea`` rule of the ``drc`` section is removed as well.
     """
     lines = _inlined(Path(source))
     first, last = _drc_section(lines)
@@ -97,7 +98,7 @@ def derive_magic_tech(source: Path, dest: Path, *, drop_cif_rules: bool) -> tupl
             statement = " ".join(line.strip().rstrip("\\") for line in lines[first + start:first + end])
             keyword = statement.split(maxsplit=1)[0] if statement.strip() else ""
             if keyword in CIF_RULE_KEYWORDS:
-                message = re.search(r'"([^"]*)"', statement)
+                message = re.search(r'"([^"]*)"?', statement)
                 dropped.append(TechRule(keyword, message.group(1) if message else statement))
                 for number in range(first + start, first + end):
                     keep[number] = False

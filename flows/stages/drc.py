@@ -23,6 +23,7 @@ class Drc(Stage):
         result = run_drc_signoff(ctx.views["gds"], ctx.design.top, ctx.pdk, ctx.folder, ctx.invocation)
         summary = {"errors_by_rule": result.errors_by_rule, "total": result.total,
                    "dropped_from_magic": [r.description for r in result.magic.dropped_rules],
+                   "dropped_reason": result.dropped_reason,
                    "unchecked_rules": list(result.unchecked_rules)}
         report = ctx.folder / "drc.json"
         report.write_text(json.dumps(summary, indent=2))
