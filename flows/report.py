@@ -78,6 +78,20 @@ def _worst_path(timing: str, section: str) -> str:
     return ("Startpoint:" + paths[1]).rstrip() if len(paths) > 1 else block.strip("\n")
 
 
+def _unchecked_rules(drc: dict) -> str:
+    """The DRC rules no tool checked, those with one reason together followed by ``(why: ...)``."""
+    rules = drc.get("unchecked_rules", [])
+    reasons = drc.get("unchecked_reasons") or {rule: drc.get("dropped_reason", "") for rule in rules}
+    groups: list[tuple[str, list[str]]] = []
+    for rule in rules:
+        why = reasons.get(rule, "")
+        if groups and groups[-1][0] == why:
+            groups[-1][1].append(rule)
+        else:
+            groups.append((why, [rule]))
+    return "; ".join("; ".join(names) + (f" (why: {why})" if why else "") for why, names in groups) or "none"
+
+
 def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timing: str,
               decisions: list[str], density: list[dict], pictures: dict[str, str], markers: dict[str, int]) -> str:
     verdict = signoff_verdict(metrics)
@@ -120,8 +134,7 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
               + (" ([antenna.txt](antenna.txt))" if antenna.get("violations") else "") + "."]
     if drc.get("dropped_from_magic"):
         lines += ["", "Rules checked with KLayout instead of magic: " + "; ".join(drc["dropped_from_magic"])]
-    lines += ["", "Rules not checked by any tool: " + ("; ".join(drc.get("unchecked_rules", [])) or "none")
-              + (f" (why: {drc['dropped_reason']})" if drc.get("unchecked_rules") and drc.get("dropped_reason") else "")]
+    lines += ["", "Rules not checked by any tool: " + _unchecked_rules(drc)]
     lines += ["", f"LVS: {lvs.get('result')} (mismatches: {lvs.get('mismatches')})"]
     if lvs.get("unverified_cells"):
         lines += ["", f"Cells compared with their own extraction: {len(lvs['unverified_cells'])} "

@@ -105,3 +105,24 @@ def test_ihp_cif_layer_rules_are_reported_not_checked_with_the_reason(pdk, ihp_r
     assert result.total == 0 and result.dropped_reason == signoff.magic_cif_rules_reason
     unchecked = {rule_id(rule) for rule in result.unchecked_rules}
     assert {"LU.a", "LU.b", "LU.c, LU.c1", "LU.d, LU.d1", "pSD.e/f", "pSD.g"} <= unchecked
+
+
+def test_rules_magic_refuses_in_the_ihp_tech_are_reported_not_checked(ihp_run, pdk):
+    # magic 8.3.105 rejects while loading e.g. "spacing ... manhattan_dist" (pSD.i/j), "width ...
+    # angles" (M*.g) and "maxwidth ... both" (fill maximum widths); those rules are not checked
+    assert main(["flow", "run", "--design", "counter", "--pdk", "ihp-sg13g2", "--pdk-root", str(pdk.root),
+                 "--run-dir", str(ihp_run), "--to", "drc", "--jobs", "1"]) == 0
+    drc = json.loads(_stage_file(ihp_run, "drc", "drc.json").read_text())
+    metrics = json.loads(_stage_file(ihp_run, "drc", "metrics.json").read_text())
+    log = next(_stage_file(ihp_run, "drc", "drc.json").parent.glob("magic-drc*.log")).read_text()
+    assert metrics["drc__unchecked_rules__count"] == len(drc["unchecked_rules"])
+    unchecked = {rule_id(rule): rule for rule in drc["unchecked_rules"]}
+    for rule in ("pSD.i", "pSD.j", "M1.g", "MFil.a2"):
+        assert rule in unchecked, rule
+        assert "did not accept tech line" in drc["unchecked_reasons"][unchecked[rule]]
+    assert "unknown bend option both" in drc["unchecked_reasons"][unchecked["MFil.a2"]]
+    assert "unknown bend option both" in log and "Badly formed drc spacing line" in log
+    # every complaint about the drc section is accounted for: each rejected statement's line is named
+    named = {entry["line"] for entry in drc["rejected_by_magic"]}
+    complained = {int(n) for n in re.findall(r": line (\d+): section drc:\n\t(?!Unrecognized plane|Ignoring bad plane)", log)}
+    assert complained <= named

@@ -88,3 +88,15 @@ def test_bad_input_is_named(pdk, tmp_path):
         check(pdk, tmp_path, tmp_path / "missing.gds")
     with pytest.raises(ToolError, match="cell nope is not in"):
         drc.run_drc(gds, "nope", pdk, tmp_path / "w", Invocation(tmp_path / "w"))
+
+
+def test_report_gives_each_unchecked_rule_its_reason():
+    from kchip.flows.report import _unchecked_rules
+    drc = {"unchecked_rules": ["A (x.1)", "B (x.2)", "C (y.1)"], "dropped_reason": "old magic",
+           "unchecked_reasons": {"A (x.1)": "old magic", "B (x.2)": "old magic",
+                                 "C (y.1)": "magic 8.3.105 did not accept tech line 9: unknown bend option both"}}
+    assert _unchecked_rules(drc) == ("A (x.1); B (x.2) (why: old magic); C (y.1) (why: magic 8.3.105 did not "
+                                     "accept tech line 9: unknown bend option both)")
+    # a drc.json written before the reasons were kept per rule
+    assert _unchecked_rules({"unchecked_rules": ["A (x.1)"], "dropped_reason": "r"}) == "A (x.1) (why: r)"
+    assert _unchecked_rules({}) == "none"

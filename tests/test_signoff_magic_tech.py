@@ -78,3 +78,86 @@ def test_pdk_tech_drops_every_cif_rule_of_drc_section(pdk, tmp_path):
     assert wanted <= {r.rule_id for r in dropped}
     derived = (tmp_path / "sky130A.tech").read_text()
     assert "cifmaxwidth ptap_missing" not in derived and "requires magic" not in derived
+
+
+REJECT_TECH = """\
+tech
+  madeup
+end
+drc
+ style drc variants (fast),(full)
+ width m1 100 "Metal1 width < %d (M1.a)"
+ maxwidth m1fill 5000 both "Metal1 fill width > %d (MF.1)"
+ spacing m1 via 50 manhattan_dist "Metal1 to via < %d (M1.v)"
+ edge4way m1 ~(m1)/a 30 ~(m1)/a m1 30 \\
+\tmanhattan_dist "Metal1 notch < %d (M1.n)"
+ width m2 100 angles \\
+\t"Metal2 at 45 degrees width < %d (M2.g)"
+ maxwidth m2 300 bend_ok
+variants (fast)
+ width m3 90 angles "Metal3 at 45 degrees (fast only) < %d (M3.g)"
+variants *
+ spacing m3 m3 90 touching_ok "Metal3 spacing < %d (M3.b)"
+end
+"""
+
+# magic's own format: "FILE: line N: section S:" then the message on a tab-indented line; the
+# section is read once per style, so complaints repeat
+REJECT_LOG = """\
+Magic 8.3 revision 105 - Compiled on Mon, 06 Dec 2021 22:32:27 +0200.
+DRC style is now "drc(full)"
+kchip: magic script finished
+
+--- stderr ---
+/tmp/x/in.tech: line 7: section drc:
+\tunknown bend option both
+/tmp/x/in.tech: line 8: section drc:
+\tBadly formed drc spacing line:  need "touching_ok", "touching_illegal", or "surround_ok".
+/tmp/x/in.tech: line 10: section drc:
+\tUnrecognized plane name "Metal1 notch < %d (M1.n)"
+/tmp/x/in.tech: line 10: section drc:
+\tIgnoring bad plane argument.
+/tmp/x/in.tech: line 12: section drc:
+\tRule type "width" usage: width layers width why
+/tmp/x/in.tech: line 13: section drc:
+\tRule type "maxwidth" usage: maxwidth layers maxwidth bends why
+/tmp/x/in.tech: line 15: section drc:
+\tRule type "width" usage: width layers width why
+/tmp/x/in.tech: line 40: section drc:
+\tSomething magic said about a line it read
+/tmp/x/in.tech: line 3: section cifoutput:
+\tUnknown statement "repeat".
+/tmp/x/in.tech: line 7: section drc:
+\tunknown bend option both
+"""
+
+
+def test_magic_log_complaints_are_read():
+    from kchip.tools.magic import tech_errors, version_in_log
+    errors = tech_errors(REJECT_LOG, "drc")
+    assert len(errors) == 9 and errors[0].line == 7 and errors[0].message == "unknown bend option both"
+    assert errors[3].message == "Ignoring bad plane argument."
+    assert [e.section for e in tech_errors(REJECT_LOG)].count("cifoutput") == 1
+    assert version_in_log(REJECT_LOG) == "8.3.105"
+
+
+def test_rules_magic_refused_are_mapped_to_their_rule_ids(tmp_path):
+    from kchip.flows.signoff.magic_tech import rejected_rules
+    from kchip.tools import magic
+    tech = tmp_path / "in.tech"
+    tech.write_text(REJECT_TECH)
+    errors = [(e.line, e.message) for e in magic.tech_errors(REJECT_LOG, "drc")]
+    found = rejected_rules(tech, errors, "drc(full)", kept_message=magic.TECH_RULE_KEPT_MESSAGE,
+                           kept_companion=magic.TECH_RULE_KEPT_COMPANION)
+    assert [(r.keyword, r.rule_id, r.line) for r in found[:3]] == [
+        ("maxwidth", "MF.1", 7), ("spacing", "M1.v", 8), ("width", "M2.g", 12)]
+    assert found[0].description == "Metal1 fill width > %d (MF.1)"
+    assert found[0].reason == "line 7: unknown bend option both"  # repeated complaint merged
+    raw = [r.description for r in found[3:]]
+    # a statement without a message, and a line outside the drc section, come back as they are
+    assert raw == ["tech line 13: maxwidth m2 300 bend_ok", "tech line 40: (no such line)"]
+    assert len(found) == 5  # neither the edge rule magic kept (plane argument ignored) nor the fast-only one
+    assert found[3].reason.startswith('line 13: Rule type "maxwidth" usage')
+    # the fast-only rule is not part of drc(full); without a style every complaint counts
+    everything = rejected_rules(tech, errors)
+    assert {r.rule_id for r in everything} >= {"M3.g", "M1.n"}

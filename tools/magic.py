@@ -9,6 +9,7 @@ code alone does not say whether the work was done.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from kchip.tools.base import Invocation, ToolError, ToolSpec
@@ -27,6 +28,48 @@ DONE_MARKER = "kchip: magic script finished"
 FAILED_MARKER = "kchip: magic script failed:"
 CRASH_CODES = (-11, 139, -6, 134)
 TECH_LOAD_ERRORS = ("Error loading technology", "Failed to load technology")
+#: Messages after which magic still adds the rule it names: the deprecated last ``plane`` argument
+#: of an ``edge4way`` rule is looked up (``Unrecognized plane name ...``) and then ignored
+#: (``Ignoring bad plane argument.``); every other message in the ``drc`` section means the rule
+#: was not added (usage errors, unknown options, badly formed lines).
+TECH_RULE_KEPT_MESSAGE = "Ignoring bad plane argument"
+TECH_RULE_KEPT_COMPANION = "Unrecognized plane name"
+
+_TECH_ERROR = re.compile(r"^(?P<file>.*?): line (?P<line>\d+): section (?P<section>\S+?):\s*$")
+
+
+@dataclass(frozen=True)
+class TechError:
+    """One complaint magic printed while reading its tech file: the section, the line number in
+    the tech file it read, and the message (its indented continuation lines joined)."""
+
+    section: str
+    line: int
+    message: str
+
+
+def tech_errors(log: str, section: str | None = None) -> tuple[TechError, ...]:
+    """The tech-file complaints in magic's output (``FILE: line N: section S:`` followed by the
+    message on tab-indented lines), in order, duplicates included (magic reads a section again
+    whenever a style changes); only ``section``'s when given."""
+    found, lines = [], log.splitlines()
+    for number, text in enumerate(lines):
+        head = _TECH_ERROR.match(text)
+        if not head or (section is not None and head["section"] != section):
+            continue
+        message = []
+        for follow in lines[number + 1:]:
+            if not follow.startswith("\t"):
+                break
+            message.append(follow.strip())
+        found.append(TechError(head["section"], int(head["line"]), " ".join(message)))
+    return tuple(found)
+
+
+def version_in_log(log: str) -> str:
+    """``8.3.105`` from the banner ``Magic 8.3 revision 105`` (empty when there is none)."""
+    banner = re.search(r"Magic (\d+\.\d+) revision (\d+)", log)
+    return f"{banner[1]}.{banner[2]}" if banner else ""
 
 
 class MagicCrashed(ToolError):

@@ -9,6 +9,9 @@ them and, should magic crash on them, checks again without them. Without ``cif_r
 descriptor's ``signoff.magic_cif_rules`` decides ("auto" when it has none), with its reason in
 ``signoff.magic_cif_rules_reason``. Rules left out are returned in :attr:`DrcResult.dropped_rules`;
 :func:`run_drc_signoff` checks them with :mod:`.layout_rules` and names those still unchecked.
+Rules magic refused while loading the tech file (its log names the line of each; see
+:func:`.magic_tech.rejected_rules`) are in :attr:`DrcResult.rejected_rules` and are handled the same
+way, each with magic's complaint as the reason.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kchip.flows.signoff.layout_rules import LayoutRuleResult, check_layout_rules
-from kchip.flows.signoff.magic_tech import TechRule, derive_magic_tech
+from kchip.flows.signoff.magic_tech import RejectedRule, TechRule, derive_magic_tech, rejected_rules
 from kchip.pdk.rules import load_rules
 from kchip.tools import magic
 from kchip.tools.base import Invocation
@@ -38,13 +41,16 @@ class DrcError:
 
 @dataclass(frozen=True)
 class DrcResult:
-    """What magic found: every error box, the rules it did not check, and where its files are."""
+    """What magic found: every error box, the rules it did not check (left out of its tech file, or
+    refused by magic while loading it), and where its files are."""
 
     errors: tuple[DrcError, ...]
     dropped_rules: tuple[TechRule, ...]
     report: Path
     log: Path
     tech: Path
+    rejected_rules: tuple[RejectedRule, ...] = ()
+    magic_version: str = ""
 
     @property
     def errors_by_rule(self) -> dict[str, int]:
@@ -101,7 +107,12 @@ def _check(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
     style = load_rules(pdk).signoff.magic_drc_style
     magic.run_script(invocation, tech, drc_script(gds.resolve(), top, report, style), workdir / f"drc{suffix}.tcl",
                      log_name=log_name, cwd=workdir)
-    return DrcResult(read_report(report), dropped, report, invocation.folder / log_name, tech)
+    log = invocation.folder / log_name
+    text = log.read_text(errors="replace")
+    complaints = [(error.line, error.message) for error in magic.tech_errors(text, "drc")]
+    rejected = rejected_rules(tech, complaints, style, kept_message=magic.TECH_RULE_KEPT_MESSAGE,
+                              kept_companion=magic.TECH_RULE_KEPT_COMPANION)
+    return DrcResult(read_report(report), dropped, report, log, tech, rejected, magic.version_in_log(text))
 
 
 def run_drc(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
@@ -154,10 +165,24 @@ class DrcSignoff:
         return self.reason or "magic crashed on them; checked again without them"
 
     @property
+    def unchecked_reasons(self) -> dict[str, str]:
+        """Message of each rule neither magic nor KLayout checked -> why magic did not: the rules
+        left out of its tech file first (:attr:`dropped_reason`), then those magic refused while
+        loading it (``magic 8.3.105 did not accept tech line N: <its complaint>``)."""
+        unchecked = set(self.layout_rules.unchecked)
+        reasons = {rule.description: self.dropped_reason for rule in self.magic.dropped_rules
+                   if rule.rule_id in unchecked}
+        version = f"magic {self.magic.magic_version}" if self.magic.magic_version else "magic"
+        for rule in self.magic.rejected_rules:
+            if rule.rule_id in unchecked:
+                why = f"{version} did not accept tech {rule.reason}"
+                reasons[rule.description] = "; ".join(filter(None, (reasons.get(rule.description), why)))
+        return reasons
+
+    @property
     def unchecked_rules(self) -> tuple[str, ...]:
         """Messages of the rules neither magic nor KLayout checked."""
-        return tuple(rule.description for rule in self.magic.dropped_rules
-                     if rule.rule_id in self.layout_rules.unchecked)
+        return tuple(self.unchecked_reasons)
 
     def metrics(self) -> dict[str, int]:
         """Flat metrics (units in :data:`METRIC_UNITS`)."""
@@ -168,7 +193,7 @@ def run_drc_signoff(gds: Path, top: str, pdk, workdir: Path, invocation: Invocat
                     cif_rules: str | None = None) -> DrcSignoff:
     """:func:`run_drc`, then every rule it dropped that :mod:`.layout_rules` can check."""
     result = run_drc(gds, top, pdk, workdir, invocation, cif_rules=cif_rules)
-    dropped = [rule.rule_id for rule in result.dropped_rules]
+    dropped = list(dict.fromkeys(rule.rule_id for rule in (*result.dropped_rules, *result.rejected_rules)))
     signoff = load_rules(pdk).signoff
     reason = signoff.magic_cif_rules_reason if cif_rules in (None, signoff.magic_cif_rules) else ""
     return DrcSignoff(result, check_layout_rules(gds, top, pdk, rules=dropped), reason)

@@ -10,6 +10,11 @@ n-well taps, metal holes, wide-metal halos, ...): that code path is where magic 
 some layouts (RTimothyEdwards/magic#92), and it is the slower part of the check. The rules left out
 are returned so that they can be checked another way and named in the report. (``cifarea`` rules,
 none in SKY130's deck, are CIF-layer rules too and are left out with them.)
+
+Magic also skips, with no more than a line on stderr, every rule statement it cannot parse (an
+option newer than the installed magic, a usage it does not know): :func:`rejected_rules` maps
+magic's complaints about the ``drc`` section (each names a line of the loaded copy) back to the rule
+statements and their messages, so that those rules are reported as not checked too.
 """
 
 from __future__ import annotations
@@ -33,6 +38,16 @@ class TechRule:
     def rule_id(self) -> str:
         """The foundry rule name at the end of the message, e.g. ``LU.2`` or ``met1.7``."""
         return rule_id(self.description)
+
+
+@dataclass(frozen=True)
+class RejectedRule(TechRule):
+    """A rule statement of the ``drc`` section that magic complained about while loading the tech
+    file: ``line`` is the (1-based) line magic named, ``reason`` its message(s). ``description`` is
+    the rule's message, or ``tech line N: <statement>`` when the statement has none."""
+
+    line: int
+    reason: str
 
 
 def rule_id(description: str) -> str:
@@ -61,6 +76,75 @@ def _drc_section(lines: list[str]) -> tuple[int, int]:
                 if lines[last].strip() == "end":
                     return number, last
     raise ValueError("the tech file has no 'drc ... end' section")
+
+
+def _variants(text: str) -> set[str]:
+    """``(fast),(full)`` or ``(fast,full)`` -> ``{"fast", "full"}``; ``*`` -> ``{"*"}``."""
+    return {name.strip("() ") for name in text.split(",") if name.strip("() ")} or {"*"}
+
+
+def _in_style(lines: list[str], spans: list[tuple[int, int]], style: str | None) -> list[bool]:
+    """For each statement of a ``drc`` section: whether magic reads it for DRC style ``style``
+    (``drc(full)``: style ``drc``, variant ``full``), following its ``style NAME variants ...`` and
+    ``variants ...`` lines. Every statement counts when ``style`` is None or not declared there."""
+    words = [" ".join(line.strip().rstrip("\\") for line in lines[a:b]).split() for a, b in spans]
+    declared = set()
+    for statement in words:
+        if len(statement) >= 2 and statement[0] == "style":
+            variants = _variants(statement[3]) if len(statement) >= 4 and statement[2] == "variants" else {""}
+            declared |= {f"{statement[1]}({v})" if v else statement[1] for v in variants}
+    if style is None or style not in declared:
+        return [True] * len(spans)
+    name, variant = (style[:-1].split("(", 1) + [""])[:2] if style.endswith(")") else (style, "")
+    inside, active, keep = False, True, []
+    for statement in words:
+        keyword = statement[0] if statement else ""
+        if keyword == "style":
+            inside, active = len(statement) >= 2 and statement[1] == name, True
+        elif keyword == "variants" and len(statement) >= 2:
+            allowed = _variants(" ".join(statement[1:]))
+            active = "*" in allowed or variant in allowed
+        keep.append(inside and (active or keyword in ("style", "variants")))
+    return keep
+
+
+def rejected_rules(tech: Path, errors, style: str | None = None, *,
+                   kept_message: str = "", kept_companion: str = "") -> tuple[RejectedRule, ...]:
+    """The statements of ``tech``'s ``drc`` section that magic complained about, in file order.
+
+    ``errors``: ``(line, message)`` pairs of magic's complaints about the ``drc`` section (1-based
+    lines of ``tech``, the file magic loaded; repeats are merged). A complaint on a line of a
+    continued statement counts for the whole statement; statements outside DRC style ``style`` are
+    left out (magic reads the section once per style it loads). A statement whose complaints are
+    ``kept_message`` (plus any ``kept_companion``) only is one magic still added, and is left out.
+    A complaint that names no line of the section comes back with the raw line as its description.
+    """
+    lines = Path(tech).read_text().splitlines()
+    first, last = _drc_section(lines)
+    spans = [(first + a, first + b) for a, b in _statements(lines[first:last])]
+    wanted = _in_style(lines, spans, style)
+    by_statement: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    for line, message in errors:
+        index = line - 1
+        span = next((s for s in spans if s[0] <= index < s[1]), (index, index + 1))
+        if (line, message) not in by_statement.setdefault(span, []):
+            by_statement[span].append((line, message))
+    rejected = []
+    for span, complaints in sorted(by_statement.items()):
+        messages = [message for _, message in complaints]
+        if span in spans and not wanted[spans.index(span)]:
+            continue
+        if kept_message and any(m.startswith(kept_message) for m in messages) and all(
+                m.startswith(kept_message) or (kept_companion and m.startswith(kept_companion)) for m in messages):
+            continue
+        text = " ".join(lines[n].strip().rstrip("\\").strip() for n in range(*span) if 0 <= n < len(lines))
+        keyword = text.split(maxsplit=1)[0] if text else ""
+        quoted = re.search(r'"([^"]*)"?', text) if span in spans else None
+        line = complaints[0][0]
+        description = quoted.group(1).strip() if quoted else f"tech line {line}: {text or '(no such line)'}"
+        reason = "; ".join(dict.fromkeys(f"line {n}: {m}" for n, m in complaints))
+        rejected.append(RejectedRule(keyword, description, line, reason))
+    return tuple(rejected)
 
 
 def _inlined(source: Path, seen: tuple[Path, ...] = ()) -> list[str]:

@@ -24,7 +24,10 @@ class Drc(Stage):
         summary = {"errors_by_rule": result.errors_by_rule, "total": result.total,
                    "dropped_from_magic": [r.description for r in result.magic.dropped_rules],
                    "dropped_reason": result.dropped_reason,
-                   "unchecked_rules": list(result.unchecked_rules)}
+                   "rejected_by_magic": [{"rule": r.description, "line": r.line, "reason": r.reason}
+                                         for r in result.magic.rejected_rules],
+                   "unchecked_rules": list(result.unchecked_rules),
+                   "unchecked_reasons": result.unchecked_reasons}
         report = ctx.folder / "drc.json"
         report.write_text(json.dumps(summary, indent=2))
         markers = write_markers(ctx.folder / "drc.lyrdb", f"kchip DRC: {ctx.design.top}", ctx.design.top,
