@@ -267,6 +267,30 @@ def test_end_game_rips_up_exactly_the_nets_near_a_conflict(routed):
     assert len(router._nets_near(np.array(seeds, dtype=np.int64), 6)) < len(router.nets)
 
 
+def test_conflicts_after_a_partial_round_are_those_of_a_full_check(routed):
+    """The end game checks only the re-routed nets and their neighbours; a net moved onto another's
+    track and next to a third must give the same conflicts as checking every net."""
+    _, routed_router, _, _ = routed
+    router = copy.deepcopy(routed_router)
+    assert len(router._all_conflicts()[0]) == 0
+    moved, victim = 0, len(router.nets) // 2
+    router._commit(router.nets[moved], -1)
+    grid = router.grid
+    taken = sorted(router.nets[victim].nodes)[:3]
+    beside = [n + grid.along[n // grid.nxy] for n in sorted(router.nets[victim].nodes)[-3:]]
+    router.nets[moved].nodes |= set(taken) | set(beside)
+    router._commit(router.nets[moved], +1)
+    full_nets, full_nodes = router._all_conflicts()
+    nets, nodes = router._conflicts_after([moved])
+    assert {moved, victim} <= set(full_nets.tolist())
+    assert nets.tolist() == full_nets.tolist() and nodes.tolist() == full_nodes.tolist()
+    checked = []
+    original = router._all_conflicts
+    router._all_conflicts = lambda among=None: checked.append(among) or original(among)
+    router._conflicts_after([moved])
+    assert checked[0] is not None and len(checked[0]) < len(router.nets), "not a partial check"
+
+
 @pytest.mark.parametrize("layer", ["met1", "met2", "met3", "met4"])
 def test_routed_metal_keeps_spacing_and_area_and_nets_never_touch(routed, layer):
     layout, router, _, _ = routed

@@ -228,20 +228,21 @@ class Router:
         pads = {b if a < nxy else a for a, b in route.edges if b - a == nxy and a < 2 * nxy}
         return np.array(sorted(pads), dtype=np.int64)
 
-    def _all_conflicts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Nets in conflict with another net, and the nodes where they are (vectorised over all nets)."""
+    def _all_conflicts(self, among: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Nets in conflict with another net, and the nodes where they are (vectorised over all nets,
+        or over the nets ``among``, measured against every net's occupancy)."""
         grid, occ, vocc = self.grid, self.occ, self.vocc
         nxy, ny, size = grid.nxy, grid.ny, grid.size
-        nodes, owners = self._node_owners()
-        via_lists = [self._met1_vias(r) for r in self.nets]
-        ids = np.arange(len(self.nets), dtype=np.int64)
+        ids = np.arange(len(self.nets), dtype=np.int64) if among is None else np.array(among, dtype=np.int64)
+        nodes, owners = self._node_owners(ids)
+        via_lists = [self._met1_vias(self.nets[k]) for k in ids]
         vias = np.concatenate(via_lists)
         via_owners = np.repeat(ids, [len(x) for x in via_lists])
         bad = occ[nodes] > 1
         layers = nodes // nxy
         stride = self.along[layers]
         own_nodes = np.sort(owners * size + nodes)
-        pad_lists = [self._met2_vias(r) for r in self.nets]
+        pad_lists = [self._met2_vias(self.nets[k]) for k in ids]
         own_pads = np.sort(np.repeat(ids, [len(x) for x in pad_lists]) * size + np.concatenate(pad_lists))
         has_pad = _member(own_pads, owners * size + nodes).astype(bool)
         for sign in (-1, 1):
@@ -264,11 +265,22 @@ class Router:
         nets = np.unique(np.concatenate([owners[bad], via_owners[via_bad]]))
         return nets, np.unique(np.concatenate([nodes[bad], vias[via_bad]]))
 
-    def _node_owners(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every routed node of every net, and the net each belongs to."""
-        node_lists = [np.fromiter(r.nodes, dtype=np.int64, count=len(r.nodes)) for r in self.nets]
-        owners = np.repeat(np.arange(len(self.nets), dtype=np.int64), [len(x) for x in node_lists])
-        return np.concatenate(node_lists), owners
+    def _node_owners(self, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every routed node of every net (or of the nets ``ids``), and the net each belongs to."""
+        ids = np.arange(len(self.nets), dtype=np.int64) if ids is None else ids
+        node_lists = [np.fromiter(self.nets[k].nodes, dtype=np.int64, count=len(self.nets[k].nodes)) for k in ids]
+        owners = np.repeat(ids, [len(x) for x in node_lists])
+        return (np.concatenate(node_lists) if node_lists else np.empty(0, dtype=np.int64)), owners
+
+    def _conflicts_after(self, rerouted: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_all_conflicts` after a round that routed only ``rerouted`` again, when every
+        conflict of the round before lay among them: a new conflict needs a re-routed net, so only
+        they and the nets within one grid step of their nodes (any partner of a conflict) are
+        checked. No conflict found there is confirmed over all nets."""
+        nodes, _ = self._node_owners(np.array(rerouted, dtype=np.int64))
+        candidates = sorted(set(rerouted) | set(self._nets_near(nodes, 1)))
+        found = self._all_conflicts(candidates)
+        return found if len(found[0]) else self._all_conflicts()
 
     def _nets_near(self, nodes: np.ndarray, radius: int) -> list[int]:
         """Nets with a node on any layer within ``radius`` grid steps (in i and j) of one of ``nodes``."""
@@ -319,7 +331,8 @@ class Router:
                     self._commit(route, -1)
                 self._route_net(k, pres, SEARCH_MARGINS[min(rounds, len(SEARCH_MARGINS)) - 1])
                 self._commit(route, +1)
-            in_conflict, conflicts = self._all_conflicts()
+            in_conflict, conflicts = (self._conflicts_after(todo) if len(todo) < ENDGAME_NETS
+                                      else self._all_conflicts())
             stuck = in_conflict.tolist()
             if log:
                 log(f"round {rounds}: {len(stuck)} nets in conflict, {len(conflicts)} nodes, "
