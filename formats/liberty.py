@@ -23,6 +23,7 @@ _PIN = re.compile(r'(?<![\w])pin\s*\(\s*"?([^"()\s]+)"?\s*\)\s*\{')
 _DIRECTION = re.compile(r'(?<![\w])direction\s*:\s*"?(\w+)"?')
 _CAPACITANCE = re.compile(r"(?<![\w])capacitance\s*:\s*([-+0-9.eE]+)")
 _FUNCTION = re.compile(r'(?<![\w])function\s*:\s*"([^"]*)"')
+_CLOCK = re.compile(r'(?<![\w])clock\s*:\s*"?true"?')
 _MAX_CAPACITANCE = re.compile(r"(?<![\w])max_capacitance\s*:\s*([-+0-9.eE]+)")
 _DEFAULT_MAX_CAPACITANCE = re.compile(r"(?<![\w])default_max_capacitance\s*:\s*([-+0-9.eE]+)")
 _LOAD_UNIT = re.compile(r'(?<![\w])capacitive_load_unit\s*\(\s*([-+0-9.eE]+)\s*,\s*"?(\w+)"?\s*\)')
@@ -47,6 +48,8 @@ class LibertyPin:
     #: an output's Boolean function as the liberty writes it (None for inputs and state outputs
     #: without one)
     function: str | None = None
+    #: the liberty marks it a clock pin (``clock : true``)
+    clock: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ def _pins(body: str) -> dict[str, LibertyPin]:
         pins.setdefault(head.group(1), LibertyPin(
             head.group(1), direction.group(1) if direction else "unknown",
             float(capacitance.group(1)) if capacitance else 0.0,
-            float(limit.group(1)) if limit else None, function.group(1) if function else None))
+            float(limit.group(1)) if limit else None, function.group(1) if function else None,
+            _CLOCK.search(text) is not None))
     return pins
 
 

@@ -126,3 +126,26 @@ def test_rules_magic_refuses_in_the_ihp_tech_are_reported_not_checked(ihp_run, p
     named = {entry["line"] for entry in drc["rejected_by_magic"]}
     complained = {int(n) for n in re.findall(r": line (\d+): section drc:\n\t(?!Unrecognized plane|Ignoring bad plane)", log)}
     assert complained <= named
+
+
+def test_ihp_flops_clock_pins_come_from_the_liberty_when_the_lef_marks_none(ihp_root):
+    # IHP's LEF writes USE SIGNAL on every flop's CLK (no pin has USE CLOCK); its liberty says
+    # clock : true, which the clock tree's count of driven clock pins reads
+    from kchip.flows.physical.lef import read_macros
+    from kchip.formats.liberty import read_cells
+
+    lef = ihp_root / "libs.ref/sg13g2_stdcell/lef/sg13g2_stdcell.lef"
+    assert "USE CLOCK" not in lef.read_text()
+    macros = read_macros(lef)
+    cells = read_cells(ihp_root / "libs.ref/sg13g2_stdcell/lib/sg13g2_stdcell_typ_1p20V_25C.lib")
+    flop = cells["sg13g2_dfrbp_1"]
+    assert flop.pins["CLK"].clock and not flop.pins["D"].clock and not flop.pins["RESET_B"].clock
+    assert macros["sg13g2_dfrbp_1"].pins["CLK"].use != "CLOCK"
+    assert not any(pin.clock for cell in cells.values() if not cell.is_sequential for pin in cell.pins.values()
+                   if cell.name.startswith("sg13g2_nand"))
+
+
+def test_the_ihp_counter_clock_tree_counts_every_flop_clock_pin(ihp_run):
+    metrics = json.loads(_stage_file(ihp_run, "cts", "metrics.json").read_text())
+    assert metrics["cts__sinks__count"] > 0
+    assert metrics["cts__clock_pins__count"] == metrics["cts__sinks__count"]

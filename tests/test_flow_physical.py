@@ -112,6 +112,41 @@ def test_a_pin_too_narrow_for_the_preferred_via_takes_another_orientation(pdk):
         assert 855 <= via_x + x0 and via_x + x1 <= 1085 and 610 <= via_y + y0 and via_y + y1 <= 3175, via.name
 
 
+@pytest.mark.parametrize("pdk_name", ["sky130A", "ihp-sg13g2"])
+def test_every_access_via_pad_lies_inside_its_pin(pdk, pdk_name):
+    """Each candidate's pad on the pin layer lies wholly inside the pin, in both row orientations, for
+    every cell of the library. IHP's a221oi_1 output has a bar 0.21 um tall 0.18 um below the
+    rail, as tall as the Metal1 pad: a pad 5 nm over its top edge (the manufacturing grid) passed the
+    band test and was 0.175 um from the rail (M1.b in the mac4 GDS); on SKY130 two o2bb2 cells had
+    such a pad."""
+    from kchip.flows.physical.lef import read_macros
+    from kchip.pdk import load_pdk
+    from kchip.pdk.rules import load_rules
+
+    if not (pdk.root / pdk_name).is_dir():
+        pytest.skip(f"no {pdk_name} in the PDK root")
+    lib = load_pdk(pdk_name, pdk.root)
+    rules = load_rules(lib)
+    planner = PinAccessPlanner(rules, RouteGrid((0, 0, 20000, 20000), rules))
+    outside = []
+    for name, macro in sorted(read_macros(lib.lef).items()):
+        for orient in ("N", "FS"):
+            flip = orient == "FS"
+            for pin, candidates in planner._local_candidates(macro, orient).items():
+                shapes = kdb.Region()
+                for layer, (x0, y0, x1, y1) in macro.pins[pin].shapes:
+                    if layer == rules.pin_layer:
+                        shapes.insert(kdb.Box(x0, macro.height - y1, x1, macro.height - y0) if flip
+                                      else kdb.Box(x0, y0, x1, y1))
+                for via_x, via_y, _, via in candidates:
+                    if via is None:
+                        continue
+                    x0, y0, x1, y1 = via.rects[rules.pin_layer]
+                    if not (kdb.Region(kdb.Box(via_x + x0, via_y + y0, via_x + x1, via_y + y1)) - shapes).is_empty():
+                        outside.append((name, orient, pin, via_x, via_y))
+    assert not outside
+
+
 def test_an_obstacle_blocks_exactly_the_nodes_within_spacing(tech_and_macros):
     tech, _ = tech_and_macros
     grid = RouteGrid((0, 0, 10000, 10000), tech)

@@ -92,11 +92,15 @@ def _input_sinks(layout: Layout, macros: dict[str, Macro]) -> dict[str, list[tup
     return sinks
 
 
-def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeConfig) -> dict[str, float]:
+def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeConfig,
+                     liberty_clock_pins: frozenset[tuple[str, str]] = frozenset()) -> dict[str, float]:
     """Insert the buffer tree for ``layout.clock_net``; returns clock-tree metrics, among them the
-    number of cell clock pins (LEF ``USE CLOCK``) the clock port drives."""
+    number of cell clock pins the clock port drives: pins with LEF ``USE CLOCK`` or, for a library
+    whose LEF marks none (IHP's sg13g2 writes ``USE SIGNAL`` on its flops' CLK), the (cell, pin)
+    pairs in ``liberty_clock_pins`` (liberty ``clock : true``)."""
     sinks = _input_sinks(layout, macros).get(layout.clock_net, [])
-    clock_pins = sum(macros[layout.instances[inst].cell].pins[pin].use == "CLOCK" for inst, pin in sinks)
+    clock_pins = sum(macros[layout.instances[inst].cell].pins[pin].use == "CLOCK"
+                     or (layout.instances[inst].cell, pin) in liberty_clock_pins for inst, pin in sinks)
     if not sinks:
         return {"cts__sinks__count": 0, "cts__clock_pins__count": 0, "cts__buffers__count": 0,
                 "cts__levels__count": 0}

@@ -7,8 +7,9 @@ for its net, nor place a via where a via pad is blocked, nor stack two vias on o
 (the island on it would be below the minimum area). A node costs its step (a wire step or a via)
 times (1 + history) times (1 + present-congestion factor x other nets crowding it): on the node
 itself; on its neighbours along the track of layers 2 and up; on layer 1, on the neighbours along
-the track when a via pad is involved (a via here, or another net's via there: plain line ends one
-row apart keep their spacing); and, for a via between layers 0 and 1, on the vertically neighbouring
+its track (rows apart on a vertical layer, columns apart on a horizontal one, as the conflict check
+counts them) when a via pad is involved (a via here, or another net's via there: plain line ends one
+step apart keep their spacing); and, for a via between layers 0 and 1, on the vertically neighbouring
 layer-0 nodes' vias.
 
 Per-search state (best cost, parent, closed, target) lives in arrays tagged with a search ``stamp``,
@@ -43,6 +44,9 @@ def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, pitc
     parent[source] = -1
     heap = [(0.0, source)]
     moves = np.empty((4, 4), dtype=np.int64)
+    #: the node-index step to the neighbours along layer 1's track (rows on a vertical layer,
+    #: columns on a horizontal one)
+    s1 = along[1] if top >= 1 else 1
     while len(heap) > 0:
         _, n = heapq.heappop(heap)
         if closed[n] == stamp:
@@ -106,19 +110,19 @@ def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, pitc
             m_layer = m // nxy
             crowd = occ[m]
             if m_layer == 1:
-                if 0 < m % ny < ny - 1:
+                if _inside_track(m - nxy, s1, ny, nxy):
                     if is_via:
-                        crowd += occ[m - 1] + occ[m + 1]
+                        crowd += occ[m - s1] + occ[m + s1]
                     else:
-                        crowd += vocc2[m - nxy - 1] + vocc2[m - nxy + 1]
+                        crowd += vocc2[m - nxy - s1] + vocc2[m - nxy + s1]
             elif m_layer > 1:
                 s = along[m_layer]
                 if m - s >= 0:
                     crowd += occ[m - s]
                 if m + s < size:
                     crowd += occ[m + s]
-            if is_via and layer == 1 and 0 < n % ny < ny - 1:
-                crowd += occ[n - 1] + occ[n + 1]
+            if is_via and layer == 1 and _inside_track(n - nxy, s1, ny, nxy):
+                crowd += occ[n - s1] + occ[n + s1]
             if is_via and layer == 0 and 0 < n % ny < ny - 1:
                 crowd += vocc[n - 1] + vocc[n + 1]
             elif is_via and m_layer == 0 and 0 < m % ny < ny - 1:
@@ -133,6 +137,16 @@ def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, pitc
                 dy = ty0 - mj if mj < ty0 else (mj - ty1 if mj > ty1 else 0)
                 heapq.heappush(heap, (new + dx * hx + dy * hy, m))
     return np.empty(0, dtype=np.int64)
+
+
+@njit(cache=True)
+def _inside_track(rest, step, ny, nxy):
+    """Whether the node at layer-local index ``rest`` has a neighbour on both sides along its track,
+    whose neighbours are ``step`` indices apart (below ``ny``: rows on a vertical track; a multiple
+    of ``ny``: columns on a horizontal one)."""
+    if step < ny:
+        return step <= rest % ny < ny - step
+    return step <= rest < nxy - step
 
 
 class SearchState:

@@ -43,7 +43,10 @@ class ClockTree(Stage):
         pins = (cells.buffer_input, cells.buffer_output)
         buffers = cells.clock_buffers
         cfg = ClockTreeConfig(ctx.config["max_fanout"], buffers[2], buffers[1], buffers[0], *pins)
-        metrics = build_clock_tree(layout, macros, cfg)
+        liberty_cells = read_cells(ctx.pdk.liberty())
+        clock_pins = frozenset((cell.name, pin.name) for cell in liberty_cells.values()
+                               for pin in cell.pins.values() if pin.clock)
+        metrics = build_clock_tree(layout, macros, cfg, clock_pins)
         metrics.update(buffer_high_fanout_nets(layout, macros, ctx.config["signal_max_fanout"],
                                                cells.fanout_buffer, pins))
         swaps = _size(ctx, rules, layout, macros) if ctx.config["size_for_load"] else []
