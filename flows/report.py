@@ -92,6 +92,16 @@ def _unchecked_rules(drc: dict) -> str:
     return "; ".join("; ".join(names) + (f" (why: {why})" if why else "") for why, names in groups) or "none"
 
 
+def _instead_of_magic(drc: dict) -> str:
+    """The rules magic left out for KLayout: those it dropped, then those the descriptor has KLayout
+    check instead (``instead_of_magic``), each reason once after its rules (``(why: ...)``)."""
+    groups: dict[str, list[str]] = {}
+    for rule, why in (drc.get("instead_of_magic") or {}).items():
+        groups.setdefault(why, []).append(rule)
+    return "; ".join([*drc.get("dropped_from_magic", []),
+                      *("; ".join(rules) + (f" (why: {why})" if why else "") for why, rules in groups.items())])
+
+
 def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timing: str,
               decisions: list[str], density: list[dict], pictures: dict[str, str], markers: dict[str, int]) -> str:
     verdict = signoff_verdict(metrics)
@@ -132,8 +142,8 @@ def _markdown(top: str, metrics: dict, drc: dict, lvs: dict, antenna: dict, timi
     lines += ["", f"DRC total {drc.get('total')}; antenna: {antenna.get('nets_checked')} nets checked, "
               f"{len(antenna.get('violations', []))} violations"
               + (" ([antenna.txt](antenna.txt))" if antenna.get("violations") else "") + "."]
-    if drc.get("dropped_from_magic"):
-        lines += ["", "Rules checked with KLayout instead of magic: " + "; ".join(drc["dropped_from_magic"])]
+    if _instead_of_magic(drc):
+        lines += ["", "Rules checked with KLayout instead of magic: " + _instead_of_magic(drc)]
     lines += ["", "Rules not checked by any tool: " + _unchecked_rules(drc)]
     lines += ["", f"LVS: {lvs.get('result')} (mismatches: {lvs.get('mismatches')})"]
     if lvs.get("unverified_cells"):

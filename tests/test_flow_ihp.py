@@ -105,6 +105,12 @@ def test_ihp_cif_layer_rules_are_reported_not_checked_with_the_reason(pdk, ihp_r
     assert result.total == 0 and result.dropped_reason == signoff.magic_cif_rules_reason
     unchecked = {rule_id(rule) for rule in result.unchecked_rules}
     assert {"LU.a", "LU.b", "LU.c, LU.c1", "LU.d, LU.d1", "pSD.e/f", "pSD.g"} <= unchecked
+    # M1.e / Mn.e: left out of magic's tech (it drops their parallel-run condition), checked with KLayout
+    wide = {f"M{n}.e" for n in range(1, 6)}
+    assert {rule.rule_id for rule, _ in result.magic.replaced_rules} == wide
+    assert not any(f"({rule})" in result.magic.tech.read_text() for rule in wide)
+    assert {rule_id(rule) for rule in result.replaced_reasons} == wide and not wide & unchecked
+    assert all(result.layout_rules.errors_by_rule[rule] == 0 for rule in wide)
 
 
 def test_rules_magic_refuses_in_the_ihp_tech_are_reported_not_checked(ihp_run, pdk):

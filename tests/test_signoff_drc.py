@@ -100,3 +100,16 @@ def test_report_gives_each_unchecked_rule_its_reason():
     # a drc.json written before the reasons were kept per rule
     assert _unchecked_rules({"unchecked_rules": ["A (x.1)"], "dropped_reason": "r"}) == "A (x.1) (why: r)"
     assert _unchecked_rules({}) == "none"
+
+
+def test_report_names_the_rules_checked_with_klayout_instead_of_magic():
+    from kchip.flows.report import _instead_of_magic
+    drc = {"dropped_from_magic": ["A (x.1)"], "instead_of_magic": {"W1 (M1.e)": "no run length", "W2 (M2.e)":
+                                                                    "no run length"}}
+    assert _instead_of_magic(drc) == "A (x.1); W1 (M1.e); W2 (M2.e) (why: no run length)"
+    assert _instead_of_magic({}) == ""
+
+
+def test_sky130_has_klayout_check_nothing_instead_of_magic(pdk):
+    from kchip.flows.signoff.layout_rules import magic_replaced
+    assert magic_replaced(pdk) == {}

@@ -75,3 +75,104 @@ def test_unknown_rules_are_returned_unchecked(pdk, tmp_path):
     assert result.checked == ("LU.2",) and result.unchecked == ("capm.2b", "tunm.8")
     with pytest.raises(ValueError, match="'nope'"):
         check_layout_rules(gds, "nope", pdk)
+
+
+# IHP SG13G2: M1.e / Mn.e, checked with KLayout instead of magic (see [layout_rules] of ihp-sg13g2.toml).
+IHP = "ihp-sg13g2"
+IHP_DRC = "libs.tech/klayout/tech/drc/rule_decks"
+#: rule id -> (deck file, the JSON key prefix of its values): <prefix> spacing, <prefix>_w width, <prefix>_cr run
+IHP_WIDE_RULES = {"M1.e": ("beol/5_16_metal1.drc", "M1_e"),
+                  **{f"M{n}.e": ("beol/5_17_metaln.drc", "Mn_e") for n in range(2, 6)}}
+
+
+@pytest.fixture(scope="module")
+def ihp(pdk):
+    """The ihp-sg13g2 PDK from the same PDK root; skipped when the root has none."""
+    from kchip.pdk import PdkError, load_pdk
+
+    try:
+        return load_pdk(IHP, pdk.root)
+    except PdkError as exc:
+        pytest.skip(str(exc))
+
+
+def ihp_rules(ihp) -> dict[str, dict]:
+    from kchip.pdk.rules import load_rules
+
+    return {rule["id"]: rule for rule in load_rules(ihp).layout_rules["rules"]}
+
+
+@pytest.mark.parametrize("rule_id", sorted(IHP_WIDE_RULES))
+def test_ihp_wide_metal_values_match_the_pdk_klayout_deck(ihp, rule_id):
+    """Width threshold, spacing and parallel-run limit are the deck's (JSON values), and the deck checks
+    them as the descriptor's kind does: sep(wide part, value, projection_limits(run + 0.001, nil))."""
+    import json
+    import re
+
+    deck, key = IHP_WIDE_RULES[rule_id]
+    values = json.loads((ihp.root / IHP / IHP_DRC / "sg13g2_tech_default.json").read_text())["drc_rules"]
+    code = (ihp.root / IHP / IHP_DRC / deck).read_text()
+    prefix = key.lower()
+    assert re.search(rf"{prefix}_width\s*=\s*drc_rules\['{key}_w'\]\.to_f / 2", code)
+    assert re.search(rf"{prefix}_length\s*=\s*drc_rules\['{key}_cr'\]\.to_f", code)
+    assert re.search(rf"\w+\.sized\(-1 \* {prefix}_width\.um\)\.sized\({prefix}_width\.um\)", code)
+    assert re.search(rf"\w+\.sep\({prefix}_l1, {prefix}_value\.um, projection_limits\({prefix}_length\.um "
+                     rf"\+ 0\.001\.um, nil\)\)", code)
+    rule = ihp_rules(ihp)[rule_id]
+    layer = f"Metal{rule_id[1]}"
+    assert (rule["check"], rule["layer"]) == ("wide_metal", layer)
+    assert rule["wide_um"] == pytest.approx(values[f"{key}_w"])
+    assert rule["space_um"] == pytest.approx(values[key])
+    assert rule["run_um"] == pytest.approx(values[f"{key}_cr"])
+    assert re.search(rf"wider than {rule['wide_um']} um .* more than {rule['run_um']} um is {rule['space_um']} um",
+                     rule["description"])
+
+
+def test_ihp_wide_metal_rules_are_checked_instead_of_magic(ihp):
+    from kchip.flows.signoff.layout_rules import magic_replaced
+
+    replaced = magic_replaced(ihp)
+    assert set(replaced) == set(IHP_WIDE_RULES) and all("parallel-run" in why for why in replaced.values())
+
+
+def write_layer(tmp_path, layer, boxes):
+    layout = kdb.Layout()
+    layout.dbu = 0.001
+    top = layout.create_cell("metal")
+    index = layout.layer(*layer)
+    for box in boxes:
+        top.shapes(index).insert(kdb.DBox(*box))
+    path = tmp_path / "metal.gds"
+    layout.write(str(path))
+    return path
+
+
+@pytest.mark.parametrize("rule_id", sorted(IHP_WIDE_RULES))
+@pytest.mark.parametrize("run, gap_delta, failing", [
+    (3.0, -0.01, True),    # 3 um parallel run, 10 nm under the spacing: reported
+    (1.1, -0.01, True),    # just over the run limit
+    (0.9, -0.01, False),   # same gap, run under 1 um (library pin next to its rail): not reported
+    (3.0, 0.0, False),     # long run at exactly the spacing
+])
+def test_ihp_wide_metal_needs_the_parallel_run(ihp, tmp_path, rule_id, run, gap_delta, failing):
+    """A 1 um wide plate and a minimum-width wire beside it, ``run`` um long, at the spacing + delta."""
+    rule = ihp_rules(ihp)[rule_id]
+    gap = rule["space_um"] + gap_delta
+    plate = (0, 0, 5, 1)
+    wire = (1, 1 + gap, 1 + run, 1 + gap + 0.2)
+    number = layer_numbers(ihp.klayout_lyp)[rule["layer"]]
+    result = check_layout_rules(write_layer(tmp_path, number, [plate, wire]), "metal", ihp, rules=[rule_id])
+    assert result.checked == (rule_id,) and (result.total > 0) == failing, result.violations
+    if failing:
+        x1, y1, x2, y2 = result.violations[0].box
+        assert (y1, y2) == pytest.approx((1, 1 + gap)) and x1 <= 1 and x2 >= 1 + run  # wire's edge, and corners
+
+
+def test_ihp_narrow_lines_are_not_wide(ihp, tmp_path):
+    """Two lines of the threshold width (not wider) at less than the wide spacing, 3 um run: clean."""
+    rule = ihp_rules(ihp)["M3.e"]
+    w = rule["wide_um"]
+    gap = rule["space_um"] - 0.01
+    number = layer_numbers(ihp.klayout_lyp)["Metal3"]
+    gds = write_layer(tmp_path, number, [(0, 0, 3, w), (0, w + gap, 3, 2 * w + gap)])
+    assert check_layout_rules(gds, "metal", ihp, rules=["M3.e"]).total == 0

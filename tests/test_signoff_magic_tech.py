@@ -161,3 +161,15 @@ def test_rules_magic_refused_are_mapped_to_their_rule_ids(tmp_path):
     # the fast-only rule is not part of drc(full); without a style every complaint counts
     everything = rejected_rules(tech, errors)
     assert {r.rule_id for r in everything} >= {"M3.g", "M1.n"}
+
+
+def test_rules_left_out_by_id_whatever_their_keyword(tmp_path):
+    """``leave_out`` removes every statement of those rule ids (each reported once), CIF ones kept."""
+    source = tmp_path / "in.tech"
+    source.write_text(TINY_TECH.replace(' spacing m1 m1 140 touching_ok "Metal1 spacing < %d (met1.2)"',
+                                        ' widespacing m1 305 1005 m1 220 touching_ok "Wide < %d (met1.2)"\n'
+                                        ' widespacing m2 305 1005 m1 220 touching_ok "Wide < %d (met1.2)"'))
+    dropped = derive_magic_tech(source, tmp_path / "out.tech", drop_cif_rules=False, leave_out={"met1.2"})
+    out = (tmp_path / "out.tech").read_text()
+    assert [(r.keyword, r.rule_id) for r in dropped] == [("widespacing", "met1.2")]
+    assert "widespacing" not in out and "(met1.7)" in out and "(met1.1)" in out

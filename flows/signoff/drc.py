@@ -11,7 +11,10 @@ descriptor's ``signoff.magic_cif_rules`` decides ("auto" when it has none), with
 :func:`run_drc_signoff` checks them with :mod:`.layout_rules` and names those still unchecked.
 Rules magic refused while loading the tech file (its log names the line of each; see
 :func:`.magic_tech.rejected_rules`) are in :attr:`DrcResult.rejected_rules` and are handled the same
-way, each with magic's complaint as the reason.
+way, each with magic's complaint as the reason. The rules the descriptor's ``[layout_rules]`` has KLayout
+check instead of magic (``instead_of_magic``, see :func:`.layout_rules.magic_replaced`) are left out of
+magic's tech file whatever the policy, returned in :attr:`DrcResult.replaced_rules` and always checked
+with KLayout, with the descriptor's reason.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from kchip.flows.signoff.layout_rules import LayoutRuleResult, check_layout_rules
+from kchip.flows.signoff.layout_rules import LayoutRuleResult, check_layout_rules, magic_replaced
 from kchip.flows.signoff.magic_tech import RejectedRule, TechRule, derive_magic_tech, rejected_rules
 from kchip.pdk.rules import load_rules
 from kchip.tools import magic
@@ -51,6 +54,8 @@ class DrcResult:
     tech: Path
     rejected_rules: tuple[RejectedRule, ...] = ()
     magic_version: str = ""
+    #: rules left out of magic's tech file because KLayout checks them instead -> the descriptor's reason
+    replaced_rules: tuple[tuple[TechRule, str], ...] = ()
 
     @property
     def errors_by_rule(self) -> dict[str, int]:
@@ -101,7 +106,10 @@ def _check(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
            drop_cif_rules: bool) -> DrcResult:
     suffix = "-nocif" if drop_cif_rules else ""
     tech = workdir / f"{pdk.magic_tech.stem}{suffix}.tech"
-    dropped = derive_magic_tech(pdk.magic_tech, tech, drop_cif_rules=drop_cif_rules)
+    replaced = magic_replaced(pdk)
+    left_out = derive_magic_tech(pdk.magic_tech, tech, drop_cif_rules=drop_cif_rules, leave_out=replaced)
+    dropped = tuple(rule for rule in left_out if rule.rule_id not in replaced)
+    replaced_rules = tuple((rule, replaced[rule.rule_id]) for rule in left_out if rule.rule_id in replaced)
     report = workdir / f"drc{suffix}.tsv"
     log_name = f"magic-drc{suffix}.log"
     style = load_rules(pdk).signoff.magic_drc_style
@@ -112,7 +120,8 @@ def _check(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
     complaints = [(error.line, error.message) for error in magic.tech_errors(text, "drc")]
     rejected = rejected_rules(tech, complaints, style, kept_message=magic.TECH_RULE_KEPT_MESSAGE,
                               kept_companion=magic.TECH_RULE_KEPT_COMPANION)
-    return DrcResult(read_report(report), dropped, report, log, tech, rejected, magic.version_in_log(text))
+    return DrcResult(read_report(report), dropped, report, log, tech, rejected, magic.version_in_log(text),
+                     replaced_rules)
 
 
 def run_drc(gds: Path, top: str, pdk, workdir: Path, invocation: Invocation, *,
@@ -172,12 +181,18 @@ class DrcSignoff:
         unchecked = set(self.layout_rules.unchecked)
         reasons = {rule.description: self.dropped_reason for rule in self.magic.dropped_rules
                    if rule.rule_id in unchecked}
+        reasons.update({rule.description: why for rule, why in self.magic.replaced_rules if rule.rule_id in unchecked})
         version = f"magic {self.magic.magic_version}" if self.magic.magic_version else "magic"
         for rule in self.magic.rejected_rules:
             if rule.rule_id in unchecked:
                 why = f"{version} did not accept tech {rule.reason}"
                 reasons[rule.description] = "; ".join(filter(None, (reasons.get(rule.description), why)))
         return reasons
+
+    @property
+    def replaced_reasons(self) -> dict[str, str]:
+        """Message of each rule checked with KLayout instead of magic -> why (the descriptor's reason)."""
+        return {rule.description: why for rule, why in self.magic.replaced_rules}
 
     @property
     def unchecked_rules(self) -> tuple[str, ...]:
@@ -193,7 +208,8 @@ def run_drc_signoff(gds: Path, top: str, pdk, workdir: Path, invocation: Invocat
                     cif_rules: str | None = None) -> DrcSignoff:
     """:func:`run_drc`, then every rule it dropped that :mod:`.layout_rules` can check."""
     result = run_drc(gds, top, pdk, workdir, invocation, cif_rules=cif_rules)
-    dropped = list(dict.fromkeys(rule.rule_id for rule in (*result.dropped_rules, *result.rejected_rules)))
+    dropped = list(dict.fromkeys(rule.rule_id for rule in (*result.dropped_rules, *result.rejected_rules,
+                                                            *(rule for rule, _ in result.replaced_rules))))
     signoff = load_rules(pdk).signoff
     reason = signoff.magic_cif_rules_reason if cif_rules in (None, signoff.magic_cif_rules) else ""
     return DrcSignoff(result, check_layout_rules(gds, top, pdk, rules=dropped), reason)

@@ -13,7 +13,16 @@ the values of ``sky130A.tech``). The kinds of check (``check = ...``):
 - ``nwell_tap``: every n-well holds a contacted (local-interconnect-connected) N-tap.
 - ``tap_contact``: every tap is contacted.
 - ``hole``: no hole in ``layer`` smaller than ``area_um2``.
-- ``wide_metal``: features within the halo of ``layer`` wider than ``wide_um`` keep ``space_um``.
+- ``wide_metal``: features within the halo of ``layer`` wider than ``wide_um`` keep ``space_um``. With
+  ``run_um`` the rule is a spacing one with a parallel-run condition instead (IHP's M1.e / Mn.e): ``layer``
+  keeps ``space_um`` from its parts wider than ``wide_um`` wherever the two edges run in parallel over
+  more than ``run_um`` (KLayout's ``separation`` with a minimum projection of ``run_um`` plus one
+  database unit, as the PDK's own deck writes it).
+
+A rule may also name the PDK's magic rule it stands for: the descriptor's ``[layout_rules]``
+``instead_of_magic`` lists rule ids that magic is not to check at all (they are left out of its tech
+file, see :func:`magic_replaced`) and that KLayout always checks here, for the reason given in
+``instead_of_magic_reason``.
 """
 
 from __future__ import annotations
@@ -148,6 +157,9 @@ def _wide_metal_halo(rule: dict) -> Check:
     def check(s: _Shapes) -> kdb.EdgePairs:
         half = s.um(rule["wide_um"] / 2)
         wide = s[rule["layer"]].sized(-half).sized(half)
+        if "run_um" in rule:  # parallel run over run_um: the minimum projection is one unit more
+            return s[rule["layer"]].separation_check(wide, s.um(rule["space_um"]),
+                                                     min_projection=s.um(rule["run_um"]) + 1)
         halo = (wide.sized(s.um(rule["space_um"])) - wide) & s[rule["layer"]]
         return halo.space_check(s.um(rule["space_um"]))
     return check
@@ -174,6 +186,26 @@ def rule_checks(pdk) -> dict[str, tuple[str, Check]]:
         make, uses_latchup = KINDS[kind]
         checks[rule["id"]] = (rule["description"], make(table["latchup"] if uses_latchup else rule))
     return checks
+
+
+def magic_replaced(pdk) -> dict[str, str]:
+    """``{rule id: reason}``: the rules of ``[layout_rules]`` that KLayout checks instead of magic
+    (``instead_of_magic``, each a rule of the table; ``instead_of_magic_reason`` says why)."""
+    process = load_rules(pdk)
+    table = process.layout_rules
+    ids = table.get("instead_of_magic", [])
+    if not ids:
+        return {}
+    known = {rule.get("id") for rule in table.get("rules", [])}
+    unknown = [rule for rule in ids if rule not in known]
+    if unknown:
+        raise PdkError(f"{process.descriptor}: layout_rules.instead_of_magic: {', '.join(unknown)} "
+                       f"not among layout_rules.rules")
+    reason = str(table.get("instead_of_magic_reason", "")).strip()
+    if not reason:
+        raise PdkError(f"{process.descriptor}: layout_rules.instead_of_magic_reason: empty; say why magic "
+                       f"does not check {', '.join(ids)}")
+    return {rule: reason for rule in ids}
 
 
 def _boxes(found: kdb.Region | kdb.EdgePairs, dbu: float) -> list[tuple[float, float, float, float]]:

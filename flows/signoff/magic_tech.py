@@ -23,6 +23,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Collection
 
 CIF_RULE_KEYWORDS = ("cifmaxwidth", "cifspacing", "cifarea")
 
@@ -166,26 +167,32 @@ def _inlined(source: Path, seen: tuple[Path, ...] = ()) -> list[str]:
     return [line if line.endswith("\n") else line + "\n" for line in lines]
 
 
-def derive_magic_tech(source: Path, dest: Path, *, drop_cif_rules: bool) -> tuple[TechRule, ...]:
+def derive_magic_tech(source: Path, dest: Path, *, drop_cif_rules: bool,
+                      leave_out: Collection[str] = ()) -> tuple[TechRule, ...]:
     """Write a loadable copy of ``source`` to ``dest`` (its ``include`` parts inlined); return the DRC
-    rules left out.
+    rules left out (each once, in file order).
 
     The ``requires magic-...`` line is always removed. With ``drop_cif_rules`` every
-    ``cifmaxwidth``/``cifspacing``/``cifarea`` rule of the ``drc`` section is removed as well.
+    ``cifmaxwidth``/``cifspacing``/``cifarea`` rule of the ``drc`` section is removed as well. Every
+    rule statement whose message names a rule id of ``leave_out`` (``"... (M1.e)"``) is removed too,
+    whatever its keyword: those rules are checked another way.
     """
     lines = _inlined(Path(source))
     first, last = _drc_section(lines)
     keep = [not re.match(r"\s*requires\s+magic-", line) for line in lines]
     dropped = []
-    if drop_cif_rules:
-        for start, end in _statements(lines[first:last]):
-            statement = " ".join(line.strip().rstrip("\\") for line in lines[first + start:first + end])
-            keyword = statement.split(maxsplit=1)[0] if statement.strip() else ""
-            if keyword in CIF_RULE_KEYWORDS:
-                message = re.search(r'"([^"]*)"?', statement)
-                dropped.append(TechRule(keyword, message.group(1) if message else statement))
-                for number in range(first + start, first + end):
-                    keep[number] = False
+    leave_out = set(leave_out)
+    for start, end in _statements(lines[first:last]):
+        statement = " ".join(line.strip().rstrip("\\") for line in lines[first + start:first + end])
+        keyword = statement.split(maxsplit=1)[0] if statement.strip() else ""
+        message = re.search(r'"([^"]*)"?', statement)
+        rule = TechRule(keyword, message.group(1) if message else statement)
+        left_out = bool(message) and rule.rule_id in leave_out
+        if (drop_cif_rules and keyword in CIF_RULE_KEYWORDS) or left_out:
+            if not (left_out and rule in dropped):
+                dropped.append(rule)
+            for number in range(first + start, first + end):
+                keep[number] = False
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.write_text("".join(line for line, kept in zip(lines, keep) if kept))

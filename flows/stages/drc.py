@@ -24,6 +24,7 @@ class Drc(Stage):
         summary = {"errors_by_rule": result.errors_by_rule, "total": result.total,
                    "dropped_from_magic": [r.description for r in result.magic.dropped_rules],
                    "dropped_reason": result.dropped_reason,
+                   "instead_of_magic": result.replaced_reasons,
                    "rejected_by_magic": [{"rule": r.description, "line": r.line, "reason": r.reason}
                                          for r in result.magic.rejected_rules],
                    "unchecked_rules": list(result.unchecked_rules),
