@@ -16,12 +16,14 @@ import numpy as np
 
 from kchip.flows.physical.layout import Instance, Layout, plain_name
 from kchip.flows.physical.lef import Macro
-from kchip.flows.physical.placer import RowOccupancy
+from kchip.flows.physical.placer import PlacementError, RowOccupancy
 
 
 @dataclass(frozen=True)
 class ClockTreeConfig:
-    """Sinks per buffer, the buffer cells by level, and the input and output pin they all share."""
+    """Sinks per buffer, the buffer cells by level, and the input and output pin they all share;
+    ``narrower`` buffers (same pins) stand in for a level's cell where no free run of sites is
+    left for it near its sinks' centre."""
 
     max_fanout: int
     leaf_buffer: str
@@ -29,6 +31,7 @@ class ClockTreeConfig:
     root_buffer: str
     input_pin: str
     output_pin: str
+    narrower: tuple[str, ...] = ()
 
 
 def _clusters(points: np.ndarray, max_size: int) -> list[np.ndarray]:
@@ -62,14 +65,13 @@ def buffer_tree(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupanc
         points = np.array([centre(name) for name, _ in level_sinks])
         last = len(level_sinks) <= cfg.max_fanout
         groups = [np.arange(len(level_sinks))] if last else _clusters(points, cfg.max_fanout)
-        cell = cfg.root_buffer if last else (cfg.leaf_buffer if level == 1 else cfg.trunk_buffer)
-        width = macros[cell].width
+        preferred = cfg.root_buffer if last else (cfg.leaf_buffer if level == 1 else cfg.trunk_buffer)
         next_sinks = []
         for k, group in enumerate(groups):
             name = f"{prefix}_{level}_{k}"
             child_net = f"{plain_name(net)}_{prefix}{level}_{k}"
             cx, cy = points[group].mean(axis=0)
-            x, y = occupancy.nearest(cx - width / 2, cy - layout.site[1] / 2, width)
+            cell, x, y = _place_buffer(layout, macros, occupancy, preferred, cfg.narrower, cx, cy)
             layout.instances[name] = Instance(cell, {cfg.input_pin: net, cfg.output_pin: child_net}, role, x, y,
                                               dict(layout.rows)[y])
             for g in group:
@@ -80,6 +82,27 @@ def buffer_tree(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupanc
         if last:
             return buffers, level
         level_sinks = next_sinks
+
+
+def _place_buffer(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupancy, preferred: str,
+                  narrower: tuple[str, ...], cx: float, cy: float) -> tuple[str, int, int]:
+    """The buffer cell and its lower-left corner nearest (cx, cy): ``preferred``, else the widest
+    of ``narrower`` that still finds a free run of sites (a core filled to its limit may keep no
+    run as wide as the strongest clock buffer); PlacementError when none fits."""
+    stand_ins = sorted((c for c in narrower if macros[c].width < macros[preferred].width),
+                       key=lambda c: -macros[c].width)
+    *first, last = (preferred, *stand_ins)
+
+    def place(cell: str) -> tuple[str, int, int]:
+        width = macros[cell].width
+        return (cell, *occupancy.nearest(cx - width / 2, cy - layout.site[1] / 2, width, what=f"a {cell} buffer"))
+
+    for cell in first:
+        try:
+            return place(cell)
+        except PlacementError:
+            continue
+    return place(last)
 
 
 def _input_sinks(layout: Layout, macros: dict[str, Macro]) -> dict[str, list[tuple[str, str]]]:

@@ -42,7 +42,8 @@ class ClockTree(Stage):
         cells = rules.cells
         pins = (cells.buffer_input, cells.buffer_output)
         buffers = cells.clock_buffers
-        cfg = ClockTreeConfig(ctx.config["max_fanout"], buffers[2], buffers[1], buffers[0], *pins)
+        cfg = ClockTreeConfig(ctx.config["max_fanout"], buffers[2], buffers[1], buffers[0], *pins,
+                              narrower=tuple(buffers))
         liberty_cells = read_cells(ctx.pdk.liberty())
         clock_pins = frozenset((cell.name, pin.name) for cell in liberty_cells.values()
                                for pin in cell.pins.values() if pin.clock)
