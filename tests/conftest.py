@@ -37,3 +37,14 @@ def tech_and_macros(pdk):
     from kchip.pdk.rules import load_rules
 
     return load_rules(pdk), read_macros(pdk.lef)
+
+
+@pytest.fixture(scope="module")
+def ihp(pdk):
+    """The ihp-sg13g2 PDK from the same PDK root; skipped when the root has none."""
+    from kchip.pdk import PdkError, load_pdk
+
+    try:
+        return load_pdk("ihp-sg13g2", pdk.root)
+    except PdkError as exc:
+        pytest.skip(str(exc))

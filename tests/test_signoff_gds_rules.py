@@ -25,7 +25,7 @@ from kchip.design import resolve_design
 from kchip.flows.runner import run_flow
 from kchip.flows.signoff.gds_rules import (ENCLOSURE_KINDS, METRIC_UNITS, GdsRuleResult, Rule, check_gds,
                                           layer_numbers, load_rules, write_report)
-from kchip.pdk import DESCRIPTOR_DIR, PdkError, load_pdk
+from kchip.pdk import DESCRIPTOR_DIR
 
 GRID = 0.005
 LICON = 0.17  # licon size (periphery licon.1): licon has no rule of its own in the table
@@ -154,15 +154,6 @@ def assert_found_at(result: GdsRuleResult, rule: Rule, expected: tuple) -> None:
 @pytest.fixture(scope="module")
 def rules(pdk) -> dict[str, Rule]:
     return {rule.id: rule for rule in load_rules(pdk)}
-
-
-@pytest.fixture(scope="module")
-def ihp(pdk):
-    """The ihp-sg13g2 PDK from the same PDK root; skipped when the root has none."""
-    try:
-        return load_pdk(IHP, pdk.root)
-    except PdkError as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

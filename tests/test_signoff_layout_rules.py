@@ -85,17 +85,6 @@ IHP_WIDE_RULES = {"M1.e": ("beol/5_16_metal1.drc", "M1_e"),
                   **{f"M{n}.e": ("beol/5_17_metaln.drc", "Mn_e") for n in range(2, 6)}}
 
 
-@pytest.fixture(scope="module")
-def ihp(pdk):
-    """The ihp-sg13g2 PDK from the same PDK root; skipped when the root has none."""
-    from kchip.pdk import PdkError, load_pdk
-
-    try:
-        return load_pdk(IHP, pdk.root)
-    except PdkError as exc:
-        pytest.skip(str(exc))
-
-
 def ihp_rules(ihp) -> dict[str, dict]:
     from kchip.pdk.rules import load_rules
 

@@ -119,7 +119,7 @@ def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeCon
                      liberty_clock_pins: frozenset[tuple[str, str]] = frozenset()) -> dict[str, float]:
     """Insert the buffer tree for ``layout.clock_net``; returns clock-tree metrics, among them the
     number of cell clock pins the clock port drives: pins with LEF ``USE CLOCK`` or, for a library
-    whose LEF marks none (IHP's sg13g2 writes ``USE SIGNAL`` on its flops' CLK), the (cell, pin)
+    whose LEF marks none (some libraries write ``USE SIGNAL`` on their flops' clock pins), the (cell, pin)
     pairs in ``liberty_clock_pins`` (liberty ``clock : true``)."""
     sinks = _input_sinks(layout, macros).get(layout.clock_net, [])
     clock_pins = sum(macros[layout.instances[inst].cell].pins[pin].use == "CLOCK"

@@ -214,16 +214,16 @@ class Router:
     def _commit(self, route: NetRoute, sign: int) -> None:
         nodes = np.fromiter(route.nodes, dtype=np.int64, count=len(route.nodes))
         self.occ[nodes] += sign
-        self.vocc[self._met1_vias(route)] += sign
-        self.vocc2[self._met2_vias(route) - self.grid.nxy] += sign
+        self.vocc[self._layer0_vias(route)] += sign
+        self.vocc2[self._layer1_pads(route) - self.grid.nxy] += sign
 
-    def _met1_vias(self, route: NetRoute) -> np.ndarray:
-        """met1 nodes where the route takes a via up to met2."""
+    def _layer0_vias(self, route: NetRoute) -> np.ndarray:
+        """Lowest-layer nodes where the route takes a via up to the second routing layer."""
         nxy = self.grid.nxy
         return np.array(sorted({a for a, b in route.edges if b - a == nxy and a < nxy}), dtype=np.int64)
 
-    def _met2_vias(self, route: NetRoute) -> np.ndarray:
-        """met2 nodes where the route has a via pad (down to met1 or up to met3)."""
+    def _layer1_pads(self, route: NetRoute) -> np.ndarray:
+        """Second-layer nodes where the route has a via pad (down to the lowest layer or up to the third)."""
         nxy = self.grid.nxy
         pads = {b if a < nxy else a for a, b in route.edges if b - a == nxy and a < 2 * nxy}
         return np.array(sorted(pads), dtype=np.int64)
@@ -235,14 +235,14 @@ class Router:
         nxy, ny, size = grid.nxy, grid.ny, grid.size
         ids = np.arange(len(self.nets), dtype=np.int64) if among is None else np.array(among, dtype=np.int64)
         nodes, owners = self._node_owners(ids)
-        via_lists = [self._met1_vias(self.nets[k]) for k in ids]
+        via_lists = [self._layer0_vias(self.nets[k]) for k in ids]
         vias = np.concatenate(via_lists)
         via_owners = np.repeat(ids, [len(x) for x in via_lists])
         bad = occ[nodes] > 1
         layers = nodes // nxy
         stride = self.along[layers]
         own_nodes = np.sort(owners * size + nodes)
-        pad_lists = [self._met2_vias(self.nets[k]) for k in ids]
+        pad_lists = [self._layer1_pads(self.nets[k]) for k in ids]
         own_pads = np.sort(np.repeat(ids, [len(x) for x in pad_lists]) * size + np.concatenate(pad_lists))
         has_pad = _member(own_pads, owners * size + nodes).astype(bool)
         for sign in (-1, 1):

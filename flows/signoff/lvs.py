@@ -10,9 +10,9 @@ Antenna diode cells are kept: their reference subcircuit is empty, the diode dev
 extracts is ignored (:func:`layout_only_models`), and netgen compares such empty cells as black boxes
 by their pin names, so the net each diode sits on is still checked.
 
-Extraction uses the descriptor's ``magic_extract_style`` (a CIF input style of the tech file; on
-SKY130 ``sky130(vendor)``) so that the top cell's text labels become ports; a style that reads them
-as plain text (IHP's ``sg13g2``) gets them made ports after reading (:func:`extraction_script`).
+Extraction uses the descriptor's ``magic_extract_style`` (a CIF input style of the tech file:
+the descriptor names it) so that the top cell's text labels become ports; a style that reads them
+as plain text gets them made ports after reading (:func:`extraction_script`).
 Transistors are the models of the CDL's ``M`` cards (:func:`.cdl.transistor_models`).
 
 Multi-finger transistors: the CDL folds fingers into one wider device, which netgen matches with the
