@@ -17,7 +17,8 @@ import pytest
 
 from kchip.flows.physical.gds import write_gds
 from kchip.flows.physical.grid import FREE
-from kchip.flows.physical.layout import Instance, Layout
+from kchip.flows.physical.layout import Instance, Layout, Shape
+from kchip.flows.physical.pin_access import PinAccessPlanner
 from kchip.flows.physical.router import Router
 from kchip.flows.signoff import drc
 from kchip.tools.base import Invocation
@@ -145,3 +146,30 @@ def test_routed_tiny_layout_has_no_met1_spacing_error(pdk, tech_and_macros, cell
     result = drc.run_drc(gds, "tiny", pdk, tmp_path / "drc", Invocation(tmp_path / "drc"))
     magic_met1 = {rule: n for rule, n in result.errors_by_rule.items() if "met1" in rule.lower()}
     assert (_met1_space_errors(layout, router, cell_met1).count(), magic_met1) == (0, {})
+
+
+def test_an_access_pad_keeps_its_distance_from_metal_already_drawn(tech_and_macros, cell_met1):
+    """An antenna re-route keeps every other net's metal and plans the re-routed nets' pin access
+    again. Here a dfxtp_1's D is first reached by a via pad that reaches past the via extent of its
+    grid node; then a met1 shape of another net is drawn just left of that pad, closer than the
+    spacing to the pad but not to the node's via. The router takes the pin's next access instead of
+    drawing the pad beside the shape (BM64 lost its DRC this way)."""
+    tech, macros = tech_and_macros
+    spacing = tech.layers["met1"].spacing
+    layout = _tiny("sky130_fd_sc_hd__dfxtp_1", "D", "N", 5, 1)
+    router = Router(layout, macros, tech)
+    route = router.nets[0]
+    first = route.access[route.terminal_refs.index("ff:D")]
+    pad_x0 = min(rect[0] for rect in first.shapes)
+    node_pad_x0 = router.grid.x(router.grid.decode(first.node)[1]) - PinAccessPlanner(tech, router.grid).terminal_pad[0]
+    blocker_x1 = pad_x0 - (spacing - 20)
+    assert node_pad_x0 - blocker_x1 >= spacing, "the pad no longer reaches past its node: no case left"
+    y = first.via_y
+    layout.shapes.append(Shape("other", "met1", (blocker_x1 - 150, y - 70, blocker_x1, y + 70)))
+    router = Router(layout, macros, tech)
+    assert router.run()["route__unrouted__count"] == 0
+    route = router.nets[0]
+    assert route.access[route.terminal_refs.index("ff:D")] != first
+    router.write_geometry()
+    errors = _met1_space_errors(layout, router, cell_met1)
+    assert errors.count() == 0, [str(pair) for pair in errors.each()][:3]

@@ -246,6 +246,16 @@ class PinAccessPlanner:
         px, py = self.terminal_pad
         return (*access.shapes, (x - px, y - py, x + px, y + py))
 
+    def add_fixed(self, rect: Rect, owner: int) -> None:
+        """Metal on the lowest routing layer that is in the layout before any access is planned:
+        another net's routed wire or via pad (an antenna re-route keeps every other net's routing),
+        a strap's via pad, a port. An access of another net whose shapes come closer than the
+        spacing is not feasible (``owner`` is the metal's net id, or BLOCKED for metal of no routed
+        net). The grid alone does not keep them apart: it checks only the access's terminal node,
+        and a pad moved off its node along the track reaches past the via extent the grid uses."""
+        for bucket in self._buckets(rect):
+            self._placed.setdefault(bucket, []).append((owner, rect))
+
     def _remember(self, access: Access, net_id: int) -> None:
         for rect in self._footprint(access):
             for bucket in self._buckets(rect):

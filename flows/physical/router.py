@@ -146,6 +146,20 @@ class Router:
                     if layer != self.rules.pin_layer:
                         grid.add_obstacle(layer, _placed(inst, macro, rect), owner)
         planner = PinAccessPlanner(self.rules, grid)
+        # the metal already drawn on the access layer (on an antenna re-route, every other net's
+        # routing and access vias): an access pad must keep its distance from it, as it does from
+        # the accesses planned here
+        access_layer = grid.layers[0]
+        for shape in self.layout.shapes:
+            if shape.layer == access_layer:
+                planner.add_fixed(shape.rect, ids.get(shape.net, BLOCKED))
+        for via in self.layout.vias:
+            rect = self.rules.vias[via.via].rects.get(access_layer)
+            if rect is not None:
+                planner.add_fixed(_moved(rect, via.x, via.y), ids.get(via.net, BLOCKED))
+        for port in self.layout.ports:
+            if port.rect is not None and port.layer == access_layer:
+                planner.add_fixed(port.rect, ids.get(port.net, BLOCKED))
         placed = sorted(((i.y, i.x, n) for n, i in self.layout.instances.items() if i.conns))
         for _, _, inst_name in placed:
             inst = self.layout.instances[inst_name]
