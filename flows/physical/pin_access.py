@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import klayout.db as kdb
 
-from kchip.flows.physical.grid import FREE, RouteGrid
-from kchip.flows.physical.layout import Instance
+from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
+from kchip.flows.physical.layout import Instance, Layout
 from kchip.flows.physical.lef import Macro
 
 Rect = tuple[int, int, int, int]
@@ -87,6 +87,7 @@ class PinAccessPlanner:
         self.half_wire = rules.layers[self.metal].width // 2
         self._cache: dict[tuple[str, str], dict[str, list[tuple[int, int, int]]]] = {}
         self._placed: dict[tuple[int, int], list[tuple[int, Rect]]] = {}
+        self._via_rects = {name: via.rects for name, via in rules.vias.items()}
         up = rules.via(self.metal, grid.layers[1]).rects[self.metal]
         self.terminal_pad = (max(-up[0], up[2]), max(-up[1], up[3]))
 
@@ -246,17 +247,28 @@ class PinAccessPlanner:
         px, py = self.terminal_pad
         return (*access.shapes, (x - px, y - py, x + px, y + py))
 
-    def add_fixed(self, rect: Rect, owner: int) -> None:
-        """Metal on the lowest routing layer that is in the layout before any access is planned:
-        another net's routed wire or via pad (an antenna re-route keeps every other net's routing),
-        a strap's via pad, a port. An access of another net whose shapes come closer than the
-        spacing is not feasible (``owner`` is the metal's net id, or BLOCKED for metal of no routed
-        net). The grid alone does not keep them apart: it checks only the access's terminal node,
-        and a pad moved off its node along the track reaches past the via extent the grid uses."""
-        for bucket in self._buckets(rect):
-            self._placed.setdefault(bucket, []).append((owner, rect))
+    def add_layout_metal(self, layout: Layout, owners: dict[str, int]) -> None:
+        """The metal already drawn on the lowest routing layer before any access is planned: wires
+        and via pads of other nets (an antenna re-route keeps every other net's routing), strap via
+        pads, ports. An access whose shapes come closer than the spacing to metal of another net
+        (``owners`` maps a routed net to its id; any other metal blocks every net) is not feasible.
+        The grid alone does not keep them apart: it checks only the access's terminal node, and a
+        pad moved off its node along the track reaches past the via extent the grid uses."""
+        metal = [(shape.net, shape.rect) for shape in layout.shapes if shape.layer == self.metal]
+        metal += [(via.net, moved(self._via_rects[via.via][self.metal], via.x, via.y)) for via in layout.vias
+                  if self.metal in self._via_rects[via.via]]
+        metal += [(port.net, port.rect) for port in layout.ports
+                  if port.rect is not None and port.layer == self.metal]
+        for net, rect in metal:
+            for bucket in self._buckets(rect):
+                self._placed.setdefault(bucket, []).append((owners.get(net, BLOCKED), rect))
 
     def _remember(self, access: Access, net_id: int) -> None:
         for rect in self._footprint(access):
             for bucket in self._buckets(rect):
                 self._placed.setdefault(bucket, []).append((net_id, rect))
+
+
+def moved(rect: Rect, x: int, y: int) -> Rect:
+    """``rect`` shifted by (``x``, ``y``)."""
+    return rect[0] + x, rect[1] + y, rect[2] + x, rect[3] + y

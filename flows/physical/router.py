@@ -27,7 +27,7 @@ import numpy as np
 from kchip.flows.physical.grid import BLOCKED, RouteGrid
 from kchip.flows.physical.layout import Layout, Shape, Via
 from kchip.flows.physical.lef import Macro
-from kchip.flows.physical.pin_access import Access, PinAccessPlanner
+from kchip.flows.physical.pin_access import Access, PinAccessPlanner, moved
 from kchip.flows.physical.search import SearchState, astar
 
 #: cost of one step along each routing layer, bottom up, per um of wire (the lowest layer, whose
@@ -146,20 +146,7 @@ class Router:
                     if layer != self.rules.pin_layer:
                         grid.add_obstacle(layer, _placed(inst, macro, rect), owner)
         planner = PinAccessPlanner(self.rules, grid)
-        # the metal already drawn on the access layer (on an antenna re-route, every other net's
-        # routing and access vias): an access pad must keep its distance from it, as it does from
-        # the accesses planned here
-        access_layer = grid.layers[0]
-        for shape in self.layout.shapes:
-            if shape.layer == access_layer:
-                planner.add_fixed(shape.rect, ids.get(shape.net, BLOCKED))
-        for via in self.layout.vias:
-            rect = self.rules.vias[via.via].rects.get(access_layer)
-            if rect is not None:
-                planner.add_fixed(_moved(rect, via.x, via.y), ids.get(via.net, BLOCKED))
-        for port in self.layout.ports:
-            if port.rect is not None and port.layer == access_layer:
-                planner.add_fixed(port.rect, ids.get(port.net, BLOCKED))
+        planner.add_layout_metal(self.layout, ids)
         placed = sorted(((i.y, i.x, n) for n, i in self.layout.instances.items() if i.conns))
         for _, _, inst_name in placed:
             inst = self.layout.instances[inst_name]
@@ -403,7 +390,7 @@ class Router:
             neighbours.add(shape.layer, shape.net, shape.rect)
         for via in self.layout.vias:
             for layer, rect in rules.vias[via.via].rects.items():
-                neighbours.add(layer, via.net, _moved(rect, via.x, via.y))
+                neighbours.add(layer, via.net, moved(rect, via.x, via.y))
         ports = {p.name: p for p in self.layout.ports}
         mended: list[tuple[str, str, list]] = []
         for route in self.nets:
@@ -418,7 +405,7 @@ class Router:
                     self.layout.vias.append(Via(route.name, via.name, x, y))
                     for layer, rect in via.rects.items():
                         if layer in per_layer:
-                            per_layer[layer].append(_moved(rect, x, y))
+                            per_layer[layer].append(moved(rect, x, y))
                     continue
                 half = grid.rules[la].width // 2
                 x0, x1 = sorted((grid.x(ia), grid.x(ib)))
@@ -504,10 +491,6 @@ def _placed(inst, macro: Macro, rect):
     if inst.orient == "FS":
         y0, y1 = macro.height - y1, macro.height - y0
     return (inst.x + x0, inst.y + y0, inst.x + x1, inst.y + y1)
-
-
-def _moved(rect, x, y):
-    return (rect[0] + x, rect[1] + y, rect[2] + x, rect[3] + y)
 
 
 def _region(rects) -> kdb.Region:
