@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kchip.flows.physical.lef import read_macros, read_technology
+from kchip.flows.physical.lef import read_macros, read_sites, read_technology
 from kchip.pdk import Pdk, PdkError
 from kchip.pdk.rules import build_rules, load_rules
 
@@ -86,3 +86,46 @@ def test_the_ihp_rules_load_from_its_own_lef_files(pdk):
     text = ihp.lef.read_text()
     assert set(macros) == set(re.findall(r"^MACRO (sg13g2_\w+)", text, re.M))
     assert macros["sg13g2_tielo"].pins.keys() == {"VDD", "VSS", "L_LO"}
+
+
+def test_a_site_statement_in_a_macro_is_not_a_site_definition(tmp_path):
+    """A macro's ``SITE core ;`` names the site it sits on; only a ``SITE core`` ... ``END core``
+    block defines one. Read as a block, the statement would run on to the next ``END core`` (here a
+    later macro's pin of that name) and take that macro's size as the site's."""
+    text = """VERSION 5.7 ;
+SITE core
+  CLASS CORE ;
+  SIZE 0.46 BY 2.72 ;
+END core
+MACRO inv
+  CLASS CORE ;
+  SIZE 1.38 BY 2.72 ;
+  SITE core ;
+  PIN A
+    DIRECTION INPUT ;
+    PORT
+      LAYER li1 ;
+        RECT 0.1 0.2 0.3 0.4 ;
+    END
+  END A
+END inv
+MACRO big
+  CLASS CORE ;
+  SIZE 5.06 BY 2.72 ;
+  SITE core ;
+  PIN core
+    DIRECTION OUTPUT ;
+    PORT
+      LAYER li1 ;
+        RECT 0.5 0.2 0.7 0.4 ;
+    END
+  END core
+END big
+END LIBRARY
+"""
+    path = tmp_path / "cells.lef"
+    path.write_text(text)
+    assert read_sites(path) == {"core": (460, 2720)}
+    macros = read_macros(path)
+    assert sorted(macros) == ["big", "inv"]
+    assert macros["big"].pins["core"].shapes == [("li1", (500, 200, 700, 400))]

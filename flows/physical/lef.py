@@ -141,8 +141,10 @@ class Technology:
 def _blocks(text: str, keyword: str):
     """Yield (name, body) of every ``KEYWORD name ... END name`` block; the keyword in any case
     (IHP's tech LEF writes ``Via``), the name whole (a ``MACRO Cat... STRING ;`` property
-    definition is not a macro ``C`` ending at some pin's ``END C``)."""
-    pattern = re.compile(rf"^\s*(?i:{keyword})\s+(\S+)(?!\S)(.*?)^\s*END\s+\1\s*$", re.M | re.S)
+    definition is not a macro ``C`` ending at some pin's ``END C``). A line ending in ``;`` is a
+    statement, not a block's start: a macro's ``SITE unithd ;`` does not open a search for an
+    ``END unithd`` to the end of the file (which made reading a large cell LEF quadratic)."""
+    pattern = re.compile(rf"^\s*(?i:{keyword})\s+(\S+)(?!\S)(?![^\n]*;)(.*?)^\s*END\s+\1\s*$", re.M | re.S)
     for match in pattern.finditer(text):
         yield match.group(1), match.group(2)
 
