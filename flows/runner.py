@@ -17,6 +17,7 @@ from typing import Callable
 import luigi
 
 from kchip.design import Design
+from kchip.flows.interrupt import check_stop
 from kchip.flows.pipeline import STAGES, downstream_of
 from kchip.flows.report import publish_final
 from kchip.flows.run_folder import RunFolderBusy, RunFolderLock, clean_interrupted
@@ -247,6 +248,9 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
     config.set("worker", "keep_alive", "true" if scheduler_url else "false")
     try:
         luigi.build([tasks[to_stage]], **kwargs)
+        # Luigi returns normally when it swallowed the SIGTERM's exception (its scheduler records task
+        # history under `except BaseException`); the run was still terminated
+        check_stop()
     except KeyboardInterrupt:
         for child in multiprocessing.active_children():
             child.terminate()

@@ -32,6 +32,7 @@ import luigi
 
 from kchip.design import Design, load_design
 from kchip.design.sources import ModuleFinder, closure_files, files_digest
+from kchip.flows.interrupt import Terminated, check_stop, stop_requested
 from kchip.pdk import DEFAULT_PDK, Pdk, load_pdk
 from kchip.tools.base import Invocation, ToolSpec, probe
 
@@ -254,6 +255,8 @@ class Stage(luigi.Task):
         os.replace(tmp, path)
 
     def run(self):
+        # after a SIGTERM no stage starts, even when its exception was swallowed where it landed
+        check_stop()
         final = self.folder()
         work = final.parent / f".{final.name}.tmp{os.getpid()}"
         shutil.rmtree(work, ignore_errors=True)
@@ -262,6 +265,10 @@ class Stage(luigi.Task):
         self._write_status(state="running", started=started)
         try:
             metrics = self._run_in(work, started)
+            if stop_requested():
+                # a SIGTERM came while the stage ran and its exception was swallowed (by a catch-all or
+                # a __del__ it landed in): the stage did not see it, so its result is not trusted
+                raise Terminated()
         except KeyboardInterrupt:
             shutil.rmtree(work, ignore_errors=True)
             self._write_status(state="interrupted", started=started, ended=time.time(),

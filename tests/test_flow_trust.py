@@ -141,6 +141,54 @@ def test_sigterm_is_reported(kchip, tmp_path):
     assert "terminated (SIGTERM)" in err
 
 
+#: ``kchip ARGS`` with one SIGTERM delivered where the exception its handler raises is swallowed:
+#: "luigi" when Luigi's scheduler records that elaborate finished (under ``except BaseException``),
+#: "del" in ``subprocess.Popen.__del__`` after lint's Verilator run (Python only prints what a
+#: ``__del__`` raises). ``signal.raise_signal`` runs the handler at once, inside that code.
+SWALLOWED_SIGTERM = """
+import signal, subprocess, sys
+import luigi.task_history
+from kchip.cli import main
+from kchip.tools import base, verilator
+
+def sigterm_once(armed=[True]):
+    if armed:
+        armed.clear()
+        signal.raise_signal(signal.SIGTERM)
+
+if sys.argv[1] == "luigi":
+    task_finished = luigi.task_history.NopHistory.task_finished
+    def finished(self, task, successful):
+        sigterm_once()
+        return task_finished(self, task, successful)
+    luigi.task_history.NopHistory.task_finished = finished
+else:
+    tool_run, popen_del, in_lint = base.Invocation.run, subprocess.Popen.__del__, []
+    def run(self, spec, *args, **kwargs):
+        in_lint.append(spec is verilator.TOOL)
+        return tool_run(self, spec, *args, **kwargs)
+    def delete(self):
+        if in_lint and in_lint[-1]:
+            sigterm_once()
+        popen_del(self)
+    base.Invocation.run, subprocess.Popen.__del__ = run, delete
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("where", ["luigi", "del"])
+def test_a_sigterm_whose_exception_is_swallowed_still_terminates(kchip, tmp_path, where):
+    run_dir = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-c", SWALLOWED_SIGTERM, where, "flow", "run", "--design",
+                             str(COUNTER), "--run-dir", str(run_dir), "--to", "lint"], env=kchip.env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 143, result.stdout + result.stderr
+    assert "terminated (SIGTERM)" in result.stderr
+    assert _state(run_dir, "elaborate") == "done"
+    assert _state(run_dir, "lint") == (None if where == "luigi" else "interrupted")
+    assert not list(run_dir.glob("stages/*-lint/*/state.json"))
+
+
 def test_messages_with_brackets_are_printed_as_written(kchip, tmp_path):
     design = tmp_path / "bad[red].toml"
     design.write_text(COUNTER.read_text().replace("aspect_ratio = 1.0", "aspect_ratio = 99.0"))
