@@ -91,18 +91,17 @@ def _place_buffer(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupa
     run as wide as the strongest clock buffer); PlacementError when none fits."""
     stand_ins = sorted((c for c in narrower if macros[c].width < macros[preferred].width),
                        key=lambda c: -macros[c].width)
-    *first, last = (preferred, *stand_ins)
 
     def place(cell: str) -> tuple[str, int, int]:
         width = macros[cell].width
         return (cell, *occupancy.nearest(cx - width / 2, cy - layout.site[1] / 2, width, what=f"a {cell} buffer"))
 
-    for cell in first:
+    for cell in (preferred, *stand_ins):
         try:
             return place(cell)
-        except PlacementError:
-            continue
-    return place(last)
+        except PlacementError as exc:
+            error = exc
+    raise error
 
 
 def _input_sinks(layout: Layout, macros: dict[str, Macro]) -> dict[str, list[tuple[str, str]]]:

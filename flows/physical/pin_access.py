@@ -87,7 +87,7 @@ class PinAccessPlanner:
         self.half_wire = rules.layers[self.metal].width // 2
         self._cache: dict[tuple[str, str], dict[str, list[tuple[int, int, int]]]] = {}
         self._placed: dict[tuple[int, int], list[tuple[int, Rect]]] = {}
-        self._via_rects = {name: via.rects for name, via in rules.vias.items()}
+        self._vias = rules.vias
         up = rules.via(self.metal, grid.layers[1]).rects[self.metal]
         self.terminal_pad = (max(-up[0], up[2]), max(-up[1], up[3]))
 
@@ -255,8 +255,8 @@ class PinAccessPlanner:
         The grid alone does not keep them apart: it checks only the access's terminal node, and a
         pad moved off its node along the track reaches past the via extent the grid uses."""
         metal = [(shape.net, shape.rect) for shape in layout.shapes if shape.layer == self.metal]
-        metal += [(via.net, moved(self._via_rects[via.via][self.metal], via.x, via.y)) for via in layout.vias
-                  if self.metal in self._via_rects[via.via]]
+        metal += [(via.net, moved(self._vias[via.via].rects[self.metal], via.x, via.y)) for via in layout.vias
+                  if self.metal in self._vias[via.via].rects]
         metal += [(port.net, port.rect) for port in layout.ports
                   if port.rect is not None and port.layer == self.metal]
         for net, rect in metal:
