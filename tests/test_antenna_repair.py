@@ -10,14 +10,19 @@ starts at site 7, where it covers a fill_8 (sites 0-7) and a fill_1 (site 8).
 from __future__ import annotations
 
 import copy
+import dataclasses
 
+import numpy as np
 import pytest
 
 from kchip.design import load_design
-from kchip.flows.physical.antenna_repair import (DIODE_PREFIX, DIODE_ROLE, DiodeCell, Routing, diode_targets,
-                                                 insert_diodes, nets_near, problem_nets, repair_antennas)
+from kchip.flows.physical.antenna_repair import (DIODE_PREFIX, DIODE_ROLE, MARGIN, DiodeCell, Routing,
+                                                 diode_targets, insert_diodes, nets_near, problem_nets,
+                                                 repair_antennas, route_groups)
+from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
 from kchip.flows.physical.layout import Instance, Layout, Port, Shape, Via
 from kchip.flows.physical.placer import PlacementError, fill_rows
+from kchip.flows.physical.router import Router
 from kchip.flows.runner import run_flow
 from kchip.flows.signoff.antenna import Violation, check_antenna
 from kchip.flows.timing.spef import RoutedNet, Segment, ViaHop
@@ -156,7 +161,7 @@ def test_a_clean_routing_is_kept_without_a_reroute(cells):
     routed = routed_layout(macros, fill_cells, 40)
     nets = [RoutedNet("n"), RoutedNet("y")]
 
-    def route(_):
+    def route(_, window):
         raise AssertionError("no violation, so no re-route")
 
     repair = repair_antennas(routed, nets, macros, tech, route, diode, fill_cells)
@@ -174,7 +179,7 @@ def test_only_the_repaired_net_is_rerouted_and_rounds_keep_their_diodes(cells):
     before = copy.deepcopy(routed)
     views = []
 
-    def route(view):
+    def route(view, window):
         views.append(view)
         draw(view, "n", 100)
         return Routing((), (RoutedNet("n", [Segment(0, 1, "met3", 100.0, 0.3)], [ViaHop(0, 1, "via2")] * 4),))
@@ -205,7 +210,7 @@ def test_a_reroute_that_fails_is_discarded(cells):
     tech, macros, diode, fill_cells = cells
     routed = routed_layout(macros, fill_cells, 100)
     nets = [RoutedNet("n"), RoutedNet("y")]
-    repair = repair_antennas(routed, nets, macros, tech, lambda view: Routing(("n",)), diode, fill_cells)
+    repair = repair_antennas(routed, nets, macros, tech, lambda view, window: Routing(("n",)), diode, fill_cells)
     assert repair.layout is routed and repair.nets == nets and repair.diodes == [] and repair.rounds == 1
     assert len(repair.after) == 1 and "previous routing kept" in repair.log[-1]
 
@@ -219,7 +224,7 @@ def test_a_net_the_reroute_cannot_route_loses_its_diode_and_keeps_its_violation(
     draw(routed, "m", 100, gate_site=2, row=2)
     attempts = []
 
-    def route(view):
+    def route(view, window):
         attempts.append({net for inst in view.instances.values() for net in inst.conns.values()})
         if "m" in attempts[-1]:
             return Routing(("h/A (sky130_fd_sc_hd__inv_1, net m)",))
@@ -250,6 +255,125 @@ def test_nets_with_met1_or_met2_close_to_a_diode_are_its_neighbours(cells):
 def test_routing_problems_name_their_nets():
     problems = ("n", "g/A (sky130_fd_sc_hd__inv_1, net m)", "q")
     assert problem_nets(problems, {"n", "m", "p"}) == {"n", "m"}
+
+
+# -- re-routes in windows -------------------------------------------------------------------------
+
+def test_nets_whose_windows_overlap_are_routed_together(cells):
+    """A net's window is its cells' bounding box grown by MARGIN; a, b and c chain by overlap (c's
+    window reaches b's but not a's), d is far away and alone."""
+    tech, macros, diode, fill_cells = cells
+    width = 600_000
+    layout = Layout("t", [], {}, die=(0, 0, width, 20 * ROW), core=(0, 0, width, 20 * ROW), site=(SITE, ROW))
+    sites = {"a": (10, 40), "b": (40 + 2 * MARGIN // SITE, 140), "c": (140 + 2 * MARGIN // SITE, 200),
+             "d": (1000, 1010)}
+    for net, (first, last) in sites.items():
+        for k, site in enumerate((first, last)):
+            layout.instances[f"{net}{k}"] = Instance(GATE_CELL, {"A": net}, x=site * SITE, y=2 * ROW)
+    layout.instances["x"] = Instance(GATE_CELL, {"A": "x"}, x=500 * SITE, y=2 * ROW)
+    groups = route_groups(layout, macros, {"a", "b", "c", "d"})
+    assert [nets for _, nets in groups] == [["a", "b", "c"], ["d"]]
+    inv_w = macros[GATE_CELL].width
+    assert groups[1][0] == (1000 * SITE - MARGIN, 0, 1010 * SITE + inv_w + MARGIN, 3 * ROW + MARGIN)
+    assert groups[0][0][0] == 0, "cut at the die"
+
+
+def test_a_group_the_window_cannot_route_is_routed_on_the_whole_die(cells):
+    """The windowed view holds only the metal near the window; when the router cannot finish there,
+    the group is routed again on the whole die, with every other net's metal."""
+    tech, macros, diode, fill_cells = cells
+    routed = routed_layout(macros, fill_cells, 100)
+    routed.die = (0, 0, 200_000, 3 * ROW)
+    far = Shape("other", "met2", (150_000, 0, 150_140, 3 * ROW))
+    routed.shapes.append(far)
+    calls = []
+
+    def route(view, window):
+        calls.append((window, far in view.shapes))
+        if window is not None:
+            return Routing(("n",))
+        draw(view, "n", 100)
+        return Routing((), (RoutedNet("n"),))
+
+    repair = repair_antennas(routed, [RoutedNet("n"), RoutedNet("y")], macros, tech, route, diode, fill_cells,
+                             max_rounds=1)
+    window = calls[0][0]
+    assert window[0] == 0 and window[2] < 150_000, "the port on the left edge, the gate and the diode"
+    assert calls == [(window, False), (None, True)]
+    assert repair.diodes == ["ANTENNA_n_0"] and far in repair.layout.shapes
+
+    calls.clear()
+    unreachable = ("g/A (sky130_fd_sc_hd__inv_1, net n)",)
+    repair = repair_antennas(routed, [RoutedNet("n"), RoutedNet("y")], macros, tech,
+                             lambda view, window: calls.append(window) or Routing(unreachable), diode, fill_cells,
+                             max_rounds=1)
+    assert calls == [window], "a pin without access stays so on the whole die: not routed again"
+    assert repair.diodes == [] and any("left 1 problems" in line for line in repair.log)
+
+
+def test_obstacles_marked_at_once_block_as_one_by_one(tech_and_macros):
+    tech, _ = tech_and_macros
+    rng = np.random.default_rng(1)
+    for window in (None, (3000, 2000, 40000, 30000)):
+        one, bulk = (RouteGrid((0, 0, 50000, 40000), tech, window) for _ in range(2))
+        for layer in [*one.layers, "li1"]:
+            x, y = rng.integers(-2000, 52000, 200), rng.integers(-2000, 42000, 200)
+            rects = np.column_stack((x, y, x + rng.integers(1, 3000, 200), y + rng.integers(1, 3000, 200)))
+            for rect in rects.tolist():
+                one.add_obstacle(layer, tuple(rect))
+            bulk.block(layer, rects[:100])
+            bulk.block(layer, [tuple(rect) for rect in rects[100:].tolist()])
+        for name in ("wire_block", "via_block", "edge_block"):
+            assert np.array_equal(getattr(one, name), getattr(bulk, name)), (window, name)
+        assert 0.1 < (one.wire_block == BLOCKED).mean() < 0.9
+
+
+def _two_rows(macros) -> Layout:
+    """A driver and two loads of net n, with another net's metal just outside the window the
+    windowed router gets in test_a_windowed_router_sees_the_metal_beside_its_window."""
+    instances = {"drv": Instance("sky130_fd_sc_hd__buf_1", {"X": "n"}, x=30 * SITE, y=ROW, orient="FS"),
+                 "g1": Instance(GATE_CELL, {"A": "n"}, x=40 * SITE, y=2 * ROW),
+                 "g2": Instance(GATE_CELL, {"A": "n"}, x=36 * SITE, y=0)}
+    die = (0, 0, 120 * SITE, 6 * ROW)
+    return Layout("t", [], instances, die=die, core=die, site=(SITE, ROW))
+
+
+def test_a_windowed_router_sees_the_metal_beside_its_window(tech_and_macros):
+    """Confined to a window, the router blocks every node exactly as on the whole die, also where
+    another net's metal just outside the window keeps wires and vias at the window's edge away;
+    and it routes the net the same way."""
+    tech, macros = tech_and_macros
+    layout = _two_rows(macros)
+    window = (25 * SITE, 0, 50 * SITE, 4 * ROW)
+    outside = [Shape("other", "met2", (window[2] + 150, 0, window[2] + 290, 4 * ROW)),
+               Shape("other", "met1", (window[0], window[3] + 100, window[2], window[3] + 240)),
+               Shape("other", "met3", (window[0] - 400, 0, window[0] - 100, 4 * ROW))]
+    layout.shapes += outside
+    full, cut = Router(layout, macros, tech), Router(layout, macros, tech, window)
+    grid = cut.grid
+    i0, j0 = (grid.x0 - full.grid.x0) // grid.dx, (grid.y0 - full.grid.y0) // grid.dy
+    assert (grid.x(0), grid.y(0)) == (full.grid.x(i0), full.grid.y(j0))
+    assert grid.x(0) <= window[0] and grid.x(grid.nx - 1) >= window[2] and grid.y(grid.ny - 1) >= window[3]
+    part = (slice(None), slice(i0, i0 + grid.nx), slice(j0, j0 + grid.ny))
+    for name in ("wire_block", "via_block", "edge_block", "valid"):
+        assert np.array_equal(getattr(grid, name), getattr(full.grid, name)[part]), name
+    bare = Router(dataclasses.replace(layout, shapes=[]), macros, tech, window).grid
+    blocked = (grid.wire_block == BLOCKED) & (bare.wire_block == FREE)
+    assert blocked[0, :, -1].any() and blocked[1, -1, :].any() and blocked[2, 0, :].any(), \
+        "the metal outside blocks the window's top row on met1, its last column on met2, its first on met3"
+    assert full.run()["route__unrouted__count"] == cut.run()["route__unrouted__count"] == 0
+
+    def placed(router):
+        g = router.grid
+        return sorted(tuple((g.decode(n)[0], g.x(g.decode(n)[1]), g.y(g.decode(n)[2])) for n in edge)
+                      for edge in router.nets[0].edges)
+
+    assert placed(cut) == placed(full)
+    full.write_geometry()
+    shapes = len(layout.shapes)
+    cut.layout = copy.deepcopy(dataclasses.replace(layout, shapes=layout.shapes[:len(outside)], vias=[]))
+    cut.write_geometry()
+    assert cut.layout.shapes[len(outside):] == layout.shapes[len(outside):shapes]
 
 
 # -- end to end: an input port far from the gate it drives ---------------------------------------

@@ -17,24 +17,31 @@ met1/met2 metal lies close to a new diode (it can wall in the diode pin's access
 routed again, as a detailed router's ECO mode does: the router sees a view of the layout with only
 those nets' connections and every other net's routed metal as fixed obstacles, so nothing else
 moves. (Routing the whole layout again instead gave a different routing with new violations each
-time: pim_ctrl 27 violations, then 6, 4 and 7 on other nets.) A net the re-route cannot route is
-left out and the rest tried again. The re-routed nets are checked, and this repeats for a bounded
-number of rounds, keeping the diodes of earlier rounds. A design without violations is left
-unchanged. Whatever is left after the last round stays for the antenna stage to report.
+time: pim_ctrl 27 violations, then 6, 4 and 7 on other nets.) So that a re-route costs in proportion
+to the nets it routes, not to the die, the nets are routed in windows (:func:`route_groups`): the
+bounding box of a net's cells and ports grown by :data:`MARGIN`, nets whose windows overlap routed
+together, and the router sees only the cells and metal near its window. A group with a net the
+router cannot finish in its window is routed again on the whole die before its problems count. A
+net the re-route cannot route is left out and the rest tried again. The re-routed nets are
+checked, and this repeats for a bounded number of rounds, keeping the diodes of earlier rounds. A
+design without violations is left unchanged. Whatever is left after the last round stays for the
+antenna stage to report.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from kchip.flows.physical.layout import Instance, Layout, Shape, plain_name
+from kchip.flows.physical.layout import Instance, Layout, Shape, Via, plain_name
 from kchip.flows.physical.lef import Macro, Rect
 from kchip.flows.physical.placer import PlacementError, RowOccupancy, fill_rows
+from kchip.flows.physical.router import WINDOW_HALO
 from kchip.flows.signoff.antenna import AntennaResult, Violation, check_antenna
 from kchip.flows.timing.spef import RoutedNet
 
@@ -51,6 +58,13 @@ ACCESS_LAYERS = 2
 CLEARANCE = 500
 #: re-routes tried per round, each without the nets the previous one could not route
 ATTEMPTS = 3
+#: a re-routed net is routed inside the bounding box of its cells and ports grown by this much (nm):
+#: room for the detours the router takes on the whole die (its first searches stay within 30 grid
+#: steps of a connection's terminals)
+MARGIN = 20000
+#: the metal and cells a windowed re-route sees: those within this much (nm) of its window, more
+#: than the router looks at past the window's outermost nodes
+VIEW_HALO = 2 * WINDOW_HALO
 
 
 @dataclass(frozen=True)
@@ -174,36 +188,170 @@ def insert_diodes(layout: Layout, macros: dict[str, Macro], targets: list[tuple[
     return added
 
 
-def reroute_view(routed: Layout, instances: dict[str, Instance], nets: set[str]) -> Layout:
-    """The layout a router sees to route ``nets`` again: ``instances`` with only the pins on those
-    nets connected, their ports, and as fixed shapes every other net's routed metal and port."""
-    kept = [shape for shape in routed.shapes if shape.net not in nets]
-    ports = [Shape(port.net, port.layer, port.rect) for port in routed.ports
-             if port.net not in nets and port.rect is not None]
-    return dataclasses.replace(
-        routed, ports=[port for port in routed.ports if port.net in nets],
-        instances={name: dataclasses.replace(inst, conns={pin: net for pin, net in inst.conns.items() if net in nets})
-                   for name, inst in instances.items()},
-        shapes=kept + ports, vias=[via for via in routed.vias if via.net not in nets])
+def _grown(rect: Rect, margin: int) -> Rect:
+    return rect[0] - margin, rect[1] - margin, rect[2] + margin, rect[3] + margin
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def route_groups(layout: Layout, macros: dict[str, Macro], nets: set[str]) -> list[tuple[Rect, list[str]]]:
+    """The windows ``nets`` are routed in and the nets routed together in each: a net's window is
+    the bounding box of its cells and ports grown by :data:`MARGIN` (within the die), and
+    overlapping windows are joined (with their nets) until none overlap. A group's routes then stay
+    :data:`MARGIN` away from any other group's cells, farther than its router looks past its window.
+    Ordered by window."""
+    boxes: dict[str, list[int]] = {}
+
+    def extend(net: str, rect) -> None:
+        box = boxes.setdefault(net, list(rect))
+        box[:] = min(box[0], rect[0]), min(box[1], rect[1]), max(box[2], rect[2]), max(box[3], rect[3])
+
+    for inst in layout.instances.values():
+        for net in inst.conns.values():
+            if net in nets:
+                macro = macros[inst.cell]
+                extend(net, (inst.x, inst.y, inst.x + macro.width, inst.y + macro.height))
+    for port in layout.ports:
+        if port.net in nets and port.rect is not None:
+            extend(port.net, port.rect)
+    dx0, dy0, dx1, dy1 = layout.die
+    groups = []
+    for net, box in sorted(boxes.items()):
+        x0, y0, x1, y1 = _grown(box, MARGIN)
+        groups.append(((max(dx0, x0), max(dy0, y0), min(dx1, x1), min(dy1, y1)), [net]))
+    joined = True
+    while joined:
+        joined, out = False, []
+        for window, members in groups:
+            for k, (other, others) in enumerate(out):
+                if _overlap(window, other):
+                    out[k] = ((min(window[0], other[0]), min(window[1], other[1]), max(window[2], other[2]),
+                               max(window[3], other[3])), others + members)
+                    joined = True
+                    break
+            else:
+                out.append((window, members))
+        groups = out
+    return sorted((window, sorted(members)) for window, members in groups)
+
+
+def _array(rows, count: int) -> np.ndarray:
+    """``count`` rectangles (4-tuples of ints) as an n x 4 array."""
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=4 * count).reshape(-1, 4)
+
+
+class _Metal:
+    """The routed metal of a layout as arrays, made once a round: every shape's and via's bounding
+    box and net (as a number), and the wires and via pads on the lowest :data:`ACCESS_LAYERS`
+    routing layers of the signal nets."""
+
+    def __init__(self, routed: Layout, rules):
+        self.routed = routed
+        codes: dict[str, int] = {}
+        shapes, vias = routed.shapes, routed.vias
+        self.shape_boxes = _array((shape.rect for shape in shapes), len(shapes))
+        self.shape_nets = np.fromiter((codes.setdefault(s.net, len(codes)) for s in shapes), np.int64, len(shapes))
+        kinds = {name: k for k, name in enumerate(rules.vias)}
+        kind = np.fromiter((kinds[via.via] for via in vias), np.int64, len(vias))
+        self.via_nets = np.fromiter((codes.setdefault(v.net, len(codes)) for v in vias), np.int64, len(vias))
+        xy = _array(((via.x, via.y, via.x, via.y) for via in vias), len(vias))
+        rects = [via.rects for via in rules.vias.values()]
+        extent = np.array([[f(r[k] for r in found.values()) for k, f in enumerate((min, min, max, max))]
+                           for found in rects], dtype=np.int64).reshape(-1, 4)
+        self.via_boxes = xy + extent[kind]
+        self.codes, self.names = codes, list(codes)
+        signal = np.zeros(len(codes), dtype=bool)
+        signal[[codes[net] for net in routed.nets() if net in codes]] = True
+        access = rules.routing_layers[:ACCESS_LAYERS]
+        on_access = np.fromiter((shape.layer in access for shape in shapes), bool, len(shapes))
+        keep = on_access & signal[self.shape_nets]
+        boxes, nets = [self.shape_boxes[keep]], [self.shape_nets[keep]]
+        for layer in access:
+            has = np.array([layer in found for found in rects], dtype=bool)
+            pad = np.array([found.get(layer, (0, 0, 0, 0)) for found in rects], dtype=np.int64).reshape(-1, 4)
+            keep = has[kind] & signal[self.via_nets]
+            boxes.append(xy[keep] + pad[kind[keep]])
+            nets.append(self.via_nets[keep])
+        self.access_boxes, self.access_nets = np.concatenate(boxes), np.concatenate(nets)
+
+    def numbers(self, nets: set[str]) -> np.ndarray:
+        return np.array(sorted(self.codes[net] for net in nets if net in self.codes), dtype=np.int64)
+
+    def nets_near(self, boxes: list[Rect], margin: int) -> set[str]:
+        """Signal nets with a wire or via pad on the access layers within ``margin`` of ``boxes``."""
+        near = np.zeros(len(self.access_nets), dtype=bool)
+        for box in boxes:
+            near |= _inside(self.access_boxes, _grown(box, margin))
+        return {self.names[code] for code in np.unique(self.access_nets[near])}
+
+
+class _FixedMetal:
+    """What stays fixed while ``nets`` are routed again: every other net's routed metal, the port
+    shapes, and the metal of the nets routed again so far; with the instances, found by area."""
+
+    def __init__(self, metal: _Metal, instances: dict[str, Instance], nets: set[str], macros: dict[str, Macro],
+                 rules):
+        self.routed, self.instances = metal.routed, instances
+        self.metal = metal
+        codes = metal.numbers(nets)
+        self.keep_shapes = ~np.isin(metal.shape_nets, codes)
+        self.keep_vias = ~np.isin(metal.via_nets, codes)
+        #: geometry routed again so far (after the fixed shapes and vias in every view)
+        self.new_shapes: list[Shape] = []
+        self.new_vias: list[Via] = []
+        self.extent = {name: tuple(f(r[k] for r in via.rects.values()) for k, f in enumerate((min, min, max, max)))
+                       for name, via in rules.vias.items()}
+        self.names = list(instances)
+        self.inst_boxes = _array(((inst.x, inst.y, inst.x + macros[inst.cell].width, inst.y + macros[inst.cell].height)
+                                  for inst in instances.values()), len(instances))
+
+    def _via_box(self, via: Via) -> Rect:
+        x0, y0, x1, y1 = self.extent[via.via]
+        return via.x + x0, via.y + y0, via.x + x1, via.y + y1
+
+    def add(self, shapes: list[Shape], vias: list[Via]) -> None:
+        """Metal routed again, fixed for the nets routed after it."""
+        self.new_shapes += shapes
+        self.new_vias += vias
+
+    def view(self, nets: set[str], area: Rect | None = None) -> Layout:
+        """The layout a router sees to route ``nets`` (all or some of the re-routed nets) again: the
+        instances with only the pins on ``nets`` connected, the ports of ``nets``, and as fixed
+        shapes and vias the rest; when ``area`` is given, only what reaches into it."""
+        routed, metal = self.routed, self.metal
+        keep_shapes, keep_vias, instances = self.keep_shapes, self.keep_vias, self.instances
+        ports = [Shape(port.net, port.layer, port.rect) for port in routed.ports
+                 if port.net not in nets and port.rect is not None]
+        new_shapes, new_vias = self.new_shapes, self.new_vias
+        if area is not None:
+            keep_shapes = keep_shapes & _inside(metal.shape_boxes, area)
+            keep_vias = keep_vias & _inside(metal.via_boxes, area)
+            instances = {self.names[k]: instances[self.names[k]]
+                         for k in np.flatnonzero(_inside(self.inst_boxes, area))}
+            ports = [port for port in ports if _overlap(port.rect, area)]
+            new_shapes = [shape for shape in new_shapes if _overlap(shape.rect, area)]
+            new_vias = [via for via in new_vias if _overlap(self._via_box(via), area)]
+        shapes = [routed.shapes[k] for k in np.flatnonzero(keep_shapes)]
+        vias = [routed.vias[k] for k in np.flatnonzero(keep_vias)]
+        return dataclasses.replace(
+            routed, ports=[port for port in routed.ports if port.net in nets],
+            instances={name: Instance(inst.cell, {pin: net for pin, net in inst.conns.items() if net in nets},
+                                      inst.role, inst.x, inst.y, inst.orient, inst.fixed)
+                       for name, inst in instances.items()},
+            shapes=shapes + ports + new_shapes, vias=vias + new_vias)
+
+
+def _inside(boxes: np.ndarray, area: Rect) -> np.ndarray:
+    """Which of ``boxes`` (n x 4) overlap ``area``."""
+    return ((boxes[:, 0] < area[2]) & (boxes[:, 2] > area[0]) & (boxes[:, 1] < area[3]) & (boxes[:, 3] > area[1]))
 
 
 def nets_near(routed: Layout, rules, boxes: list[Rect], margin: int) -> set[str]:
     """Signal nets with routed metal on the lowest :data:`ACCESS_LAYERS` routing layers (a wire, or
     a via's pad) within ``margin`` of one of ``boxes``."""
-    signal = routed.nets()
-    access = rules.routing_layers[:ACCESS_LAYERS]
-    items = [(shape.net, shape.rect) for shape in routed.shapes
-             if shape.net in signal and shape.layer in access]
-    items += [(via.net, (via.x + x0, via.y + y0, via.x + x1, via.y + y1)) for via in routed.vias if via.net in signal
-              for layer, (x0, y0, x1, y1) in rules.vias[via.via].rects.items() if layer in access]
-    if not items or not boxes:
-        return set()
-    rects = np.array([rect for _, rect in items])
-    near = np.zeros(len(items), dtype=bool)
-    for x0, y0, x1, y1 in boxes:
-        near |= ((rects[:, 0] < x1 + margin) & (rects[:, 2] > x0 - margin)
-                 & (rects[:, 1] < y1 + margin) & (rects[:, 3] > y0 - margin))
-    return {items[k][0] for k in np.flatnonzero(near)}
+    return _Metal(routed, rules).nets_near(boxes, margin)
 
 
 def problem_nets(problems: tuple[str, ...], nets: set[str]) -> set[str]:
@@ -220,26 +368,57 @@ def _length_and_vias(nets: list[RoutedNet]) -> tuple[float, int]:
 
 @dataclass
 class _Round:
-    """One round's accepted re-route: the instances with the new diodes, the nets routed again and
-    their routing, and the layout view holding their new geometry after ``fixed`` shapes and vias."""
+    """One round's accepted re-route: the instances with the new diodes, the nets routed again,
+    their routing and their new geometry."""
 
     instances: dict[str, Instance]
     added: list[str]
     rerouted: set[str]
     neighbours: set[str]
-    view: Layout
-    fixed: tuple[int, int]
+    shapes: list[Shape]
+    vias: list[Via]
     result: Routing
 
 
+def _reroute(metal: _Metal, instances: dict[str, Instance], nets: set[str], macros: dict[str, Macro], rules,
+             route: Callable[[Layout, Rect | None], Routing]) -> tuple[Routing, list[Shape], list[Via]]:
+    """Route ``nets`` again, group by group of :func:`route_groups`, each in its window, with
+    every other net's metal and the groups routed before fixed; a group with a net left unrouted
+    is routed again on the whole die, whose problems then count. The routing (the problems of every
+    group, or the nets) and the new geometry."""
+    routed = metal.routed
+    fixed = _FixedMetal(metal, instances, nets, macros, rules)
+    problems: list[str] = []
+    done: list[RoutedNet] = []
+    islands = 0
+    for window, group in route_groups(dataclasses.replace(routed, instances=instances), macros, nets):
+        members = set(group)
+        for area in (window,) if window == tuple(routed.die) else (window, None):
+            view = fixed.view(members, None if area is None else _grown(area, VIEW_HALO))
+            shapes, vias = len(view.shapes), len(view.vias)
+            result = route(view, area)
+            if not members & set(result.problems):
+                break  # routed, or only pins without access, which more room does not change
+        if result.problems:
+            problems += result.problems
+            continue
+        fixed.add(view.shapes[shapes:], view.vias[vias:])
+        done += result.nets
+        islands += result.islands_left
+    if problems:
+        return Routing(tuple(problems)), [], []
+    return Routing((), tuple(done), islands), fixed.new_shapes, fixed.new_vias
+
+
 def _reroute_round(routed: Layout, targets: list[tuple[str, str]], macros: dict[str, Macro], rules,
-                   route: Callable[[Layout], Routing], diode: DiodeCell, fill_cells: list[str],
+                   route: Callable[[Layout, Rect | None], Routing], diode: DiodeCell, fill_cells: list[str],
                    log: list[str]) -> _Round | None:
     """Diodes for ``targets``, then a re-route of their nets and their neighbours; when the re-route
     leaves problems, the nets it names are left out (a target loses its diode, a neighbour keeps its
     routing) and the rest is tried again, up to :data:`ATTEMPTS` times. None when nothing could be
     re-routed (the reason is appended to ``log``)."""
     keep: set[str] = set()
+    metal = _Metal(routed, rules)
     for _ in range(ATTEMPTS):
         instances = dict(routed.instances)
         try:
@@ -252,12 +431,10 @@ def _reroute_round(routed: Layout, targets: list[tuple[str, str]], macros: dict[
         width, height = macros[diode.cell].width, macros[diode.cell].height
         boxes = [(instances[name].x, instances[name].y, instances[name].x + width, instances[name].y + height)
                  for name in added]
-        neighbours = nets_near(routed, rules, boxes, CLEARANCE) - nets - keep
-        view = reroute_view(routed, instances, nets | neighbours)
-        fixed = (len(view.shapes), len(view.vias))
-        result = route(view)
+        neighbours = metal.nets_near(boxes, CLEARANCE) - nets - keep
+        result, shapes, vias = _reroute(metal, instances, nets | neighbours, macros, rules, route)
         if not result.problems:
-            return _Round(instances, added, nets | neighbours, neighbours, view, fixed, result)
+            return _Round(instances, added, nets | neighbours, neighbours, shapes, vias, result)
         failed = problem_nets(result.problems, nets | neighbours)
         log.append(f"re-routing {len(nets)} nets with diodes and {len(neighbours)} neighbours left "
                    f"{len(result.problems)} problems, e.g. {list(result.problems[:3])}")
@@ -269,16 +446,19 @@ def _reroute_round(routed: Layout, targets: list[tuple[str, str]], macros: dict[
 
 
 def repair_antennas(routed: Layout, nets: list[RoutedNet], macros: dict[str, Macro], rules,
-                    route: Callable[[Layout], Routing], diode: DiodeCell, fill_cells: list[str], *,
+                    route: Callable[[Layout, Rect | None], Routing], diode: DiodeCell, fill_cells: list[str], *,
                     max_rounds: int = 5) -> Repair:
     """Check ``routed`` (a routed layout, ``nets`` its routed nets), insert diodes and route the nets
     that got one again, until no antenna violation is left or ``max_rounds`` rounds are done.
 
     The nets with metal on the lowest :data:`ACCESS_LAYERS` routing layers within :data:`CLEARANCE`
     of a new diode are routed again too, so that the diode's pin can be reached (other nets' fixed metal may cover the sites
-    the fillers left). ``route(view)`` routes the :func:`reroute_view` it is given and appends the new
-    geometry to it. ``routed`` is not changed: the result is a new layout. A round that can place no
-    diode or re-route nothing is discarded, and the repair stops there."""
+    the fillers left). ``route(view, window)`` routes the nets of the view it is given (the
+    instances with only those nets' pins connected, their ports, and every other net's metal and
+    port as fixed shapes, all cut to the part near ``window``) inside ``window`` (the whole die when
+    None) and appends the new geometry to the view. ``routed`` is not changed: the result is a new
+    layout. A round that can place no diode or re-route nothing is discarded, and the repair stops
+    there."""
     started = time.perf_counter()
     before = check_antenna(routed, macros, rules)
     left, diodes, rounds, islands = before.violations, [], 0, 0
@@ -293,11 +473,10 @@ def repair_antennas(routed: Layout, nets: list[RoutedNet], macros: dict[str, Mac
         if done is None:
             log.append(f"antenna round {rounds}: nothing re-routed; previous routing kept")
             break
-        shapes, vias = done.fixed
         routed = dataclasses.replace(
             routed, instances=done.instances,
-            shapes=[shape for shape in routed.shapes if shape.net not in done.rerouted] + done.view.shapes[shapes:],
-            vias=[via for via in routed.vias if via.net not in done.rerouted] + done.view.vias[vias:])
+            shapes=[shape for shape in routed.shapes if shape.net not in done.rerouted] + done.shapes,
+            vias=[via for via in routed.vias if via.net not in done.rerouted] + done.vias)
         old_wire, old_vias = _length_and_vias([by_name[net] for net in done.rerouted])
         new_wire, new_vias = _length_and_vias(list(done.result.nets))
         wire_change, via_change = wire_change + new_wire - old_wire, via_change + new_vias - old_vias

@@ -7,6 +7,10 @@ layer with a coarser pitch has a node every few columns or rows (on SKY130, met3
 met4 at even i and even j). Each layer only runs in its own direction, so every wire is a
 track-aligned rectangle and every via sits on a node.
 
+A grid may cover only a window of the die (an antenna re-route of a few nets): its first column
+and row are then those of the die's grid nearest the window's lower left corner that every layer
+has a node on, so node coordinates and each layer's nodes are the die grid's.
+
 A node can end a wire when a wire-width square there keeps the layer's spacing from every obstacle,
 an edge can carry a wire when the wire between its two nodes does, and a node can take a via when
 the largest via pad that lands on the layer does. Obstacles are owned by a net (pin shapes, pin-access vias) or by nobody (cell
@@ -15,6 +19,8 @@ obstructions, power rails and straps); an owned obstacle only blocks the other n
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +60,7 @@ def nearest_track_x(rules, layer: str, x: int) -> int:
 class RouteGrid:
     """Node indexing, coordinates and the per-layer blockage maps."""
 
-    def __init__(self, die: tuple[int, int, int, int], rules):
+    def __init__(self, die: tuple[int, int, int, int], rules, window: tuple[int, int, int, int] | None = None):
         _, _, width, height = die
         self.layers = rules.routing_layers
         self.horizontal = rules.horizontal
@@ -63,6 +69,15 @@ class RouteGrid:
         (self.x0, self.y0), (self.dx, self.dy) = rules.origin, rules.step
         self.nx = (width - self.x0) // self.dx + 1
         self.ny = (height - self.y0) // self.dy + 1
+        if window is not None:
+            every_i = math.lcm(*(si for si, _ in self.stride))
+            every_j = math.lcm(*(sj for _, sj in self.stride))
+            i0 = max(0, (window[0] - self.x0) // self.dx) // every_i * every_i
+            j0 = max(0, (window[1] - self.y0) // self.dy) // every_j * every_j
+            i1 = min(self.nx - 1, max(i0, -(-(window[2] - self.x0) // self.dx)))
+            j1 = min(self.ny - 1, max(j0, -(-(window[3] - self.y0) // self.dy)))
+            self.x0, self.y0 = self.x0 + i0 * self.dx, self.y0 + j0 * self.dy
+            self.nx, self.ny = i1 - i0 + 1, j1 - j0 + 1
         self.nxy = self.nx * self.ny
         self.size = len(self.layers) * self.nxy
         self.rules = layer_rules(rules)
@@ -125,6 +140,35 @@ class RouteGrid:
         else:
             view[(view != FREE) & (view != owner)] = BLOCKED
             view[view == FREE] = owner
+
+    def block(self, layer_name: str, rects) -> None:
+        """Obstacles owned by nobody, many at once: the same as :meth:`add_obstacle` for each of
+        ``rects`` (a blocked node stays blocked whatever else is added, in any order)."""
+        if layer_name not in self.layers or not len(rects):
+            return
+        layer = self.layers.index(layer_name)
+        s = self.rules[layer].spacing
+        if not isinstance(rects, np.ndarray):
+            rects = np.fromiter(itertools.chain.from_iterable(rects), dtype=np.int64, count=4 * len(rects))
+        x0, y0, x1, y1 = rects.reshape(-1, 4).T
+        X0, DX, Y0, DY = self.x0, self.dx, self.y0, self.dy
+        extents = self._extents(layer)
+        for target, kind in ((self.wire_block, "node"), (self.edge_block, "edge"), (self.via_block, "via")):
+            ex0, ey0, ex1, ey1 = extents[kind]
+            lo_i = np.maximum(0, -(-(x0 - s - ex1 + 1 - X0) // DX))
+            hi_i = np.minimum(self.nx - 1, (x1 + s - ex0 - 1 - X0) // DX)
+            lo_j = np.maximum(0, -(-(y0 - s - ey1 + 1 - Y0) // DY))
+            hi_j = np.minimum(self.ny - 1, (y1 + s - ey0 - 1 - Y0) // DY)
+            keep = (lo_i <= hi_i) & (lo_j <= hi_j)
+            if not keep.any():
+                continue
+            lo_i, hi_i, lo_j, hi_j = lo_i[keep], hi_i[keep] + 1, lo_j[keep], hi_j[keep] + 1
+            # the union of the index boxes: +1 and -1 at their corners, summed up both axes
+            rows, size = self.ny + 1, (self.nx + 1) * (self.ny + 1)
+            corners = np.bincount(lo_i * rows + lo_j, minlength=size) + np.bincount(hi_i * rows + hi_j, minlength=size)
+            corners -= np.bincount(hi_i * rows + lo_j, minlength=size) + np.bincount(lo_i * rows + hi_j, minlength=size)
+            count = corners.reshape(self.nx + 1, rows).cumsum(axis=0).cumsum(axis=1)
+            target[layer][count[:-1, :-1] > 0] = BLOCKED
 
     def add_obstacle(self, layer_name: str, rect, owner: int = BLOCKED) -> None:
         """An obstacle on a routing layer: blocks wire ends, edges and via pads that come too close."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import klayout.db as kdb
+import numpy as np
 
 from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
 from kchip.flows.physical.layout import Instance, Layout
@@ -20,6 +21,9 @@ from kchip.flows.physical.lef import Macro
 
 Rect = tuple[int, int, int, int]
 BUCKET = 2000
+#: how far (nm) an access's shapes and its terminal's via pad, plus the spacing, can reach past its
+#: cell: the via moves at most half a grid step from its node, whose pad is a fraction of a um
+REACH = 3000
 
 
 @dataclass(frozen=True)
@@ -247,18 +251,23 @@ class PinAccessPlanner:
         px, py = self.terminal_pad
         return (*access.shapes, (x - px, y - py, x + px, y + py))
 
-    def add_layout_metal(self, layout: Layout, owners: dict[str, int]) -> None:
+    def add_layout_metal(self, layout: Layout, owners: dict[str, int], near: list[Rect] | None = None) -> None:
         """The metal already drawn on the lowest routing layer before any access is planned: wires
         and via pads of other nets (an antenna re-route keeps every other net's routing), strap via
         pads, ports. An access whose shapes come closer than the spacing to metal of another net
         (``owners`` maps a routed net to its id; any other metal blocks every net) is not feasible.
         The grid alone does not keep them apart: it checks only the access's terminal node, and a
-        pad moved off its node along the track reaches past the via extent the grid uses."""
+        pad moved off its node along the track reaches past the via extent the grid uses.
+        ``near``, when given, lists the cells whose pins will be planned: only the metal within
+        :data:`REACH` of one of them is kept (an access never leaves its cell by more)."""
         metal = [(shape.net, shape.rect) for shape in layout.shapes if shape.layer == self.metal]
         metal += [(via.net, moved(self._vias[via.via].rects[self.metal], via.x, via.y)) for via in layout.vias
                   if self.metal in self._vias[via.via].rects]
         metal += [(port.net, port.rect) for port in layout.ports
                   if port.rect is not None and port.layer == self.metal]
+        if near is not None:
+            keep = _close_to(np.array([rect for _, rect in metal], dtype=np.int64).reshape(-1, 4), near, REACH)
+            metal = [metal[k] for k in np.flatnonzero(keep)]
         for net, rect in metal:
             for bucket in self._buckets(rect):
                 self._placed.setdefault(bucket, []).append((owners.get(net, BLOCKED), rect))
@@ -267,6 +276,29 @@ class PinAccessPlanner:
         for rect in self._footprint(access):
             for bucket in self._buckets(rect):
                 self._placed.setdefault(bucket, []).append((net_id, rect))
+
+
+def _close_to(rects: np.ndarray, boxes: list[Rect], reach: int, tile: int = 5000) -> np.ndarray:
+    """Which of ``rects`` (n x 4) may come within ``reach`` of one of ``boxes``: those sharing a
+    ``tile`` nm square with a box grown by ``reach`` (a few more than exactly)."""
+    if not len(rects) or not boxes:
+        return np.zeros(len(rects), dtype=bool)
+    grown = np.array(boxes, dtype=np.int64).reshape(-1, 4) + np.array([-reach, -reach, reach, reach])
+    x0, y0 = min(grown[:, 0].min(), rects[:, 0].min()), min(grown[:, 1].min(), rects[:, 1].min())
+    bx0, by0 = (grown[:, 0] - x0) // tile, (grown[:, 1] - y0) // tile
+    bx1, by1 = (grown[:, 2] - x0) // tile + 1, (grown[:, 3] - y0) // tile + 1
+    rx0, ry0 = (rects[:, 0] - x0) // tile, (rects[:, 1] - y0) // tile
+    rx1, ry1 = (rects[:, 2] - x0) // tile + 1, (rects[:, 3] - y0) // tile + 1
+    nx, ny = int(max(bx1.max(), rx1.max())) + 1, int(max(by1.max(), ry1.max())) + 1
+    # tiles a grown box covers (+1/-1 at its corners, summed up), then their running sums for the
+    # count of covered tiles in any rectangle of tiles
+    corners = np.zeros((nx + 1, ny + 1), dtype=np.int64)
+    for (a, b), sign in (((bx0, by0), 1), ((bx1, by1), 1), ((bx1, by0), -1), ((bx0, by1), -1)):
+        np.add.at(corners, (a, b), sign)
+    covered = (corners.cumsum(axis=0).cumsum(axis=1) > 0).astype(np.int64)
+    total = np.zeros((nx + 1, ny + 1), dtype=np.int64)
+    total[1:, 1:] = covered[:-1, :-1].cumsum(axis=0).cumsum(axis=1)
+    return (total[rx1, ry1] - total[rx0, ry1] - total[rx1, ry0] + total[rx0, ry0]) > 0
 
 
 def moved(rect: Rect, x: int, y: int) -> Rect:

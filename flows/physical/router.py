@@ -18,6 +18,7 @@ met3/met4 islands are mended when the geometry is written.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ import klayout.db as kdb
 import numpy as np
 
 from kchip.flows.physical.grid import BLOCKED, RouteGrid
-from kchip.flows.physical.layout import Layout, Shape, Via
+from kchip.flows.physical.layout import Layout, Rect, Shape, Via
 from kchip.flows.physical.lef import Macro
 from kchip.flows.physical.pin_access import Access, PinAccessPlanner, moved
 from kchip.flows.physical.search import SearchState, astar
@@ -51,6 +52,10 @@ PRESENT_MAX = 1e6
 #: lowest conflict count (up to RIPUP_RADIUS_MAX)
 ENDGAME_NETS = 300
 RIPUP_RADIUS, RIPUP_GROWTH, RIPUP_PATIENCE, RIPUP_RADIUS_MAX = 3, 2, 5, 15
+#: how far (nm) past a routing window's outermost nodes a router confined to it looks for metal and
+#: cells: more than a node's wire, edge or via pad plus the widest spacing, a pin access's shapes
+#: or a small island's growth reach from a node inside
+WINDOW_HALO = 5000
 
 
 class RoutingError(RuntimeError):
@@ -71,30 +76,63 @@ class NetRoute:
 class Router:
     """Routes every signal net of a placed layout."""
 
-    def __init__(self, layout: Layout, macros: dict[str, Macro], rules):
+    def __init__(self, layout: Layout, macros: dict[str, Macro], rules, window: Rect | None = None):
+        """``window`` (nm), when given, confines the routing to the grid nodes inside it, as an
+        antenna re-route of a few nets needs: every terminal must lie in it, and only the
+        instances, shapes and vias within :data:`WINDOW_HALO` of it are looked at."""
         self.layout, self.macros, self.rules = layout, macros, rules
-        self.grid = RouteGrid(layout.die, rules)
+        self.grid = RouteGrid(layout.die, rules, window)
+        self.area = None
+        if window is not None:
+            grid = self.grid
+            self.area = (grid.x(0) - WINDOW_HALO, grid.y(0) - WINDOW_HALO,
+                         grid.x(grid.nx - 1) + WINDOW_HALO, grid.y(grid.ny - 1) + WINDOW_HALO)
         self.nets: list[NetRoute] = []
         self.unreachable: list[str] = []
+        #: per layer, the (column, row) indices of its nodes (for the ports)
+        self._valid_nodes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._add_fixed_obstacles()
         self._collect_terminals()
 
+    def _in_area(self, rect) -> bool:
+        """Whether ``rect`` reaches into the area the router looks at (everything without a window)."""
+        area = self.area
+        return area is None or (rect[0] < area[2] and area[0] < rect[2] and rect[1] < area[3] and area[1] < rect[3])
+
+    def _instances(self):
+        """The placed instances (name, instance, macro) the router looks at."""
+        for name, inst in self.layout.instances.items():
+            macro = self.macros[inst.cell]
+            if self.area is None or self._in_area((inst.x, inst.y, inst.x + macro.width, inst.y + macro.height)):
+                yield name, inst, macro
+
     # -- set-up -------------------------------------------------------------------------------
     def _add_fixed_obstacles(self) -> None:
-        grid = self.grid
-        for inst in self.layout.instances.values():
-            macro = self.macros[inst.cell]
-            shapes = list(macro.obstructions)
-            shapes += [s for pin in macro.pins.values() if pin.use in ("POWER", "GROUND") for s in pin.shapes]
-            for layer, rect in shapes:
-                grid.add_obstacle(layer, _placed(inst, macro, rect))
+        """Cell obstructions and power pins, and every shape and via of a net not routed here,
+        block the grid (marked all at once, per layer)."""
+        blocked: dict[str, list] = {}
+        cell_shapes: dict[str, list] = {}
+        for _, inst, macro in self._instances():
+            if inst.cell not in cell_shapes:
+                cell_shapes[inst.cell] = list(macro.obstructions) + [
+                    s for pin in macro.pins.values() if pin.use in ("POWER", "GROUND") for s in pin.shapes]
+            for layer, rect in cell_shapes[inst.cell]:
+                blocked.setdefault(layer, []).append(_placed(inst, macro, rect))
         routed = {net for net, terminals in self.layout.nets().items() if len(terminals) >= 2}
         for shape in self.layout.shapes:
-            if shape.net not in routed:
-                grid.add_obstacle(shape.layer, shape.rect)
+            if shape.net not in routed and self._in_area(shape.rect):
+                blocked.setdefault(shape.layer, []).append(shape.rect)
+        arrays = {layer: [np.fromiter(itertools.chain.from_iterable(rects), dtype=np.int64,
+                                      count=4 * len(rects)).reshape(-1, 4)] for layer, rects in blocked.items()}
+        places: dict[str, list[tuple[int, int]]] = {}
         for via in self.layout.vias:
-            for layer, rect in self.rules.vias[via.via].rects.items():
-                grid.add_obstacle(layer, (via.x + rect[0], via.y + rect[1], via.x + rect[2], via.y + rect[3]))
+            places.setdefault(via.via, []).append((via.x, via.y))
+        for name, xy in places.items():
+            x, y = np.array(xy, dtype=np.int64).T
+            for layer, (x0, y0, x1, y1) in self.rules.vias[name].rects.items():
+                arrays.setdefault(layer, []).append(np.column_stack((x + x0, y + y0, x + x1, y + y1)))
+        for layer, parts in arrays.items():
+            self.grid.block(layer, np.concatenate(parts))
 
     def _port_node(self, port, die_w: int, die_h: int) -> int:
         """The grid node a port is reached at: on the port's layer, at the die edge's first node
@@ -104,13 +142,16 @@ class Router:
         x0, y0, x1, y1 = port.rect
         cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
         layer = grid.layers.index(port.layer)
-        columns, rows = np.nonzero(grid.valid[layer])
+        if layer not in self._valid_nodes:
+            self._valid_nodes[layer] = np.nonzero(grid.valid[layer])
+        columns, rows = self._valid_nodes[layer]
+        first_x, first_y = self.rules.origin
         if port.side in ("left", "right"):
-            edge = grid.x(0) if port.side == "left" else die_w - grid.x(0)
+            edge = first_x if port.side == "left" else die_w - first_x
             i = columns[np.argmin(np.abs(grid.x(columns) - edge))]
             j = rows[np.argmin(np.abs(grid.y(rows) - cy) + (columns != i) * 10**9)]
         else:
-            edge = grid.y(0) if port.side == "bottom" else die_h - grid.y(0)
+            edge = first_y if port.side == "bottom" else die_h - first_y
             j = rows[np.argmin(np.abs(grid.y(rows) - edge))]
             i = columns[np.argmin(np.abs(grid.x(columns) - cx) + (rows != j) * 10**9)]
         return grid.index(layer, int(i), int(j))
@@ -135,19 +176,36 @@ class Router:
                 port = ports[pin]
                 if port.rect is None:
                     raise RoutingError(f"port {pin!r} has no pin shape; run the floorplan first")
+                self._check_inside(port.rect, f"port {pin}")
                 node = self._port_node(port, die_w, die_h)
                 self.nets[ids[name]].terminals.append(node)
                 self.nets[ids[name]].terminal_refs.append(pin)
-        for inst in self.layout.instances.values():
-            macro = self.macros[inst.cell]
+        instances = list(self._instances())
+        blocked: dict[str, list] = {}
+        for _, inst, macro in instances:
             for pin, shapes in ((p, macro.pins[p].shapes) for p in macro.signal_pins()):
                 owner = ids.get(inst.conns.get(pin), BLOCKED)
                 for layer, rect in shapes:
-                    if layer != self.rules.pin_layer:
+                    if layer == self.rules.pin_layer:
+                        continue
+                    if owner == BLOCKED:
+                        blocked.setdefault(layer, []).append(_placed(inst, macro, rect))
+                    else:
                         grid.add_obstacle(layer, _placed(inst, macro, rect), owner)
+        for layer, rects in blocked.items():
+            grid.block(layer, rects)
         planner = PinAccessPlanner(self.rules, grid)
-        planner.add_layout_metal(self.layout, ids)
-        placed = sorted(((i.y, i.x, n) for n, i in self.layout.instances.items() if i.conns))
+        placed = sorted(((i.y, i.x, n) for n, i, _ in instances if i.conns))
+        if self.area is None:
+            planner.add_layout_metal(self.layout, ids)
+        else:
+            cells = []
+            for inst_name, inst in self.layout.instances.items():
+                if any(net in ids for net in inst.conns.values()):
+                    macro = self.macros[inst.cell]
+                    cells.append((inst.x, inst.y, inst.x + macro.width, inst.y + macro.height))
+                    self._check_inside(cells[-1], inst_name)
+            planner.add_layout_metal(self.layout, ids, cells)
         for _, _, inst_name in placed:
             inst = self.layout.instances[inst_name]
             macro = self.macros[inst.cell]
@@ -165,6 +223,15 @@ class Router:
                 route.terminals.append(access.node)
                 route.terminal_refs.append(f"{inst_name}:{pin}")
                 route.access.append(access)
+
+    def _check_inside(self, rect, what: str) -> None:
+        """With a window, a terminal's cell or port shape must lie within a grid step of the
+        window's outermost nodes (so that the nodes over it are the grid's)."""
+        grid = self.grid
+        x0, y0, x1, y1 = grid.x(-1), grid.y(-1), grid.x(grid.nx), grid.y(grid.ny)
+        if self.area is not None and not (x0 < rect[0] and rect[2] < x1 and y0 < rect[1] and rect[3] < y1):
+            raise RoutingError(f"{what} lies outside the routing window ({grid.x(0)}, {grid.y(0)}, "
+                               f"{grid.x(grid.nx - 1)}, {grid.y(grid.ny - 1)}) nm")
 
     # -- search -------------------------------------------------------------------------------
     def _astar(self, net_id: int, source: int, targets: set[int], box, pres: float) -> list[int] | None:
@@ -184,9 +251,9 @@ class Router:
         return path.tolist() if len(path) else None
 
     def _box(self, nodes, margin: int):
-        ij = [self.grid.decode(n)[1:] for n in nodes]
-        i0, i1 = min(p[0] for p in ij), max(p[0] for p in ij)
-        j0, j1 = min(p[1] for p in ij), max(p[1] for p in ij)
+        rest = np.fromiter(nodes, dtype=np.int64, count=len(nodes)) % self.grid.nxy
+        i, j = rest // self.grid.ny, rest % self.grid.ny
+        i0, i1, j0, j1 = int(i.min()), int(i.max()), int(j.min()), int(j.max())
         return (max(0, i0 - margin), min(self.grid.nx - 1, i1 + margin),
                 max(0, j0 - margin), min(self.grid.ny - 1, j1 + margin))
 
@@ -386,11 +453,23 @@ class Router:
         layers = grid.layers
         via_names = [rules.via(lower, upper).name for lower, upper in zip(layers, layers[1:])]
         neighbours = ShapeIndex()
-        for shape in self.layout.shapes:
-            neighbours.add(shape.layer, shape.net, shape.rect)
-        for via in self.layout.vias:
-            for layer, rect in rules.vias[via.via].rects.items():
-                neighbours.add(layer, via.net, moved(rect, via.x, via.y))
+        shapes, vias = list(self.layout.shapes), list(self.layout.vias)
+
+        def fixed():
+            """The metal before this routing per layer: rectangles and their nets."""
+            found: dict[str, tuple[list, list]] = {}
+            for shape in shapes:
+                rects, nets = found.setdefault(shape.layer, ([], []))
+                rects.append(shape.rect)
+                nets.append(shape.net)
+            for via in vias:
+                for layer, rect in rules.vias[via.via].rects.items():
+                    rects, nets = found.setdefault(layer, ([], []))
+                    rects.append(moved(rect, via.x, via.y))
+                    nets.append(via.net)
+            return found
+
+        neighbours.add_fixed_later(fixed)
         ports = {p.name: p for p in self.layout.ports}
         mended: list[tuple[str, str, list]] = []
         for route in self.nets:
@@ -453,12 +532,21 @@ class Router:
 
 
 class ShapeIndex:
-    """Rectangles per layer in buckets, to ask which other net's shapes are near a rectangle."""
+    """Rectangles per layer in buckets, to ask which other net's shapes are near a rectangle; and
+    the fixed metal, gathered per layer when first asked about (a re-route in a window has much
+    of it and seldom asks)."""
 
     BUCKET = 5000
 
     def __init__(self):
         self.buckets: dict[tuple[str, int, int], list[tuple[str, tuple]]] = {}
+        self._source = None
+        self._fixed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._codes: dict[str, int] = {}
+
+    def add_fixed_later(self, source) -> None:
+        """Fixed metal: ``source()`` gives per layer its rectangles and their nets."""
+        self._source = source
 
     def _keys(self, layer, rect):
         b = self.BUCKET
@@ -477,6 +565,17 @@ class ShapeIndex:
             for other, r in self.buckets.get(key, ()):
                 if other != net and r[0] < probe[2] and probe[0] < r[2] and r[1] < probe[3] and probe[1] < r[3]:
                     return False
+        if self._source is not None:
+            codes = self._codes
+            for name, (rects, nets) in self._source().items():
+                self._fixed[name] = (np.array(rects, dtype=np.int64).reshape(-1, 4),
+                                     np.array([codes.setdefault(n, len(codes)) for n in nets], dtype=np.int64))
+            self._source = None
+        if layer in self._fixed:
+            r, owners = self._fixed[layer]
+            near = (r[:, 0] < probe[2]) & (probe[0] < r[:, 2]) & (r[:, 1] < probe[3]) & (probe[1] < r[:, 3])
+            if (near & (owners != self._codes.get(net, -1))).any():
+                return False
         return True
 
 

@@ -39,6 +39,7 @@ It gives no cumulative ratios, so CAR and CSR are computed but never limited the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -46,6 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import klayout.db as kdb
+import numpy as np
 
 from kchip.flows.physical.layout import Layout, Rect
 from kchip.flows.physical.lef import AntennaRule, Macro, Pwl, Technology
@@ -86,15 +88,19 @@ class AntennaResult:
         return {"antenna__violations__count": len(self.violations), "antenna__nets__count": len(self.nets)}
 
 
+#: a merged polygon with its bounding box (left, bottom, right, top) and whether it is that box
+_Piece = tuple[kdb.Polygon, Rect, bool]
+
+
 @dataclass(frozen=True)
 class _Terminal:
-    """A cell pin on the net: its name, antenna areas and placed shapes per layer."""
+    """A cell pin on the net: its name, antenna areas and placed shapes per layer, merged."""
 
     ref: str
     gate_area: float
     diff_area: float
     is_gate: bool
-    shapes: dict[str, list[Rect]]
+    pieces: dict[str, list[_Piece]]
 
 
 def pwl_value(table: Pwl, x: float) -> float:
@@ -131,18 +137,38 @@ def _merged(rects) -> list[kdb.Polygon]:
     return list(region.merged().each())
 
 
-def _overlap(a: kdb.Polygon, b: kdb.Polygon) -> bool:
-    """Shapes on adjacent layers connect where they overlap with positive area."""
-    if not a.bbox().overlaps(b.bbox()):
-        return False
-    return (a.is_box() and b.is_box()) or not (kdb.Region(a) & kdb.Region(b)).is_empty()
+def _pieces(rects) -> list[_Piece]:
+    """The merged polygons of ``rects`` with their bounding boxes."""
+    found = []
+    for polygon in _merged(rects):
+        box = polygon.bbox()
+        found.append((polygon, (box.left, box.bottom, box.right, box.top), polygon.is_box()))
+    return found
 
 
-def _touch(a: kdb.Polygon, b: kdb.Polygon) -> bool:
-    """Shapes on one layer connect where they overlap or abut."""
-    if not a.bbox().touches(b.bbox()):
-        return False
-    return (a.is_box() and b.is_box()) or not kdb.Region(a).interacting(kdb.Region(b)).is_empty()
+def _box_pairs(first: list, second: list, *, touching: bool):
+    """Index pairs (a, b) of items of ``first`` and ``second`` (tuples with the bounding box third)
+    whose boxes overlap with positive area, or also only touch when ``touching``; in the order of
+    a loop over ``first`` then ``second``."""
+    if not first or not second:
+        return []
+    if len(first) * len(second) <= 64:
+        found = []
+        for a, (_, _, (l0, b0, r0, t0), _) in enumerate(first):
+            for b, (_, _, (l1, b1, r1, t1), _) in enumerate(second):
+                if ((l0 <= r1 and l1 <= r0 and b0 <= t1 and b1 <= t0) if touching
+                        else (l0 < r1 and l1 < r0 and b0 < t1 and b1 < t0)):
+                    found.append((a, b))
+        return found
+    p = np.array([item[2] for item in first], dtype=np.int64)
+    q = np.array([item[2] for item in second], dtype=np.int64)
+    if touching:
+        hit = ((p[:, None, 0] <= q[None, :, 2]) & (q[None, :, 0] <= p[:, None, 2])
+               & (p[:, None, 1] <= q[None, :, 3]) & (q[None, :, 1] <= p[:, None, 3]))
+    else:
+        hit = ((p[:, None, 0] < q[None, :, 2]) & (q[None, :, 0] < p[:, None, 2])
+               & (p[:, None, 1] < q[None, :, 3]) & (q[None, :, 1] < p[:, None, 3]))
+    return list(zip(*(axis.tolist() for axis in np.nonzero(hit))))
 
 
 class _Components:
@@ -177,21 +203,30 @@ class _NetCheck:
         self.worst = 0.0
 
     def run(self) -> None:
-        below: list[tuple[int, kdb.Polygon]] = []
+        """Layer by layer, bottom up: join the new polygons to what they overlap below with
+        positive area (shapes on adjacent layers) and to the pins they overlap or abut on their own
+        layer, then check. Only pairs whose bounding boxes meet (:func:`_box_pairs`) are looked at
+        as polygons, and two boxes meet as their bounding boxes do."""
+        below: list[tuple[int, kdb.Polygon, Rect, bool]] = []
+        union = self.components.union
         for layer in self.tech.layer_order:
-            nodes = [(self.components.add(), p) for p in _merged(self.shapes.get(layer, ()))]
-            pins = [(k, p) for k, t in enumerate(self.terminals) for p in _merged(t.shapes.get(layer, ()))]
-            for element, polygon in nodes + pins:
-                for other, lower in below:
-                    if _overlap(polygon, lower):
-                        self.components.union(element, other)
-            for element, polygon in nodes:
-                for k, pin in pins:
-                    if _touch(polygon, pin):
-                        self.components.union(element, k)
-            below = nodes + pins
+            nodes = [(self.components.add(), *piece) for piece in _pieces(self.shapes.get(layer, ()))]
+            pins = [(k, *piece) for k, t in enumerate(self.terminals) for piece in t.pieces.get(layer, ())]
+            pieces = nodes + pins
+            for a, b in _box_pairs(pieces, below, touching=False):
+                element, polygon, _, box = pieces[a]
+                other, lower, _, lower_box = below[b]
+                if (box and lower_box) or not (kdb.Region(polygon) & kdb.Region(lower)).is_empty():
+                    union(element, other)
+            for a, b in _box_pairs(nodes, pins, touching=True):
+                element, polygon, _, box = nodes[a]
+                k, pin, _, pin_box = pins[b]
+                if (box and pin_box) or not kdb.Region(polygon).interacting(kdb.Region(pin)).is_empty():
+                    union(element, k)
+            below = pieces
             if nodes and layer in self.tech.antenna:
-                self._check_layer(layer, self.tech.antenna[layer], nodes)
+                self._check_layer(layer, self.tech.antenna[layer],
+                                  [(element, polygon) for element, polygon, _, _ in nodes])
 
     def _check_layer(self, layer: str, rule: AntennaRule, nodes: list[tuple[int, kdb.Polygon]]) -> None:
         find = self.components.find
@@ -237,22 +272,29 @@ class _NetCheck:
                                              round(allowed, 4), round(gate, 4), round(diff, 4)))
 
 
-def _net_shapes(layout: Layout, tech: Technology) -> dict[str, dict[str, list[Rect]]]:
-    """Every net's drawn rectangles per layer: routed wires, via pads and cuts, port shapes."""
+def _net_shapes(layout: Layout, tech: Technology, nets: set[str] | None = None) -> dict[str, dict[str, list[Rect]]]:
+    """Every net's (or only ``nets``') drawn rectangles per layer: routed wires, via pads and cuts,
+    port shapes."""
     shapes: dict[str, dict[str, list[Rect]]] = {}
     for shape in layout.shapes:
-        shapes.setdefault(shape.net, {}).setdefault(shape.layer, []).append(tuple(shape.rect))
+        if nets is None or shape.net in nets:
+            shapes.setdefault(shape.net, {}).setdefault(shape.layer, []).append(tuple(shape.rect))
     for via in layout.vias:
+        if nets is not None and via.net not in nets:
+            continue
         for layer, (x0, y0, x1, y1) in tech.vias[via.via].rects.items():
             shapes.setdefault(via.net, {}).setdefault(layer, []).append((via.x + x0, via.y + y0, via.x + x1, via.y + y1))
     for port in layout.ports:
-        if port.rect is not None:
+        if port.rect is not None and (nets is None or port.net in nets):
             shapes.setdefault(port.net, {}).setdefault(port.layer, []).append(tuple(port.rect))
     return shapes
 
 
-def _terminals(layout: Layout, macros: dict[str, Macro], refs: list[tuple[str, str]]) -> list[_Terminal]:
-    """The cell pins among a net's (instance, pin) terminals; top-level ports are left out."""
+def _terminals(layout: Layout, macros: dict[str, Macro], refs: list[tuple[str, str]],
+               cache: dict | None = None) -> list[_Terminal]:
+    """The cell pins among a net's (instance, pin) terminals; top-level ports are left out.
+    ``cache`` keeps each cell pin's merged shapes per orientation, placed at the origin."""
+    cache = {} if cache is None else cache
     found = []
     for inst_name, pin_name in refs:
         if not inst_name:
@@ -260,11 +302,19 @@ def _terminals(layout: Layout, macros: dict[str, Macro], refs: list[tuple[str, s
         inst = layout.instances[inst_name]
         macro = macros[inst.cell]
         pin = macro.pins[pin_name]
-        shapes: dict[str, list[Rect]] = {}
-        for layer, rect in pin.shapes:
-            shapes.setdefault(layer, []).append(_placed(inst, macro, rect))
+        key = (inst.cell, pin_name, inst.orient)
+        if key not in cache:
+            at_origin = dataclasses.replace(inst, x=0, y=0)
+            shapes: dict[str, list[Rect]] = {}
+            for layer, rect in pin.shapes:
+                shapes.setdefault(layer, []).append(_placed(at_origin, macro, rect))
+            cache[key] = {layer: _pieces(rects) for layer, rects in shapes.items()}
+        x, y = inst.x, inst.y
+        pieces = {layer: [(polygon.moved(x, y), (l + x, b + y, r + x, t + y), box)
+                          for polygon, (l, b, r, t), box in found_here]
+                  for layer, found_here in cache[key].items()}
         found.append(_Terminal(f"{inst_name}/{pin_name}", pin.gate_area, pin.diff_area,
-                               pin.direction == "INPUT" and pin.gate_area > 0, shapes))
+                               pin.direction == "INPUT" and pin.gate_area > 0, pieces))
     return found
 
 
@@ -275,14 +325,14 @@ def check_antenna(layout: Layout, macros: dict[str, Macro], tech: Technology, *,
     unsupported = {f"{layer}: {', '.join(rule.unsupported)}" for layer, rule in tech.antenna.items() if rule.unsupported}
     if unsupported:
         raise ValueError(f"antenna statements not modelled by this check: {'; '.join(sorted(unsupported))}")
-    shapes = _net_shapes(layout, tech)
+    shapes = _net_shapes(layout, tech, None if nets is None else set(nets))
     all_nets = layout.nets()
     unknown = sorted(set(nets or ()) - set(all_nets))
     if unknown:
         raise ValueError(f"nets not in the layout: {unknown[:5]!r}")
-    violations, checked, worst = [], 0, 0.0
+    violations, checked, worst, pins = [], 0, 0.0, {}
     for net in sorted(nets if nets is not None else all_nets):
-        terminals = _terminals(layout, macros, all_nets[net])
+        terminals = _terminals(layout, macros, all_nets[net], pins)
         if not any(t.is_gate for t in terminals):
             continue
         checked += 1

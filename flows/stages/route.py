@@ -36,15 +36,15 @@ class Route(Stage):
             def log(message: str) -> None:
                 print(message, file=log_file, flush=True)
 
-            def routed(unrouted: Layout) -> Router:
-                router = Router(unrouted, macros, tech)
+            def routed(unrouted: Layout, window=None) -> Router:
+                router = Router(unrouted, macros, tech, window)
                 router.run(max_rounds=ctx.config["max_rounds"], log=log)
                 if not router.problems:
                     router.write_geometry()
                 return router
 
-            def reroute(view: Layout) -> Routing:
-                router = routed(view)
+            def reroute(view: Layout, window) -> Routing:
+                router = routed(view, window)
                 if router.problems:
                     return Routing(tuple(router.problems))
                 return Routing((), tuple(routed_nets(router)), router.islands_left)
