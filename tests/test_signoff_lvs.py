@@ -1,5 +1,6 @@
 """Tests for kchip.flows.signoff.lvs: magic extraction and netgen against the gate-level netlist."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,27 @@ def test_setup_treats_only_the_given_transistors_as_transistors():
     setup = lvs.netgen_setup(["sg13_lv_nmos", "sg13g2_inv_1"], [], transistors={"sg13_lv_nmos"})
     assert 'permute "-circuit1 sg13_lv_nmos" 1 3' in setup
     assert "sg13g2_inv_1" not in setup
+
+
+def test_other_devices_are_compared_on_the_properties_both_netlists_state(tmp_path):
+    """magic gives a diode either w/l or a/p; the CDL states w, l, a and p (and m, netgen's count)."""
+    layout = tmp_path / "layout.spice"
+    layout.write_text(".subckt cell A VDD VSS\nX0 A VDD dpantenna l=1.34u w=1.05u\n"
+                      "D0 VSS A dantenna p=3.12u a=0.6084p\n.ends\n")
+    reference = tmp_path / "cells.cdl"
+    reference.write_text(".SUBCKT cell A VDD VSS\nDD1 VSS A dantenna m=1 w=780n l=780n a=608.4f p=3.12u\n"
+                         "DD0 A VDD dpantenna m=1 w=1.05u l=1.34u a=1.407p p=4.78u\n.ENDS cell\n")
+    stated = lvs.card_properties(layout), lvs.card_properties(reference)
+    assert stated[0] == {"dpantenna": {"l", "w"}, "dantenna": {"a", "p"}}
+    assert stated[1] == {"dpantenna": {"m", "w", "l", "a", "p"}, "dantenna": {"m", "w", "l", "a", "p"}}
+    setup = lvs.netgen_setup(["dantenna", "dpantenna", "cell"], [],
+                             properties={m: (stated[0][m], stated[1][m]) for m in stated[0]})
+    for circuit in (1, 2):
+        assert f'property "-circuit{circuit} dantenna" delete l w' in setup
+        assert f'property "-circuit{circuit} dantenna" tolerance {{a 0.01}} {{p 0.01}}' in setup
+        assert f'property "-circuit{circuit} dpantenna" delete a p' in setup
+        assert f'property "-circuit{circuit} dpantenna" tolerance {{l 0.01}} {{w 0.01}}' in setup
+    assert not re.search(r"delete .*\bm\b", setup) and "cell" not in setup
 
 
 def test_extraction_makes_ports_of_the_top_labels_only_when_it_has_none():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kchip.flows.signoff.magic_tech import derive_magic_tech, rule_id
+from kchip.flows.signoff.magic_tech import derive_magic_tech, diode_subcircuit_as_ndiode, rule_id
 
 TINY_TECH = """\
 tech
@@ -56,6 +56,25 @@ def test_cif_rules_dropped_only_in_drc_section(tmp_path):
     assert "m1_hole_empty" not in out and "m1_halo" not in out and "bend_illegal \\" not in out
     assert "(met1.1)" in out and "(met1.2)" in out
     assert "cifmaxwidth not_a_drc_rule" in out
+
+
+def test_a_diode_subcircuit_is_written_in_the_ndiode_class_of_older_magic(tmp_path):
+    """magic 8.3.105 has no ``dsubcircuit`` ("Illegal device"): the copy writes the diode in the
+    ``ndiode`` class (same nodes, same order), with its area and perimeter for its w and l."""
+    source = tmp_path / "in.tech"
+    source.write_text(TINY_TECH.replace(" cifmaxwidth not_a_drc_rule 0\n", (
+        " device csubcircuit dpantenna *pdiode nwell w=w l=l\n"
+        " device dsubcircuit dantenna *ndiode pwell,space/w w=w l=l\n"
+        " device dsubcircuit dlong *ndiode \\\n   pwell,space/w w=w l=l\n"
+        " device dsubcircuit dkeep *ndiode pwell,space/w a=area\n")))
+    derive_magic_tech(source, tmp_path / "out.tech", drop_cif_rules=False)
+    extract = (tmp_path / "out.tech").read_text().split("\nextract\n")[1].splitlines()
+    assert extract == [" device csubcircuit dpantenna *pdiode nwell w=w l=l",
+                       " device ndiode dantenna *ndiode pwell,space/w a=a p=p",
+                       " device ndiode dlong *ndiode pwell,space/w a=a p=p",
+                       " device ndiode dkeep *ndiode pwell,space/w a=area p=p", "end"]
+    assert diode_subcircuit_as_ndiode(" device dsubcircuit d *ndiode pwell ") == "device ndiode d *ndiode pwell a=a p=p"
+    assert diode_subcircuit_as_ndiode("  device mosfet n nfet *ndiff") == "  device mosfet n nfet *ndiff"
 
 
 def test_tech_without_drc_section_is_refused(tmp_path):

@@ -8,7 +8,9 @@ what a placed-and-routed layout with tap cells implements. Physical-only cells (
 have no counterpart in the netlist and are ignored by class in the generated netgen setup.
 Antenna diode cells are kept: their reference subcircuit is empty, the diode device their layout
 extracts is ignored (:func:`layout_only_models`), and netgen compares such empty cells as black boxes
-by their pin names, so the net each diode sits on is still checked.
+by their pin names, so the net each diode sits on is still checked. A library whose CDL does hold its
+antenna diodes (IHP's ``D`` cards) has them compared as devices, on the properties both netlists
+state (:func:`card_properties`).
 
 Extraction uses the descriptor's ``magic_extract_style`` (a CIF input style of the tech file:
 the descriptor names it) so that the top cell's text labels become ports; a style that reads them
@@ -32,7 +34,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from kchip.flows.signoff.cdl import (Devices, finger_groups, read_subckts, stack_nets, subckt_text,
                                      transistor_models, write_lvs_cdl)
@@ -44,6 +46,8 @@ from kchip.tools.base import Invocation
 METRIC_UNITS = {"lvs__mismatch__count": "mismatches", "lvs__unverified_cells__count": "cells"}
 MATCH_TEXT = "Circuits match uniquely."
 MAX_STACK_VARIANTS = 256
+#: netgen reads ``m`` as the number of devices a card stands for, not as a property to compare
+MULTIPLIER = "m"
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,8 @@ def extraction_script(gds: Path, top: str, spice: Path, style: str) -> str:
 
 def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str],
                  layout_only_models: Iterable[str] = (), short_resistor: str | None = None,
-                 transistors: Iterable[str] = ()) -> str:
+                 transistors: Iterable[str] = (),
+                 properties: Mapping[str, tuple[set[str], set[str]]] | None = None) -> str:
     """A netgen setup script for the devices and cells found in the two netlists.
 
     Transistors (the ``device_models`` among ``transistors``, see :func:`.cdl.transistor_models`):
@@ -155,6 +160,10 @@ def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str],
     added, W and L agree to 1 %, the diffusion areas/perimeters magic adds are ignored. Resistors
     modelling the tie cell's shorts (model ``short_resistor``) are compared by topology only. Physical-only cells are ignored,
     and so are the ``layout_only_models`` in the layout (see :func:`layout_only_models`).
+    Any other device model with ``properties[model]`` = (the layout's property names, the
+    reference's; see :func:`card_properties`) is compared on the properties both state, to 1 %,
+    and the others are ignored: magic gives a diode either its width and length or its area and
+    perimeter, a CDL may state all four.
     """
     lines = ["# netgen setup written by kchip.flows.signoff.lvs"]
     transistors = set(transistors)
@@ -171,6 +180,13 @@ def netgen_setup(device_models: Iterable[str], physical_cells: Iterable[str],
                 ]
             elif model == short_resistor:
                 lines.append(f"property {target} delete w l")
+            elif model in (properties or {}):
+                layout, reference = (names - {MULTIPLIER} for names in properties[model])
+                if layout ^ reference:
+                    lines.append(f"property {target} delete {' '.join(sorted(layout ^ reference))}")
+                if layout & reference:
+                    tolerances = " ".join(f"{{{name} 0.01}}" for name in sorted(layout & reference))
+                    lines.append(f"property {target} tolerance {tolerances}")
     for cell in sorted(set(physical_cells)):
         lines += [f'ignore class "-circuit1 {cell}"', f'ignore class "-circuit2 {cell}"']
     lines += [f'ignore class "-circuit1 {model}"' for model in sorted(set(layout_only_models))]
@@ -198,14 +214,26 @@ def layout_only_models(layout_spice: Path, reference: dict[str, tuple[str, list[
 
 
 def _instance_classes(spice: Path) -> set[str]:
-    """Names of the subcircuits/devices instantiated in a SPICE netlist (``X``/``R`` cards)."""
+    """Names of the subcircuits/devices instantiated in a SPICE netlist (``X``/``R``/``D`` cards)."""
     return {cls for line in Path(spice).read_text().splitlines() if (cls := _card_class(line))}
 
 
+def card_properties(spice: Path) -> dict[str, set[str]]:
+    """``{model: the property names its cards state}`` for the ``X``/``R``/``D`` cards of a SPICE or
+    CDL file's subcircuits (``X0 A VDD dpantenna l=1.34u w=1.05u`` -> ``{"dpantenna": {"l", "w"}}``)."""
+    found: dict[str, set[str]] = {}
+    for _, body in read_subckts(spice).values():
+        for card in body:
+            if model := _card_class(card):
+                names = {token.split("=", 1)[0].lower() for token in card.split()[1:] if "=" in token}
+                found.setdefault(model, set()).update(names)
+    return found
+
+
 def _card_class(card: str) -> str | None:
-    """The subcircuit or device model an ``X``/``R`` card instantiates (None for other cards)."""
+    """The subcircuit or device model an ``X``/``R``/``D`` card instantiates (None for other cards)."""
     tokens = card.split()
-    if not tokens or tokens[0][0] not in "XxRr":
+    if not tokens or tokens[0][0] not in "XxRrDd":
         return None
     positional = [t for t in tokens[1:] if "=" not in t]
     return positional[-1] if positional else None
@@ -362,9 +390,11 @@ def run_lvs(gds: Path, netlist_v: Path, top: str, pdk, workdir: Path, invocation
     models = {c for c in classes if c.startswith(devices.prefix)}
     ignored = {c for c in classes if any(fnmatch.fnmatchcase(c, p) for p in physical_cells)}
     layout_only = layout_only_models(layout_spice, read_subckts(cells_cdl))
+    stated = card_properties(layout_spice), card_properties(cells_cdl)
+    properties = {model: (stated[0][model], stated[1][model]) for model in stated[0].keys() & stated[1].keys()}
     setup = _write_atomic(workdir / "netgen_setup.tcl",
                           netgen_setup(models, ignored, layout_only, devices.short_resistor,
-                                       transistor_models(pdk.cdl, devices)))
+                                       transistor_models(pdk.cdl, devices), properties))
 
     report = workdir / "lvs.report"
     outcome = _compare(invocation, workdir, top, layout_spice, cells_cdl, powered, setup, report,

@@ -15,6 +15,12 @@ Magic also skips, with no more than a line on stderr, every rule statement it ca
 option newer than the installed magic, a usage it does not know): :func:`rejected_rules` maps
 magic's complaints about the ``drc`` section (each names a line of the loaded copy) back to the rule
 statements and their messages, so that those rules are reported as not checked too.
+
+The ``extract`` section can name a device class newer than the installed magic as well: magic then
+logs "Illegal device" and extracts no device there, the device's layer being left as a plain
+conductor of the net it sits on. IHP's n+ antenna diode ``dantenna`` (in ``sg13g2_antennanp``) is a
+``dsubcircuit``, which magic 8.3.105 lacks; the copy writes it in the older ``ndiode`` class
+(:func:`diode_subcircuit_as_ndiode`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from pathlib import Path
 from typing import Collection
 
 CIF_RULE_KEYWORDS = ("cifmaxwidth", "cifspacing", "cifarea")
+#: parameters magic's diode classes give a device: its area and perimeter (``w``/``l`` come out 0)
+DIODE_PARAMETERS = ("a=a", "p=p")
 
 
 @dataclass(frozen=True)
@@ -69,14 +77,42 @@ def _statements(lines: list[str]) -> list[tuple[int, int]]:
     return spans
 
 
-def _drc_section(lines: list[str]) -> tuple[int, int]:
-    """Line span of the ``drc`` section (from its header to its ``end``)."""
+def _section(lines: list[str], name: str) -> tuple[int, int] | None:
+    """Line span of section ``name`` (from its header to its ``end``), None when there is none."""
     for number, line in enumerate(lines):
-        if line.strip() == "drc":
+        if line.strip() == name:
             for last in range(number + 1, len(lines)):
                 if lines[last].strip() == "end":
                     return number, last
-    raise ValueError("the tech file has no 'drc ... end' section")
+    return None
+
+
+def _drc_section(lines: list[str]) -> tuple[int, int]:
+    """Line span of the ``drc`` section (from its header to its ``end``)."""
+    span = _section(lines, "drc")
+    if span is None:
+        raise ValueError("the tech file has no 'drc ... end' section")
+    return span
+
+
+def diode_subcircuit_as_ndiode(statement: str) -> str:
+    """An extract-section ``device dsubcircuit`` statement in magic 8.3.105's ``ndiode`` class;
+    any other statement comes back unchanged.
+
+    ``device dsubcircuit NAME DEV-TYPES TERM-TYPES [SUB] PARAMS`` (a class of newer magic) is a
+    two-terminal subcircuit written with the ``TERM-TYPES`` node first: a diode whose device layer is
+    its cathode, the order the CDL has (``DD1 VSS A dantenna``). ``device ndiode NAME DEV-TYPES
+    TERM-TYPES [SUB]`` takes the same arguments and writes the same nodes in the same order, as a
+    ``D`` card. Magic's diode classes give a device its area and perimeter, not a width and length
+    (8.3.105 writes ``w=0 l=0``), so ``w``/``l`` parameters become :data:`DIODE_PARAMETERS`.
+    """
+    tokens = statement.split()
+    if tokens[:2] != ["device", "dsubcircuit"]:
+        return statement
+    kept = [t for t in tokens[2:] if t.split("=", 1)[0] not in ("w", "l")]
+    keys = {t.split("=", 1)[0] for t in kept if "=" in t}
+    added = [p for p in DIODE_PARAMETERS if p.split("=", 1)[0] not in keys]
+    return " ".join(["device", "ndiode", *kept, *added])
 
 
 def _variants(text: str) -> set[str]:
@@ -172,7 +208,9 @@ def derive_magic_tech(source: Path, dest: Path, *, drop_cif_rules: bool,
     """Write a loadable copy of ``source`` to ``dest`` (its ``include`` parts inlined); return the DRC
     rules left out (each once, in file order).
 
-    The ``requires magic-...`` line is always removed. With ``drop_cif_rules`` every
+    The ``requires magic-...`` line is always removed, and every ``device dsubcircuit`` statement of
+    the ``extract`` section is written in the ``ndiode`` class (:func:`diode_subcircuit_as_ndiode`),
+    which magic 8.3.105 reads. With ``drop_cif_rules`` every
     ``cifmaxwidth``/``cifspacing``/``cifarea`` rule of the ``drc`` section is removed as well. Every
     rule statement whose message names a rule id of ``leave_out`` (``"... (M1.e)"``) is removed too,
     whatever its keyword: those rules are checked another way.
@@ -192,6 +230,15 @@ def derive_magic_tech(source: Path, dest: Path, *, drop_cif_rules: bool,
             if not (left_out and rule in dropped):
                 dropped.append(rule)
             for number in range(first + start, first + end):
+                keep[number] = False
+    extract = _section(lines, "extract") or (0, 0)
+    for start, end in _statements(lines[extract[0]:extract[1]]):
+        span = range(extract[0] + start, extract[0] + end)
+        statement = " ".join(lines[number].strip().rstrip("\\") for number in span)
+        rewritten = diode_subcircuit_as_ndiode(statement)
+        if rewritten != statement:
+            lines[span[0]] = f" {rewritten}\n"
+            for number in span[1:]:
                 keep[number] = False
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
