@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kchip.flows.signoff.drc import run_drc_signoff
-from kchip.flows.stage import Stage
+from kchip.flows.stage import Stage, Variable
 from kchip.flows.views.markers import drc_markers, write_markers
 from kchip.tools import klayout, magic
 
@@ -18,9 +18,12 @@ class Drc(Stage):
     writes = ("drc_report", "drc_markers")
     tools = (magic.TOOL, klayout.TOOL)
     pdk_files = ("signoff:magic_tech", "signoff:klayout_lyp")
+    variables = (Variable("jobs", int, 0, "", "magic processes checking tiles of a large die at once "
+                          "(0: one per CPU available; 1: the whole die in one process)", minimum=0, maximum=1024),)
 
     def execute(self, ctx):
-        result = run_drc_signoff(ctx.views["gds"], ctx.design.top, ctx.pdk, ctx.folder, ctx.invocation)
+        result = run_drc_signoff(ctx.views["gds"], ctx.design.top, ctx.pdk, ctx.folder, ctx.invocation,
+                                 jobs=ctx.config["jobs"])
         summary = {"errors_by_rule": result.errors_by_rule, "total": result.total,
                    "dropped_from_magic": [r.description for r in result.magic.dropped_rules],
                    "dropped_reason": result.dropped_reason,
