@@ -184,7 +184,9 @@ def deliverables(run: RunFacts) -> dict[str, Path]:
         "metrics.json": final / "metrics.json",
         f"{top}.png": final / f"{top}.png",
     }
-    files.update({f"reports/drc/{tsv.name}": tsv for tsv in sorted(stages["drc"].glob("drc*.tsv"))})
+    # the merged DRC reports; magic's own boxes per tile (drc*.magic.tsv) stay in the run folder
+    files.update({f"reports/drc/{tsv.name}": tsv for tsv in sorted(stages["drc"].glob("drc*.tsv"))
+                  if not tsv.name.endswith(".magic.tsv")})
     absent = [f"{rel} (from {str(src)!r})" for rel, src in files.items() if not src.is_file()]
     if absent:
         raise PackageError(f"run folder {str(run.run_dir)!r} lacks files the package needs:\n  " + "\n  ".join(absent))
