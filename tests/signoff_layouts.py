@@ -18,6 +18,18 @@ LI1_LABEL, MET1_LABEL = (67, 5), (68, 5)
 ROW_HEIGHT_UM = 2.72
 
 
+def boxes_gds(path: Path, layer: tuple[int, int], boxes, cell: str) -> Path:
+    """A GDS at ``path`` whose one cell ``cell`` holds ``boxes`` (um) on GDS ``layer``."""
+    layout = kdb.Layout()
+    layout.dbu = 0.001
+    top = layout.create_cell(cell)
+    index = layout.layer(*layer)
+    for box in boxes:
+        top.shapes(index).insert(kdb.DBox(*box))
+    layout.write(str(path))
+    return path
+
+
 def cell_widths(lef: Path) -> dict[str, float]:
     """Cell widths (um) from the LEF ``SIZE`` statements."""
     text = Path(lef).read_text()

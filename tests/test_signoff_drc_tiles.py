@@ -13,7 +13,7 @@ from kchip.flows.signoff.layout_rules import layer_numbers
 from kchip.flows.signoff.magic_tech import derive_magic_tech, rule_id
 from kchip.pdk.rules import load_rules
 from kchip.tools.base import Invocation
-from signoff_layouts import MET1
+from signoff_layouts import MET1, boxes_gds
 
 # The upper right corner is on a 5 nm grid, finer than magic's internal unit for both decks: magic
 # rescales its grid when it reads the GDS, and lambda is no longer the internal unit.
@@ -31,14 +31,7 @@ NARROW_CROSS = [(10, 14.95, 20, 15.05), (14.95, 10, 15.05, 20)]
 
 
 def metal_layout(path, layer, boxes):
-    layout = kdb.Layout()
-    layout.dbu = 0.001
-    top = layout.create_cell("tiles")
-    index = layout.layer(*layer)
-    for box in boxes:
-        top.shapes(index).insert(kdb.DBox(*box))
-    layout.write(str(path))
-    return path
+    return boxes_gds(path, layer, boxes, "tiles")
 
 
 def violations(layer, tmp_path):

@@ -4,7 +4,7 @@ import klayout.db as kdb
 import pytest
 
 from kchip.flows.signoff.layout_rules import check_layout_rules, layer_numbers, rule_checks
-from signoff_layouts import inverter_chain
+from signoff_layouts import boxes_gds, inverter_chain
 
 
 
@@ -125,15 +125,7 @@ def test_ihp_wide_metal_rules_are_checked_instead_of_magic(ihp):
 
 
 def write_layer(tmp_path, layer, boxes):
-    layout = kdb.Layout()
-    layout.dbu = 0.001
-    top = layout.create_cell("metal")
-    index = layout.layer(*layer)
-    for box in boxes:
-        top.shapes(index).insert(kdb.DBox(*box))
-    path = tmp_path / "metal.gds"
-    layout.write(str(path))
-    return path
+    return boxes_gds(tmp_path / "metal.gds", layer, boxes, "metal")
 
 
 @pytest.mark.parametrize("rule_id", sorted(IHP_WIDE_RULES))

@@ -18,9 +18,9 @@ statements and their messages, so that those rules are reported as not checked t
 
 The ``extract`` section can name a device class newer than the installed magic as well: magic then
 logs "Illegal device" and extracts no device there, the device's layer being left as a plain
-conductor of the net it sits on. IHP's n+ antenna diode ``dantenna`` (in ``sg13g2_antennanp``) is a
-``dsubcircuit``, which magic 8.3.105 lacks; the copy writes it in the older ``ndiode`` class
-(:func:`diode_subcircuit_as_ndiode`).
+conductor of the net it sits on. A diode declared as a ``dsubcircuit`` (the PDK descriptor names
+the one it affects) is such a class in magic 8.3.105; the copy writes it in the older ``ndiode``
+class (:func:`diode_subcircuit_as_ndiode`).
 """
 
 from __future__ import annotations
