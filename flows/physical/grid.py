@@ -11,7 +11,8 @@ A grid may cover only a window of the die (an antenna re-route of a few nets): i
 and row are then those of the die's grid nearest the window's lower left corner that every layer
 has a node on, so node coordinates and each layer's nodes are the die grid's.
 
-A node can end a wire when a wire-width square there keeps the layer's spacing from every obstacle,
+A node can end a wire when a wire-width square there keeps the layer's spacing from every obstacle
+(the wider spacing of the layer's parallel-run-length table from an obstacle wide and long enough),
 an edge can carry a wire when the wire between its two nodes does, and a node can take a via when
 the largest via pad that lands on the layer does. Obstacles are owned by a net (pin shapes, pin-access vias) or by nobody (cell
 obstructions, power rails and straps); an owned obstacle only blocks the other nets.
@@ -33,6 +34,19 @@ class LayerRules:
     width: int
     spacing: int
     via_pad: tuple[int, int]
+    #: (width, run, spacing) from the layer's parallel-run-length table, see :meth:`spacing_of`
+    wide_spacing: tuple[tuple[int, int, int], ...] = ()
+
+    def spacing_of(self, rects: np.ndarray) -> np.ndarray:
+        """The spacing a wire keeps from each of ``rects`` (an n x 4 array): the layer's spacing, or a
+        wider one from its table where the rectangle is wider than the entry's width and longer than
+        its parallel run (a wire beside it could run along all of it)."""
+        narrow = np.minimum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+        long = np.maximum(rects[:, 2] - rects[:, 0], rects[:, 3] - rects[:, 1])
+        spacing = np.full(len(rects), self.spacing, dtype=np.int64)
+        for width, run, wide in self.wide_spacing:
+            spacing[(narrow > width) & (long > run) & (spacing < wide)] = wide
+        return spacing
 
 
 def layer_rules(rules) -> list[LayerRules]:
@@ -46,7 +60,7 @@ def layer_rules(rules) -> list[LayerRules]:
         half_x = max(max(-r[0], r[2]) for r in pads)
         half_y = max(max(-r[1], r[3]) for r in pads)
         layer = rules.layers[name]
-        found.append(LayerRules(layer.width, layer.spacing, (half_x, half_y)))
+        found.append(LayerRules(layer.width, layer.spacing, (half_x, half_y), layer.wide_spacing))
     return found
 
 
@@ -124,8 +138,8 @@ class RouteGrid:
 
     def _mark(self, target: np.ndarray, layer: int, rect, extent, owner: int) -> None:
         """Mark nodes whose shape (``extent`` around the node) comes closer than spacing to ``rect``."""
-        s = self.rules[layer].spacing
         x0, y0, x1, y1 = rect
+        s = int(self.rules[layer].spacing_of(np.array([rect], dtype=np.int64))[0])
         ex0, ey0, ex1, ey1 = extent
         X0, DX, Y0, DY = self.x0, self.dx, self.y0, self.dy
         lo_i = max(0, -(-(x0 - s - ex1 + 1 - X0) // DX))
@@ -147,10 +161,11 @@ class RouteGrid:
         if layer_name not in self.layers or not len(rects):
             return
         layer = self.layers.index(layer_name)
-        s = self.rules[layer].spacing
         if not isinstance(rects, np.ndarray):
             rects = np.fromiter(itertools.chain.from_iterable(rects), dtype=np.int64, count=4 * len(rects))
-        x0, y0, x1, y1 = rects.reshape(-1, 4).T
+        rects = rects.reshape(-1, 4).astype(np.int64, copy=False)
+        s = self.rules[layer].spacing_of(rects)
+        x0, y0, x1, y1 = rects.T
         X0, DX, Y0, DY = self.x0, self.dx, self.y0, self.dy
         extents = self._extents(layer)
         for target, kind in ((self.wire_block, "node"), (self.edge_block, "edge"), (self.via_block, "via")):

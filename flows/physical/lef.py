@@ -30,6 +30,9 @@ class RoutingLayer:
     spacing: int
     min_area_nm2: int = 0
     thickness: int = 0
+    #: the wider spacings of the layer's SPACINGTABLE PARALLELRUNLENGTH: (width, run, spacing) in nm,
+    #: the spacing to a shape wider than ``width`` beside which a wire runs longer than ``run``
+    wide_spacing: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass
@@ -223,6 +226,19 @@ def read_antenna_rule(body: str) -> AntennaRule | None:
     return rule
 
 
+def _wide_spacing(body: str) -> tuple[tuple[int, int, int], ...]:
+    """The (width, run, spacing) entries of a PARALLELRUNLENGTH table that exceed its narrowest spacing."""
+    table = re.search(r"SPACINGTABLE\s+PARALLELRUNLENGTH\s+([^;]*);", body, re.S)
+    if not table:
+        return ()
+    runs_text, *rows = re.split(r"\bWIDTH\b", table.group(1))
+    runs = [nm(v) for v in runs_text.split()]
+    entries = [[nm(v) for v in row.split()] for row in rows]
+    base = min(min(row[1:]) for row in entries)
+    return tuple((row[0], run, spacing) for row in entries
+                 for run, spacing in zip(runs, row[1:]) if spacing > base)
+
+
 def read_technology(path: Path) -> Technology:
     """Routing layers, cut layers, fixed vias and sites from a tech LEF."""
     text = Path(path).read_text()
@@ -256,6 +272,7 @@ def read_technology(path: Path) -> Technology:
             spacing=nm((table or spacing).group(1)) if (table or spacing) else 0,
             min_area_nm2=int(round(_number(body, "AREA") * 1e6)),
             thickness=nm(_number(body, "THICKNESS")),
+            wide_spacing=_wide_spacing(body),
         )
     vias = {}
     for name, body in _blocks(text, "VIA"):
