@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from kchip.flows.physical.layout import Layout
-from kchip.flows.physical.lef import read_macros
+from kchip.formats.lef import read_macros
 from kchip.flows.views.render import render_views
 from kchip.pdk import load_pdk
 

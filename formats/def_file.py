@@ -158,7 +158,7 @@ def _nets(layout, tech, supplies: dict[str, Supply]) -> list[str]:
 
 def def_text(layout, tech, *, site: str, supplies: dict[str, Supply], lefs: list[str] = ()) -> str:
     """The DEF of ``layout`` (a :class:`~kchip.flows.physical.layout.Layout`) for the LEF ``tech``
-    (:class:`~kchip.flows.physical.lef.Technology`); ``site`` names the rows' site, ``supplies`` the
+    (:class:`~kchip.formats.lef.Technology`); ``site`` names the rows' site, ``supplies`` the
     supply nets, which go to SPECIALNETS; ``lefs`` (the LEF files to read it with) go into a comment."""
     supply_layers = [s.layer for s in layout.shapes if s.net in supplies]
     order = {name: index for index, name in enumerate(tech.layer_order)}

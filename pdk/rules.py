@@ -16,7 +16,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from kchip.flows.physical.lef import (Macro, RoutingLayer, Technology, ViaDef, read_macros, read_sites,
+from kchip.formats.lef import (Macro, RoutingLayer, Technology, ViaDef, read_macros, read_sites,
                                       read_technology)
 from kchip.pdk import Pdk, PdkError
 

@@ -33,7 +33,7 @@ def pdk():
 @pytest.fixture(scope="session")
 def tech_and_macros(pdk):
     """The process rules (tech LEF and descriptor) and the cell macros, as the physical stages get them."""
-    from kchip.flows.physical.lef import read_macros
+    from kchip.formats.lef import read_macros
     from kchip.pdk.rules import load_rules
 
     return load_rules(pdk), read_macros(pdk.lef)

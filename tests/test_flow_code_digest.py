@@ -56,7 +56,7 @@ def test_modules_the_hand_kept_lists_missed_now_count(edits):
     assert "route" in edits["flows/physical/search.py"]
     assert "lvs" in edits["flows/signoff/magic_tech.py"]
     assert "sta" in edits["formats/sdc.py"]
-    assert "synth" in edits["flows/physical/lef.py"]
+    assert "synth" in edits["formats/lef.py"]
     assert "lint" in edits["tools/verilator.py"]
     assert "synth" in edits["formats/liberty.py"]
 

@@ -137,7 +137,7 @@ def test_rules_magic_refuses_in_the_ihp_tech_are_reported_not_checked(ihp_run, p
 def test_ihp_flops_clock_pins_come_from_the_liberty_when_the_lef_marks_none(ihp_root):
     # IHP's LEF writes USE SIGNAL on every flop's CLK (no pin has USE CLOCK); its liberty says
     # clock : true, which the clock tree's count of driven clock pins reads
-    from kchip.flows.physical.lef import read_macros
+    from kchip.formats.lef import read_macros
     from kchip.formats.liberty import read_cells
 
     lef = ihp_root / "libs.ref/sg13g2_stdcell/lef/sg13g2_stdcell.lef"

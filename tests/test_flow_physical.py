@@ -94,7 +94,7 @@ def test_off_grid_pins_get_an_access_via_inside_the_pin(pdk, tech_and_macros):
 def test_a_pin_too_narrow_for_the_preferred_via_takes_another_orientation(pdk):
     """IHP's inv_1 output is a Metal1 bar 0.23 um wide (x 0.855-1.085, y 0.61-3.175 in its LEF); the
     preferred Metal1-Metal2 via has a 0.29 um wide Metal1 pad, its YX variant a 0.21 um one."""
-    from kchip.flows.physical.lef import read_macros
+    from kchip.formats.lef import read_macros
     from kchip.pdk import load_pdk
     from kchip.pdk.rules import load_rules
 
@@ -119,7 +119,7 @@ def test_every_access_via_pad_lies_inside_its_pin(pdk, pdk_name):
     rail, as tall as the Metal1 pad: a pad 5 nm over its top edge (the manufacturing grid) passed the
     band test and was 0.175 um from the rail (M1.b in the mac4 GDS); on SKY130 two o2bb2 cells had
     such a pad."""
-    from kchip.flows.physical.lef import read_macros
+    from kchip.formats.lef import read_macros
     from kchip.pdk import load_pdk
     from kchip.pdk.rules import load_rules
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kchip.flows.physical.lef import read_macros, read_sites, read_technology
+from kchip.formats.lef import read_macros, read_sites, read_technology
 from kchip.pdk import Pdk, PdkError
 from kchip.pdk.rules import build_rules, load_rules
 

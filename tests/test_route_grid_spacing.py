@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kchip.flows.physical.grid import BLOCKED, RouteGrid
-from kchip.flows.physical.lef import read_technology
+from kchip.formats.lef import read_technology
 from kchip.pdk.rules import load_rules
 
 IHP_VALUES = "ihp-sg13g2/libs.tech/klayout/tech/drc/rule_decks/sg13g2_tech_default.json"

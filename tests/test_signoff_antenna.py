@@ -15,7 +15,7 @@ import json
 import pytest
 
 from kchip.flows.physical.layout import Instance, Layout, Shape, Via
-from kchip.flows.physical.lef import read_antenna_rule
+from kchip.formats.lef import read_antenna_rule
 from kchip.flows.signoff.antenna import METRIC_UNITS, check_antenna, pwl_value, write_report
 
 GATE_CELL = "sky130_fd_sc_hd__inv_1"

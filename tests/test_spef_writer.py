@@ -25,6 +25,8 @@ UNITS
 END UNITS
 LAYER m1
   TYPE ROUTING ;
+  DIRECTION HORIZONTAL ;
+  PITCH 0.4 ;
   WIDTH 0.2 ;   # comment with RESISTANCE RPERSQ 99 ;
   EDGECAPACITANCE 40E-6 ;
   CAPACITANCE CPERSQDIST 20E-6 ;
@@ -36,6 +38,9 @@ LAYER v1
 END v1
 LAYER m2
   TYPE ROUTING ;
+  DIRECTION VERTICAL ;
+  PITCH 0.8 ;
+  WIDTH 0.5 ;
   EDGECAPACITANCE 30E-6 ;
   CAPACITANCE CPERSQDIST 10E-6 ;
   RESISTANCE RPERSQ 0.05 ;
@@ -80,6 +85,17 @@ def test_layer_values_come_from_the_tech_lef(parasitics):
     assert parasitics.routing["m2"].area_pf_per_um2 == 10e-6
     assert parasitics.routing["m1"].edge_pf_per_um == 40e-6
     assert parasitics.cut_ohms == {"v1": 5.0}
+
+
+@pytest.mark.parametrize("unit", ["CAPACITANCE FEMTOFARADS 1", "RESISTANCE OHMS 1000"])
+def test_other_parasitic_units_are_refused_naming_file_value_and_expected(tmp_path, unit):
+    """UNITS (the first statement of the quantity) set to a unit or scale the flow does not take."""
+    path = tmp_path / "tech.lef"
+    quantity = unit.split()[0]
+    path.write_text(re.sub(rf"  {quantity} .*;", f"  {unit} ;", TECH_LEF, count=1))
+    expected = {"CAPACITANCE": "PICOFARADS 1", "RESISTANCE": "OHMS 1"}[quantity]
+    with pytest.raises(SpefError, match=re.escape(f"{path}: UNITS {unit} is not supported; expected {expected}")):
+        read_layer_parasitics(path)
 
 
 def test_resistance_and_capacitance_per_segment_and_via(parasitics):

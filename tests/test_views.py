@@ -104,7 +104,7 @@ def test_no_text_is_drawn(pdk, counter_run, tmp_path):
 
 
 def _macros(pdk):
-    from kchip.flows.physical.lef import read_macros
+    from kchip.formats.lef import read_macros
 
     return read_macros(pdk.lef)
 

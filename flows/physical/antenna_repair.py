@@ -39,7 +39,7 @@ from typing import Callable
 import numpy as np
 
 from kchip.flows.physical.layout import Instance, Layout, Shape, Via, plain_name
-from kchip.flows.physical.lef import Macro, Rect
+from kchip.formats.lef import Macro, Rect
 from kchip.flows.physical.placer import PlacementError, RowOccupancy, fill_rows
 from kchip.flows.physical.router import WINDOW_HALO
 from kchip.flows.signoff.antenna import AntennaResult, Violation, check_antenna

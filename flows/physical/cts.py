@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kchip.flows.physical.layout import Instance, Layout, plain_name
-from kchip.flows.physical.lef import Macro
+from kchip.formats.lef import Macro
 from kchip.flows.physical.placer import PlacementError, RowOccupancy
 
 

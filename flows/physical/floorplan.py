@@ -23,7 +23,7 @@ import numpy as np
 
 from kchip.flows.physical.grid import nearest_track_x
 from kchip.flows.physical.layout import Instance, Layout, Shape, Via
-from kchip.flows.physical.lef import Macro
+from kchip.formats.lef import Macro
 
 SIDES = ("left", "top", "right", "bottom")
 #: the largest share of the rows' free sites (between tap cells) the cells may fill: the placer

@@ -11,7 +11,7 @@ from pathlib import Path
 import klayout.db as kdb
 
 from kchip.flows.physical.layout import Layout
-from kchip.flows.physical.lef import Macro
+from kchip.formats.lef import Macro
 
 
 def save_options(libname: str) -> kdb.SaveLayoutOptions:

@@ -17,7 +17,7 @@ import numpy as np
 
 from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
 from kchip.flows.physical.layout import Instance, Layout
-from kchip.flows.physical.lef import Macro
+from kchip.formats.lef import Macro
 
 Rect = tuple[int, int, int, int]
 BUCKET = 2000

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from kchip.flows.physical.layout import Instance, Layout
-from kchip.flows.physical.lef import Macro
+from kchip.formats.lef import Macro
 
 STAR_THRESHOLD = 8
 

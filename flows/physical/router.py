@@ -26,7 +26,7 @@ import numpy as np
 
 from kchip.flows.physical.grid import BLOCKED, RouteGrid
 from kchip.flows.physical.layout import Layout, Rect, Shape, Via
-from kchip.flows.physical.lef import Macro
+from kchip.formats.lef import Macro
 from kchip.flows.physical.mending import ShapeIndex, grow_islands, mended
 from kchip.flows.physical.pin_access import Access, PinAccessPlanner, moved
 from kchip.flows.physical.search import SearchState, astar

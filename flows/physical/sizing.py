@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kchip.flows.physical.layout import Layout
-from kchip.flows.physical.lef import Macro
+from kchip.formats.lef import Macro
 from kchip.flows.physical.placer import RowOccupancy
 from kchip.formats.liberty import LibertyCell, LibraryUnits, max_load_pf
 

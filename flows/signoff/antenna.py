@@ -50,7 +50,7 @@ import klayout.db as kdb
 import numpy as np
 
 from kchip.flows.physical.layout import Layout, Rect
-from kchip.flows.physical.lef import AntennaRule, Macro, Pwl, Technology
+from kchip.formats.lef import AntennaRule, Macro, Pwl, Technology
 
 METRIC_UNITS = {"antenna__violations__count": "violations", "antenna__nets__count": "nets"}
 

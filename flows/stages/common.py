@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kchip.flows.physical.layout import Layout
-from kchip.flows.physical.lef import read_macros
+from kchip.formats.lef import read_macros
 from kchip.flows.stage import StageContext
 from kchip.pdk.rules import load_rules
 

@@ -4,7 +4,7 @@ and max transition, the worst path's share of wire delay; the slack of every cel
 from __future__ import annotations
 
 from kchip.flows.physical.layout import Layout
-from kchip.flows.physical.lef import read_macros
+from kchip.formats.lef import read_macros
 from kchip.flows.stage import Stage, Variable
 from kchip.flows.timing import drv
 from kchip.flows.views.timing import render_timing_views

@@ -24,6 +24,8 @@ from typing import Hashable, Iterable
 
 import networkx
 
+from kchip.formats.lef import LefError, read_technology
+
 DIRECTIONS = ("I", "O", "B")
 _BUS_BIT = re.compile(r"^(.*?)(\[\d+\])$")
 _SAFE = re.compile(r"[A-Za-z0-9_]")
@@ -80,7 +82,7 @@ class RoutedNet:
 
 
 @dataclass(frozen=True)
-class RoutingLayer:
+class WireParasitics:
     """Parasitics of a routing layer: ohm per square, pF per um2 of area and pF per um of edge."""
 
     name: str
@@ -93,7 +95,7 @@ class RoutingLayer:
 class LayerParasitics:
     """What the tech LEF says about wire and via parasitics, by layer name."""
 
-    routing: dict[str, RoutingLayer]
+    routing: dict[str, WireParasitics]
     cut_ohms: dict[str, float]
 
     def segment_rc(self, segment: Segment, net: str) -> tuple[float, float]:
@@ -114,43 +116,25 @@ class LayerParasitics:
         return self.cut_ohms[via.cut_layer]
 
 
-_LAYER = re.compile(r"^\s*LAYER\s+(\S+)\s*$(.*?)^\s*END\s+\1\s*$", re.M | re.S)
-
-
-def _number(body: str, pattern: str) -> float | None:
-    match = re.search(pattern + r"\s+([-+0-9.eE]+)\s*;", body)
-    return float(match.group(1)) if match else None
-
-
 def read_layer_parasitics(tech_lef: str | os.PathLike) -> LayerParasitics:
-    """Routing-layer RPERSQ, CPERSQDIST and EDGECAPACITANCE, and cut-layer RESISTANCE per cut.
+    """Routing-layer RPERSQ, CPERSQDIST and EDGECAPACITANCE, and cut-layer RESISTANCE per cut, as
+    :func:`~kchip.formats.lef.read_technology` reads them; a routing layer lacking any of the three
+    is left out.
 
     The tech LEF must state capacitance in picofarads and resistance in ohms (its UNITS section).
     """
-    text = re.sub(r"#[^\n]*", "", Path(tech_lef).read_text())
-    units = re.search(r"^\s*UNITS\b(.*?)^\s*END\s+UNITS", text, re.M | re.S)
-    if units:
-        for quantity, unit, scale in (("CAPACITANCE", "PICOFARADS", 1), ("RESISTANCE", "OHMS", 1)):
-            match = re.search(rf"{quantity}\s+(\w+)\s+([-+0-9.eE]+)", units.group(1))
-            if match and (match.group(1) != unit or float(match.group(2)) != scale):
-                raise SpefError(f"{tech_lef}: UNITS {quantity} {match.group(1)} {match.group(2)} is not "
-                                f"supported; expected {unit} {scale}")
-    routing, cuts = {}, {}
-    for name, body in _LAYER.findall(text):
-        kind = re.search(r"\bTYPE\s+(\w+)\s*;", body)
-        if kind and kind.group(1) == "ROUTING":
-            values = (_number(body, r"RESISTANCE\s+RPERSQ"), _number(body, r"CAPACITANCE\s+CPERSQDIST"),
-                      _number(body, r"EDGECAPACITANCE"))
-            if all(v is not None for v in values):
-                routing[name] = RoutingLayer(name, *values)
-        elif kind and kind.group(1) == "CUT":
-            ohms = _number(body, r"\bRESISTANCE")
-            if ohms is not None:
-                cuts[name] = ohms
+    tech = read_technology(Path(tech_lef))
+    try:
+        tech.check_parasitic_units()
+    except LefError as exc:
+        raise SpefError(str(exc)) from exc
+    routing = {name: WireParasitics(name, layer.rpersq, layer.cpersqdist, layer.edge_capacitance)
+               for name, layer in tech.layers.items()
+               if None not in (layer.rpersq, layer.cpersqdist, layer.edge_capacitance)}
     if not routing:
         raise SpefError(f"{tech_lef}: no ROUTING layer with RESISTANCE RPERSQ, CAPACITANCE CPERSQDIST "
                         "and EDGECAPACITANCE")
-    return LayerParasitics(routing, cuts)
+    return LayerParasitics(routing, dict(tech.cut_resistance))
 
 
 def spef_escape(name: str) -> str:

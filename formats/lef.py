@@ -1,6 +1,7 @@
-"""The parts of LEF the physical flow needs: routing layers, fixed vias, sites and cell macros,
-and the process-antenna data (layer rules from the tech LEF, pin gate and diffusion areas from the
-cell LEF).
+"""The one LEF reader: the parts of LEF the flow needs. Routing layers, fixed vias, sites and cell
+macros, the process-antenna data (layer rules from the tech LEF, pin gate and diffusion areas from the
+cell LEF), and the wire and via parasitics (sheet resistance, area and edge capacitance per routing
+layer, resistance per cut) with the UNITS they are stated in.
 
 Coordinates are converted to integer nanometres (the tech LEF's MANUFACTURINGGRID is a whole number
 of them), so geometry checks are exact. Antenna areas stay in square micrometres and ratios are unitless, as LEF states them.
@@ -13,6 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 Rect = tuple[int, int, int, int]
+
+#: the units the parasitics must be stated in (UNITS quantity -> unit, at scale 1)
+PARASITIC_UNITS = {"CAPACITANCE": "PICOFARADS", "RESISTANCE": "OHMS"}
+
+
+class LefError(ValueError):
+    """A LEF that states something the reader does not support; the message names the file and value."""
 
 
 def nm(value: str | float) -> int:
@@ -33,6 +41,11 @@ class RoutingLayer:
     #: the wider spacings of the layer's SPACINGTABLE PARALLELRUNLENGTH: (width, run, spacing) in nm,
     #: the spacing to a shape wider than ``width`` beside which a wire runs longer than ``run``
     wide_spacing: tuple[tuple[int, int, int], ...] = ()
+    #: RESISTANCE RPERSQ, CAPACITANCE CPERSQDIST and EDGECAPACITANCE as the LEF states them (ohm per
+    #: square, pF per um2, pF per um of edge in :data:`PARASITIC_UNITS`); None when the layer has none
+    rpersq: float | None = None
+    cpersqdist: float | None = None
+    edge_capacitance: float | None = None
 
 
 @dataclass
@@ -101,7 +114,7 @@ class Macro:
 
 @dataclass
 class Technology:
-    """Routing layers in order from the lowest, fixed vias and sites of a tech LEF."""
+    """Routing layers in order from the lowest, fixed vias, sites and parasitics of a tech LEF."""
 
     layers: dict[str, RoutingLayer]
     cut_layers: list[str]
@@ -113,6 +126,21 @@ class Technology:
     antenna: dict[str, AntennaRule] = field(default_factory=dict)
     #: MANUFACTURINGGRID in nm (0 when the LEF gives none)
     manufacturing_grid: int = 0
+    #: RESISTANCE per cut of each cut layer that states one, as the LEF states it
+    cut_resistance: dict[str, float] = field(default_factory=dict)
+    #: the UNITS statements: quantity -> (unit, scale as written), e.g. ``"RESISTANCE": ("OHMS", "1")``
+    units: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: the file read, named in errors
+    source: Path | None = None
+
+    def check_parasitic_units(self) -> None:
+        """Raise :class:`LefError` unless the LEF states resistance and capacitance in
+        :data:`PARASITIC_UNITS` at scale 1; a LEF whose UNITS do not mention them passes."""
+        for quantity, expected in PARASITIC_UNITS.items():
+            unit, scale = self.units.get(quantity, (expected, "1"))
+            if unit != expected or float(scale) != 1:
+                raise LefError(f"{self.source}: UNITS {quantity} {unit} {scale} is not supported; "
+                               f"expected {expected} 1")
 
     def via_between(self, lower: str, upper: str, name_suffix: str) -> ViaDef:
         """The via named ``*<name_suffix>`` joining two layers. Where several do (a tech LEF may offer
@@ -239,12 +267,34 @@ def _wide_spacing(body: str) -> tuple[tuple[int, int, int], ...]:
                  for run, spacing in zip(runs, row[1:]) if spacing > base)
 
 
+def _parasitics(body: str) -> dict[str, float]:
+    """The first RESISTANCE RPERSQ, CAPACITANCE CPERSQDIST, EDGECAPACITANCE and (cut) RESISTANCE
+    value of a LAYER body, comments left out, keyed by the statement's words before the value."""
+    found: dict[str, float] = {}
+    for tokens in _statements(body):
+        key = " ".join(tokens[:-1])
+        if key in ("RESISTANCE RPERSQ", "CAPACITANCE CPERSQDIST", "EDGECAPACITANCE", "RESISTANCE"):
+            found.setdefault(key, float(tokens[-1]))
+    return found
+
+
+def _units(text: str) -> dict[str, tuple[str, str]]:
+    """The ``quantity unit scale`` statements of the UNITS section, the first of each quantity."""
+    block = re.search(r"^\s*UNITS\b(.*?)^\s*END\s+UNITS", text, re.M | re.S)
+    units: dict[str, tuple[str, str]] = {}
+    for tokens in _statements(block.group(1) if block else ""):
+        if len(tokens) == 3:
+            units.setdefault(tokens[0], (tokens[1], tokens[2]))
+    return units
+
+
 def read_technology(path: Path) -> Technology:
-    """Routing layers, cut layers, fixed vias and sites from a tech LEF."""
+    """Routing layers, cut layers, fixed vias, sites and parasitics from a tech LEF."""
     text = Path(path).read_text()
     layers: dict[str, RoutingLayer] = {}
     cuts: list[str] = []
     cut_spacing: dict[str, int] = {}
+    cut_resistance: dict[str, float] = {}
     order: list[str] = []
     antenna: dict[str, AntennaRule] = {}
     for name, body in _blocks(text, "LAYER"):
@@ -255,9 +305,12 @@ def read_technology(path: Path) -> Technology:
             rule = read_antenna_rule(body)
             if rule is not None:
                 antenna[name] = rule
+            rc = _parasitics(body)
         if kind == "CUT":
             cuts.append(name)
             cut_spacing[name] = nm(_number(body, "SPACING"))
+            if "RESISTANCE" in rc:
+                cut_resistance[name] = rc["RESISTANCE"]
         if kind != "ROUTING":
             continue
         pitch = re.search(r"^\s*PITCH\s+([\d.]+)", body, re.M)
@@ -273,6 +326,8 @@ def read_technology(path: Path) -> Technology:
             min_area_nm2=int(round(_number(body, "AREA") * 1e6)),
             thickness=nm(_number(body, "THICKNESS")),
             wide_spacing=_wide_spacing(body),
+            rpersq=rc.get("RESISTANCE RPERSQ"), cpersqdist=rc.get("CAPACITANCE CPERSQDIST"),
+            edge_capacitance=rc.get("EDGECAPACITANCE"),
         )
     vias = {}
     for name, body in _blocks(text, "VIA"):
@@ -281,7 +336,7 @@ def read_technology(path: Path) -> Technology:
         if rects and len(rects) == len(shapes):  # one rectangle per layer: no multi-cut vias
             vias[name] = ViaDef(name, rects)
     return Technology(layers, cuts, cut_spacing, vias, _sites(text), order, antenna,
-                      nm(_number(text, "MANUFACTURINGGRID")))
+                      nm(_number(text, "MANUFACTURINGGRID")), cut_resistance, _units(text), Path(path))
 
 
 def _sites(text: str) -> dict[str, tuple[int, int]]:
