@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from kchip.flows.physical.layout import Instance, Layout, Shape, Via, plain_name
+from kchip.flows.physical.layout import Instance, Layout, Shape, Via, grown, overlaps, plain_name
 from kchip.formats.lef import Macro, Rect
 from kchip.flows.physical.placer import PlacementError, RowOccupancy, fill_rows
 from kchip.flows.physical.router import WINDOW_HALO
@@ -188,14 +188,6 @@ def insert_diodes(layout: Layout, macros: dict[str, Macro], targets: list[tuple[
     return added
 
 
-def _grown(rect: Rect, margin: int) -> Rect:
-    return rect[0] - margin, rect[1] - margin, rect[2] + margin, rect[3] + margin
-
-
-def _overlap(a: Rect, b: Rect) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
 def route_groups(layout: Layout, macros: dict[str, Macro], nets: set[str]) -> list[tuple[Rect, list[str]]]:
     """The windows ``nets`` are routed in and the nets routed together in each: a net's window is
     the bounding box of its cells and ports grown by :data:`MARGIN` (within the die), and
@@ -219,14 +211,14 @@ def route_groups(layout: Layout, macros: dict[str, Macro], nets: set[str]) -> li
     dx0, dy0, dx1, dy1 = layout.die
     groups = []
     for net, box in sorted(boxes.items()):
-        x0, y0, x1, y1 = _grown(box, MARGIN)
+        x0, y0, x1, y1 = grown(box, MARGIN)
         groups.append(((max(dx0, x0), max(dy0, y0), min(dx1, x1), min(dy1, y1)), [net]))
     joined = True
     while joined:
         joined, out = False, []
         for window, members in groups:
             for k, (other, others) in enumerate(out):
-                if _overlap(window, other):
+                if overlaps(window, other):
                     out[k] = ((min(window[0], other[0]), min(window[1], other[1]), max(window[2], other[2]),
                                max(window[3], other[3])), others + members)
                     joined = True
@@ -283,7 +275,7 @@ class _Metal:
         """Signal nets with a wire or via pad on the access layers within ``margin`` of ``boxes``."""
         near = np.zeros(len(self.access_nets), dtype=bool)
         for box in boxes:
-            near |= _inside(self.access_boxes, _grown(box, margin))
+            near |= _inside(self.access_boxes, grown(box, margin))
         return {self.names[code] for code in np.unique(self.access_nets[near])}
 
 
@@ -330,9 +322,9 @@ class _FixedMetal:
             keep_vias = keep_vias & _inside(metal.via_boxes, area)
             instances = {self.names[k]: instances[self.names[k]]
                          for k in np.flatnonzero(_inside(self.inst_boxes, area))}
-            ports = [port for port in ports if _overlap(port.rect, area)]
-            new_shapes = [shape for shape in new_shapes if _overlap(shape.rect, area)]
-            new_vias = [via for via in new_vias if _overlap(self._via_box(via), area)]
+            ports = [port for port in ports if overlaps(port.rect, area)]
+            new_shapes = [shape for shape in new_shapes if overlaps(shape.rect, area)]
+            new_vias = [via for via in new_vias if overlaps(self._via_box(via), area)]
         shapes = [routed.shapes[k] for k in np.flatnonzero(keep_shapes)]
         vias = [routed.vias[k] for k in np.flatnonzero(keep_vias)]
         return dataclasses.replace(
@@ -394,7 +386,7 @@ def _reroute(metal: _Metal, instances: dict[str, Instance], nets: set[str], macr
     for window, group in route_groups(dataclasses.replace(routed, instances=instances), macros, nets):
         members = set(group)
         for area in (window,) if window == tuple(routed.die) else (window, None):
-            view = fixed.view(members, None if area is None else _grown(area, VIEW_HALO))
+            view = fixed.view(members, None if area is None else grown(area, VIEW_HALO))
             shapes, vias = len(view.shapes), len(view.vias)
             result = route(view, area)
             if not members & set(result.problems):

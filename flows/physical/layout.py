@@ -13,8 +13,19 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-Rect = tuple[int, int, int, int]
+from kchip.formats.lef import Rect
+
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def grown(rect: Rect, margin: int) -> Rect:
+    """``rect`` grown by ``margin`` on every side."""
+    return rect[0] - margin, rect[1] - margin, rect[2] + margin, rect[3] + margin
+
+
+def overlaps(a: Rect, b: Rect, spacing: int = 0) -> bool:
+    """True when ``a`` and ``b`` overlap, or come closer than ``spacing`` to each other."""
+    return a[0] - spacing < b[2] and b[0] < a[2] + spacing and a[1] - spacing < b[3] and b[1] < a[3] + spacing
 
 
 def plain_name(name: str) -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import klayout.db as kdb
 import numpy as np
 
+from kchip.flows.physical.layout import grown, overlaps
+
 
 class ShapeIndex:
     """Rectangles per layer in buckets, to ask which other net's shapes are near a rectangle; and
@@ -37,10 +39,10 @@ class ShapeIndex:
 
     def clear_of_others(self, layer: str, net: str, rect, spacing: int) -> bool:
         """True when no other net's shape on ``layer`` comes closer than ``spacing``."""
-        probe = (rect[0] - spacing, rect[1] - spacing, rect[2] + spacing, rect[3] + spacing)
+        probe = grown(rect, spacing)
         for key in self._keys(layer, probe):
             for other, r in self.buckets.get(key, ()):
-                if other != net and r[0] < probe[2] and probe[0] < r[2] and r[1] < probe[3] and probe[1] < r[3]:
+                if other != net and overlaps(r, probe):
                     return False
         if self._source is not None:
             codes = self._codes

@@ -16,10 +16,8 @@ import klayout.db as kdb
 import numpy as np
 
 from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
-from kchip.flows.physical.layout import Instance, Layout
-from kchip.formats.lef import Macro
-
-Rect = tuple[int, int, int, int]
+from kchip.flows.physical.layout import Instance, Layout, overlaps
+from kchip.formats.lef import Macro, Rect
 BUCKET = 2000
 #: how far (nm) an access's shapes and its terminal's via pad, plus the spacing, can reach past its
 #: cell: the via moves at most half a grid step from its node, whose pad is a fraction of a um
@@ -71,10 +69,6 @@ def unusable_cells(macros: dict[str, Macro], rules, grid: RouteGrid) -> dict[str
                 found[name] = missing
                 break
     return found
-
-
-def _near(a: Rect, b: Rect, spacing: int) -> bool:
-    return a[0] - spacing < b[2] and b[0] < a[2] + spacing and a[1] - spacing < b[3] and b[1] < a[3] + spacing
 
 
 class PinAccessPlanner:
@@ -197,7 +191,7 @@ class PinAccessPlanner:
         spacing = self.spacing
 
         def compatible(a, net_a, b, net_b):
-            return net_a == net_b or not any(_near(r, q, spacing) for r in footprints[id(a)] for q in footprints[id(b)])
+            return net_a == net_b or not any(overlaps(r, q, spacing) for r in footprints[id(a)] for q in footprints[id(b)])
 
         best: list = [None, -1]
         chosen: list = []
@@ -241,7 +235,7 @@ class PinAccessPlanner:
     def _too_close(self, rect: Rect, net_id: int) -> bool:
         for bucket in self._buckets(rect):
             for other_net, other in self._placed.get(bucket, ()):
-                if other_net != net_id and _near(rect, other, self.spacing):
+                if other_net != net_id and overlaps(rect, other, self.spacing):
                     return True
         return False
 
