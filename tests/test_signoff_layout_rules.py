@@ -157,3 +157,51 @@ def test_ihp_narrow_lines_are_not_wide(ihp, tmp_path):
     number = layer_numbers(ihp.klayout_lyp)["Metal3"]
     gds = write_layer(tmp_path, number, [(0, 0, 3, w), (0, w + gap, 3, 2 * w + gap)])
     assert check_layout_rules(gds, "metal", ihp, rules=["M3.e"]).total == 0
+
+
+# IHP rules magic 8.3.105 cannot read, checked by showing the layout has nothing they concern.
+IHP_LAYERS_DEF = "libs.tech/klayout/tech/drc/rule_decks/layers_def.drc"
+
+
+def test_ihp_absent_rule_layers_are_the_decks_layers(ihp):
+    """Each layer an ``absent`` rule names has the GDS numbers IHP's own deck reads it from
+    (layers_def.drc: ``mim_drw = get_polygons(36, 0)``, ``metal1_filler = get_polygons(8, 22)``)."""
+    import re
+
+    deck = (ihp.root / IHP / IHP_LAYERS_DEF).read_text()
+    numbers = layer_numbers(ihp.klayout_lyp)
+    named = {layer for rule in ihp_rules(ihp).values() if rule["check"] == "absent" for layer in rule["layers"]}
+    assert {"MIM", "TRANS", "Metal1.filler", "TopMetal2.filler"} <= named
+    for layer in named:
+        stem, _, purpose = layer.partition(".")
+        variable = f"{stem.lower()}_{'drw' if purpose in ('', 'drawing') else purpose}"
+        found = re.search(rf"^{variable} = get_polygons\((\d+), (\d+)\)", deck, re.M)
+        assert found, variable
+        assert numbers[layer] == (int(found.group(1)), int(found.group(2))), layer
+
+
+@pytest.mark.parametrize("rule_id, number, boxes, caught", [
+    ("MIM.e", (36, 0), [(0, 0, 2, 2)], 1),
+    ("MFil.a2", (8, 22), [(0, 0, 2, 2), (5, 0, 7, 2)], 2),
+    ("MFil.a2", (8, 0), [(0, 0, 2, 2)], 0),  # drawn Metal1 is not fill
+    ("npnG2.d", (26, 0), [], 0),
+])
+def test_ihp_a_shape_on_an_absent_rule_layer_is_reported(ihp, tmp_path, rule_id, number, boxes, caught):
+    gds = boxes_gds(tmp_path / "shapes.gds", number, boxes, "shapes")
+    result = check_layout_rules(gds, "shapes", ihp, rules=[rule_id])
+    assert result.checked == (rule_id,)
+    assert len(result.violations) == caught
+
+
+@pytest.mark.parametrize("diagonal, caught", [(False, 0), (True, 1)])
+def test_ihp_a_45_degree_metal_shape_is_reported(ihp, tmp_path, diagonal, caught):
+    layout = kdb.Layout()
+    layout.dbu = 0.001
+    top = layout.create_cell("shapes")
+    metal2 = layer_numbers(ihp.klayout_lyp)["Metal2"]
+    points = [(0, 0), (2, 0), (4, 2), (2, 2)] if diagonal else [(0, 0), (2, 0), (2, 2), (0, 2)]
+    top.shapes(layout.layer(*metal2)).insert(kdb.DPolygon([kdb.DPoint(x, y) for x, y in points]))
+    top.shapes(layout.layer(*metal2)).insert(kdb.DBox(10, 0, 12, 5))
+    layout.write(str(tmp_path / "shapes.gds"))
+    result = check_layout_rules(tmp_path / "shapes.gds", "shapes", ihp, rules=["M2.g", "M1.g"])
+    assert [v.rule for v in result.violations] == ["M2.g"] * caught

@@ -13,6 +13,11 @@ the values of ``sky130A.tech``). The kinds of check (``check = ...``):
 - ``nwell_tap``: every n-well holds a contacted (local-interconnect-connected) N-tap.
 - ``tap_contact``: every tap is contacted.
 - ``hole``: no hole in ``layer`` smaller than ``area_um2``.
+- ``absent``: the rule concerns only ``layers`` (a device, pad, seal or fill layer the flow never
+  draws): any shape on them is reported, since that rule is not checked here. A layer is named as in
+  the layer-properties file, ``Metal1`` for its drawing purpose or ``Metal1.filler`` for another.
+- ``manhattan``: every polygon on ``layers`` has only horizontal and vertical edges (stricter than a
+  minimum width for 45-degree segments, which then cannot occur).
 - ``wide_metal``: features within the halo of ``layer`` wider than ``wide_um`` keep ``space_um``. With
   ``run_um`` the rule is a spacing one with a parallel-run condition instead (IHP's M1.e / Mn.e): ``layer``
   keeps ``space_um`` from its parts wider than ``wide_um`` wherever the two edges run in parallel over
@@ -68,13 +73,17 @@ class LayoutRuleResult:
 
 
 def layer_numbers(lyp: Path) -> dict[str, tuple[int, int]]:
-    """``{"nwell": (64, 20), ...}``: the drawing layers named in a KLayout ``.lyp`` file."""
+    """``{"nwell": (64, 20), "nwell.drawing": (64, 20), ...}``: the layers named in a KLayout ``.lyp``
+    file, each by its full name and its drawing purpose also by the bare layer name."""
     layers = {}
     for props in ElementTree.parse(lyp).getroot().iter("properties"):
         name, source = props.findtext("name") or "", props.findtext("source") or ""
-        if ".drawing" in name and "/" in source:
+        if "/" in source and "." in name:
             layer, datatype = source.split("@")[0].split("/")
-            layers.setdefault(name.split(".drawing")[0].strip(), (int(layer), int(datatype)))
+            numbers = (int(layer), int(datatype))
+            layers.setdefault(name.split(" - ")[0].strip(), numbers)
+            if ".drawing" in name:
+                layers.setdefault(name.split(".drawing")[0].strip(), numbers)
     return layers
 
 
@@ -153,6 +162,24 @@ def _small_holes(rule: dict) -> Check:
     return check
 
 
+def _layers_present(rule: dict) -> Check:
+    def check(s: _Shapes) -> kdb.Region:
+        found = kdb.Region()
+        for layer in rule["layers"]:
+            found += s[layer]
+        return found
+    return check
+
+
+def _not_manhattan(rule: dict) -> Check:
+    def check(s: _Shapes) -> kdb.Region:
+        found = kdb.Region()
+        for layer in rule["layers"]:
+            found += s[layer].non_rectilinear()
+        return found
+    return check
+
+
 def _wide_metal_halo(rule: dict) -> Check:
     def check(s: _Shapes) -> kdb.EdgePairs:
         half = s.um(rule["wide_um"] / 2)
@@ -170,6 +197,7 @@ KINDS: dict[str, tuple[Callable[[dict], Check], bool]] = {
     "latchup_ndiff": (_latchup_ndiff, True), "latchup_pdiff": (_latchup_pdiff, True),
     "nwell_tap": (_nwell_without_tap, False), "tap_contact": (_tap_without_contact, False),
     "hole": (_small_holes, False), "wide_metal": (_wide_metal_halo, False),
+    "absent": (_layers_present, False), "manhattan": (_not_manhattan, False),
 }
 
 
