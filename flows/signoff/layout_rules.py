@@ -162,22 +162,22 @@ def _small_holes(rule: dict) -> Check:
     return check
 
 
-def _layers_present(rule: dict) -> Check:
+def _on_layers(rule: dict, pick: Callable[[kdb.Region], kdb.Region]) -> Check:
+    """The union over the rule's ``layers`` of what ``pick`` finds on each."""
     def check(s: _Shapes) -> kdb.Region:
         found = kdb.Region()
         for layer in rule["layers"]:
-            found += s[layer]
+            found += pick(s[layer])
         return found
     return check
+
+
+def _layers_present(rule: dict) -> Check:
+    return _on_layers(rule, lambda region: region)
 
 
 def _not_manhattan(rule: dict) -> Check:
-    def check(s: _Shapes) -> kdb.Region:
-        found = kdb.Region()
-        for layer in rule["layers"]:
-            found += s[layer].non_rectilinear()
-        return found
-    return check
+    return _on_layers(rule, kdb.Region.non_rectilinear)
 
 
 def _wide_metal_halo(rule: dict) -> Check:
