@@ -254,17 +254,16 @@ def read_antenna_rule(body: str) -> AntennaRule | None:
     return rule
 
 
-def _wide_spacing(body: str) -> tuple[tuple[int, int, int], ...]:
-    """The (width, run, spacing) entries of a PARALLELRUNLENGTH table that exceed its narrowest spacing."""
+def _spacing_table(body: str) -> list[tuple[int, int, int]]:
+    """The (width, run, spacing) entries, in nm, of a layer's SPACINGTABLE PARALLELRUNLENGTH (none
+    without one), row by row: the first is the spacing of the narrowest line over the shortest run."""
     table = re.search(r"SPACINGTABLE\s+PARALLELRUNLENGTH\s+([^;]*);", body, re.S)
     if not table:
-        return ()
+        return []
     runs_text, *rows = re.split(r"\bWIDTH\b", table.group(1))
     runs = [nm(v) for v in runs_text.split()]
     entries = [[nm(v) for v in row.split()] for row in rows]
-    base = min(min(row[1:]) for row in entries)
-    return tuple((row[0], run, spacing) for row in entries
-                 for run, spacing in zip(runs, row[1:]) if spacing > base)
+    return [(row[0], run, spacing) for row in entries for run, spacing in zip(runs, row[1:])]
 
 
 def _parasitics(body: str) -> dict[str, float]:
@@ -315,17 +314,18 @@ def read_technology(path: Path) -> Technology:
             continue
         pitch = re.search(r"^\s*PITCH\s+([\d.]+)", body, re.M)
         offset = re.search(r"^\s*OFFSET\s+([\d.]+)", body, re.M)
-        table = re.search(r"SPACINGTABLE.*?WIDTH\s+0(?:\.0*)?\s+([\d.]+)", body, re.S)
+        table = _spacing_table(body)
         spacing = re.search(r"^\s*SPACING\s+([\d.]+)\s*;", body, re.M)
+        narrowest = table[0][2] if table else nm(spacing.group(1)) if spacing else 0
         layers[name] = RoutingLayer(
             name=name,
             direction=re.search(r"DIRECTION\s+(\w+)", body).group(1),
             pitch=nm(pitch.group(1)), offset=nm(offset.group(1)) if offset else 0,
             width=nm(re.search(r"^\s*WIDTH\s+([\d.]+)", body, re.M).group(1)),
-            spacing=nm((table or spacing).group(1)) if (table or spacing) else 0,
+            spacing=narrowest,
             min_area_nm2=int(round(_number(body, "AREA") * 1e6)),
             thickness=nm(_number(body, "THICKNESS")),
-            wide_spacing=_wide_spacing(body),
+            wide_spacing=tuple(entry for entry in table if entry[2] > narrowest),
             rpersq=rc.get("RESISTANCE RPERSQ"), cpersqdist=rc.get("CAPACITANCE CPERSQDIST"),
             edge_capacitance=rc.get("EDGECAPACITANCE"),
         )
