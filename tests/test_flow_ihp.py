@@ -89,7 +89,7 @@ def test_the_ihp_counter_layout_matches_its_netlist_in_lvs(ihp_run, pdk):
     assert any(f'permute "-circuit1 {m}" 1 3' in setup for m in cdl_models)
 
 
-def test_ihp_cif_layer_rules_are_reported_not_checked_with_the_reason(pdk, ihp_root, tmp_path):
+def test_ihp_cif_layer_rules_magic_drops_are_checked_by_klayout(pdk, ihp_root, tmp_path):
     # magic 8.3.105 misreads the PDK's cifoutput style drc (needs 8.3.613: repeat, "(types)/plane",
     # noninteracting): kept, it flags latch-up rules on a lone library inverter whose taps are inside it
     from kchip.flows.signoff import drc
@@ -103,34 +103,35 @@ def test_ihp_cif_layer_rules_are_reported_not_checked_with_the_reason(pdk, ihp_r
     gds = ihp_root / "libs.ref/sg13g2_stdcell/gds/sg13g2_stdcell.gds"
     result = drc.run_drc_signoff(gds, "sg13g2_inv_1", ihp, tmp_path / "w", Invocation(tmp_path / "w"))
     assert result.total == 0 and result.dropped_reason == signoff.magic_cif_rules_reason
-    unchecked = {rule_id(rule) for rule in result.unchecked_rules}
-    assert {"LU.a", "LU.b", "LU.c, LU.c1", "LU.d, LU.d1", "pSD.e/f", "pSD.g"} <= unchecked
+    # what magic leaves out, IHP's own deck rules in KLayout check (latch-up and abutted ties included):
+    # no rule of the PDK is left unchecked
+    assert result.unchecked_rules == ()
+    assert {"LU.a", "LU.b", "LU.c, LU.c1", "LU.d, LU.d1", "pSD.e/f", "pSD.g"} <= set(result.layout_rules.checked)
     # M1.e / Mn.e: left out of magic's tech (it drops their parallel-run condition), checked with KLayout
     wide = {f"M{n}.e" for n in range(1, 6)}
     assert {rule.rule_id for rule, _ in result.magic.replaced_rules} == wide
     assert not any(f"({rule})" in result.magic.tech.read_text() for rule in wide)
-    assert {rule_id(rule) for rule in result.replaced_reasons} == wide and not wide & unchecked
+    assert {rule_id(rule) for rule in result.replaced_reasons} == wide
     assert all(result.layout_rules.errors_by_rule[rule] == 0 for rule in wide)
 
 
-def test_rules_magic_refuses_in_the_ihp_tech_are_reported_not_checked(ihp_run, pdk):
+def test_rules_magic_refuses_in_the_ihp_tech_are_reported_and_checked_by_klayout(ihp_run, pdk):
     # magic 8.3.105 rejects while loading e.g. "spacing ... manhattan_dist" (pSD.i/j), "width ...
-    # angles" (M*.g) and "maxwidth ... both" (fill maximum widths); pSD.i/j stay unchecked, M*.g and the
-    # fill widths are checked by showing the layout has no 45-degree shape and no fill
+    # angles" (M*.g) and "maxwidth ... both" (fill maximum widths); KLayout checks pSD.i/j as IHP's deck
+    # does, M*.g and the fill widths by showing the layout has no 45-degree shape and no fill
     assert main(["flow", "run", "--design", "counter", "--pdk", "ihp-sg13g2", "--pdk-root", str(pdk.root),
                  "--run-dir", str(ihp_run), "--to", "drc", "--jobs", "1"]) == 0
     drc = json.loads(_stage_file(ihp_run, "drc", "drc.json").read_text())
     metrics = json.loads(_stage_file(ihp_run, "drc", "metrics.json").read_text())
     log = next(_stage_file(ihp_run, "drc", "drc.json").parent.glob("magic-drc*.log")).read_text()
-    assert metrics["drc__unchecked_rules__count"] == len(drc["unchecked_rules"])
-    unchecked = {rule_id(rule): rule for rule in drc["unchecked_rules"]}
+    assert drc["unchecked_rules"] == [] and metrics["drc__unchecked_rules__count"] == 0
+    rejected = {rule_id(entry["rule"]) for entry in drc["rejected_by_magic"]}
     for rule in ("pSD.i", "pSD.j"):
-        assert rule in unchecked, rule
-        assert "did not accept tech line" in drc["unchecked_reasons"][unchecked[rule]]
+        assert rule in rejected and drc["errors_by_rule"][f"klayout: {rule}"] == 0, rule
     # M1.g (45-degree widths) and MFil.a2 (fill widths) magic refuses too, but the layout is shown to
-    # have no 45-degree Metal1 and no fill, so they count as checked (by KLayout), not unchecked
+    # have no 45-degree Metal1 and no fill, so they count as checked (by KLayout)
     for rule in ("M1.g", "MFil.a2"):
-        assert rule not in unchecked and drc["errors_by_rule"][f"klayout: {rule}"] == 0, rule
+        assert drc["errors_by_rule"][f"klayout: {rule}"] == 0, rule
     assert "unknown bend option both" in log and "Badly formed drc spacing line" in log
     # every complaint about the drc section is accounted for: each rejected statement's line is named
     named = {entry["line"] for entry in drc["rejected_by_magic"]}

@@ -18,11 +18,21 @@ the values of ``sky130A.tech``). The kinds of check (``check = ...``):
   the layer-properties file, ``Metal1`` for its drawing purpose or ``Metal1.filler`` for another.
 - ``manhattan``: every polygon on ``layers`` has only horizontal and vertical edges (stricter than a
   minimum width for 45-degree segments, which then cannot occur).
+- ``space`` / ``separation`` / ``enclosure``: ``layer`` keeps ``space_um`` from itself / from ``from``, or is
+  enclosed by ``by`` with ``enclosure_um`` (KLayout's space, separation and enclosing checks).
+- ``max_width``: no part of ``layer`` wider than ``width_um`` in every direction (``corners`` as sized).
+- ``min_area``: no polygon of ``layer`` smaller than ``area_um2``.
+- ``reach``: every polygon of ``targets`` touches ``ties`` grown by ``distance_um`` in steps of
+  ``step_um`` (``corners``; clipped to ``inside`` after each step when given), as IHP's latch-up rules.
 - ``wide_metal``: features within the halo of ``layer`` wider than ``wide_um`` keep ``space_um``. With
   ``run_um`` the rule is a spacing one with a parallel-run condition instead (IHP's M1.e / Mn.e): ``layer``
   keeps ``space_um`` from its parts wider than ``wide_um`` wherever the two edges run in parallel over
   more than ``run_um`` (KLayout's ``separation`` with a minimum projection of ``run_um`` plus one
   database unit, as the PDK's own deck writes it).
+
+A layer a rule names may be a role (``layers``), a layer of the layer-properties file, ``extent``, or a
+layer the descriptor derives in ``[layout_rules.derived]`` (see :mod:`.layer_expr`), so a PDK's deck
+derivations (``nactiv = "Activ - (pSD | nSD.block)"``) are data, not code.
 
 A rule may also name the PDK's magic rule it stands for: the descriptor's ``[layout_rules]``
 ``instead_of_magic`` lists rule ids that magic is not to check at all (they are left out of its tech
@@ -40,8 +50,16 @@ from typing import Callable, Iterable
 
 import klayout.db as kdb
 
+from kchip.flows.signoff import layer_expr
 from kchip.pdk import PdkError
 from kchip.pdk.rules import load_rules
+
+#: KLayout's sizing modes by the name its DRC language gives them (``octagon_limit``, ...)
+CORNERS = {"diamond": 0, "octagon": 1, "square": 2, "acute": 3}
+#: the distance metrics of KLayout's checks
+METRICS = {"euclidian": kdb.Metrics.Euclidian, "projection": kdb.Metrics.Projection}
+#: an upper distance bound no check reaches (KLayout's Python API needs a number, not None)
+_FAR = 2 ** 31 - 1
 
 
 @dataclass(frozen=True)
@@ -92,35 +110,55 @@ class _Shapes:
     role the descriptor gives a layer (``roles``)."""
 
     def __init__(self, layout: kdb.Layout, top: kdb.Cell, numbers: dict[str, tuple[int, int]],
-                 roles: dict[str, str]):
+                 roles: dict[str, str], derived: dict[str, layer_expr.Node] | None = None):
         self.layout, self.top, self.numbers, self.roles = layout, top, numbers, roles
+        self.derived = derived or {}
         self._cache: dict[str, kdb.Region] = {}
+        self._deriving: set[str] = set()
 
     def um(self, value: float) -> int:
         return round(value / self.layout.dbu)
 
     def __getitem__(self, name: str) -> kdb.Region:
+        """The merged region of a role, a derived layer, ``extent``, a layer-properties name or an
+        expression over them (:mod:`.layer_expr`)."""
         name = self.roles.get(name, name)
         if name not in self._cache:
-            if name not in self.numbers:
-                raise KeyError(f"layer {name!r} is not in the layer-properties file; "
-                               f"known layers: {', '.join(sorted(self.numbers))}")
-            index = self.layout.find_layer(*self.numbers[name])
-            region = kdb.Region() if index is None else kdb.Region(self.top.begin_shapes_rec(index))
-            self._cache[name] = region.merged()
+            self._cache[name] = self._region(name).merged()
         return self._cache[name]
+
+    def _region(self, name: str) -> kdb.Region:
+        if name in self.derived:
+            if name in self._deriving:
+                raise ValueError(f"derived layer {name!r} is defined through itself")
+            self._deriving.add(name)
+            try:
+                return layer_expr.evaluate(self.derived[name], self.__getitem__)
+            finally:
+                self._deriving.discard(name)
+        if name == "extent":
+            return kdb.Region(self.top.bbox())
+        if name in self.numbers:
+            index = self.layout.find_layer(*self.numbers[name])
+            return kdb.Region() if index is None else kdb.Region(self.top.begin_shapes_rec(index))
+        node = layer_expr.parse(name)
+        if isinstance(node, layer_expr.Name):
+            raise KeyError(f"layer {name!r} is neither derived ({', '.join(sorted(self.derived)) or 'none'}) "
+                           f"nor named in the layer-properties file")
+        return layer_expr.evaluate(node, self.__getitem__)
 
     def tap_contacts(self) -> kdb.Region:
         """Tap-diffusion contacts covered by local interconnect (connected to metal)."""
         return self["contact"] & self["tap"] & self["local_interconnect"]
 
     def grow_within(self, seed: kdb.Region, distance_um: float, step_um: float,
-                    limit: Callable[[kdb.Region], kdb.Region]) -> kdb.Region:
-        """``seed`` grown by ``distance_um`` in steps of at most ``step_um``, clipped by ``limit``."""
+                    limit: Callable[[kdb.Region], kdb.Region], corners: str = "square") -> kdb.Region:
+        """``seed`` grown by ``distance_um`` in steps of at most ``step_um``, clipped by ``limit``
+        after each; ``corners`` as KLayout sizes them (:data:`CORNERS`)."""
         reach, left = seed, distance_um
         while left > 1e-9:
             step = min(step_um, left)
-            reach = limit(reach.sized(self.um(step)))
+            reach = limit(reach.sized(self.um(step), CORNERS[corners]))
             left -= step
         return reach
 
@@ -192,17 +230,110 @@ def _wide_metal_halo(rule: dict) -> Check:
     return check
 
 
+def _out_of_reach(rule: dict) -> Check:
+    def check(s: _Shapes) -> kdb.Region:
+        inside = rule.get("inside")
+        limit = (lambda region: region & s[inside]) if inside else (lambda region: region)
+        reach = s.grow_within(s[rule["ties"]], rule["distance_um"], rule["step_um"], limit,
+                              rule.get("corners", "square"))
+        targets = s[rule["targets"]]
+        return targets - reach if rule.get("report") == "portions" else targets.not_interacting(reach)
+    return check
+
+
+def _far_from_contact(rule: dict) -> Check:
+    """Parts of ``ties`` beyond ``distance_um`` of ``contacts``, the reach grown inside ``within``
+    (only its polygons near a tie: a path out of reach of every tie cannot matter), reported where
+    they border that reach, unless they touch ``exempt`` (IHP's LU.c / LU.d: a tie far from every
+    contact is not reported, as in its deck)."""
+    def check(s: _Shapes) -> kdb.Region:
+        ties = s[rule["ties"]]
+        within = s[rule["within"]].interacting(ties.sized(s.um(rule["distance_um"]) + 1))
+        exempt = s[rule["exempt"]] if "exempt" in rule else kdb.Region()
+        reach = s.grow_within(s[rule["contacts"]] & within, rule["distance_um"], rule["step_um"],
+                              lambda region: region & within, rule.get("corners", "square"))
+        reach = reach.not_interacting(exempt)
+        far = ties - reach - (s[rule["minus"]] if "minus" in rule else kdb.Region())
+        return far.interacting(far.edges() & reach.edges()).not_interacting(exempt)
+    return check
+
+
+def _narrow_everywhere(rule: dict) -> Check:
+    """Polygons of ``layer`` narrower than ``width_um`` (projection) wherever they are measured."""
+    def check(s: _Shapes) -> kdb.Region:
+        layer = s[rule["layer"]]
+        narrow = layer.width_check(s.um(rule["width_um"]), False, kdb.Metrics.Projection)
+        narrow = narrow.with_distance(1, _FAR, False).polygons().merged()
+        return narrow.covering(layer.inside(narrow))
+    return check
+
+
+def _shallow_abutment(rule: dict) -> Check:
+    """Polygons of ``layer`` that reach less than ``depth_um`` (projection) into ``extent`` from every
+    edge they share with ``against`` (IHP's pSD.f: an abutted tie too shallow everywhere)."""
+    def check(s: _Shapes) -> kdb.Region:
+        layer = s[rule["layer"]]
+        shared = layer.edges() & s[rule["against"]].edges()
+        shallow = shared.overlap_check(s[rule["extent"]].edges(), s.um(rule["depth_um"]), False,
+                                       kdb.Metrics.Projection)
+        shallow = shallow.with_distance(1, _FAR, False).polygons().merged()
+        return layer.outside(layer - shallow)
+    return check
+
+
+def _space(rule: dict) -> Check:
+    return lambda s: s[rule["layer"]].space_check(s.um(rule["space_um"]))
+
+
+def _separation(rule: dict) -> Check:
+    return lambda s: s[rule["layer"]].separation_check(s[rule["from"]], s.um(rule["space_um"]))
+
+
+def _enclosure(rule: dict) -> Check:
+    metric = METRICS[rule.get("metric", "euclidian")]
+    return lambda s: s[rule["by"]].enclosing_check(s[rule["layer"]], s.um(rule["enclosure_um"]), False, metric)
+
+
+def _too_wide(rule: dict) -> Check:
+    def check(s: _Shapes) -> kdb.Region:
+        half, corners = s.um(rule["width_um"] / 2), CORNERS[rule.get("corners", "square")]
+        return s[rule["layer"]].sized(-half, corners).sized(half, corners)
+    return check
+
+
+def _too_small(rule: dict) -> Check:
+    return lambda s: s[rule["layer"]].with_area(0, round(rule["area_um2"] / s.layout.dbu ** 2), False)
+
+
 #: the kinds of check, each made from its rule's entry (latch-up ones from the latch-up table)
 KINDS: dict[str, tuple[Callable[[dict], Check], bool]] = {
     "latchup_ndiff": (_latchup_ndiff, True), "latchup_pdiff": (_latchup_pdiff, True),
     "nwell_tap": (_nwell_without_tap, False), "tap_contact": (_tap_without_contact, False),
     "hole": (_small_holes, False), "wide_metal": (_wide_metal_halo, False),
     "absent": (_layers_present, False), "manhattan": (_not_manhattan, False),
+    "reach": (_out_of_reach, False), "space": (_space, False), "separation": (_separation, False),
+    "enclosure": (_enclosure, False), "max_width": (_too_wide, False), "min_area": (_too_small, False),
+    "far_from_contact": (_far_from_contact, False), "narrow_everywhere": (_narrow_everywhere, False),
+    "shallow_abutment": (_shallow_abutment, False),
 }
 
 
-def rule_checks(pdk) -> dict[str, tuple[str, Check]]:
-    """``{rule id: (description, check)}`` for every rule of the descriptor's ``[layout_rules]``."""
+def derived_layers(table: dict, descriptor: Path) -> dict[str, layer_expr.Node]:
+    """The parsed ``derived`` expressions of a ``[layout_rules]`` table, by layer name; a bad one is
+    a :class:`PdkError` naming the ``descriptor`` file and the key."""
+    derived = {}
+    for name, text in table.get("derived", {}).items():
+        try:
+            derived[name] = layer_expr.parse(str(text))
+        except layer_expr.LayerExprError as error:
+            raise PdkError(f"{descriptor}: layout_rules.derived.{name}: {error}") from None
+    return derived
+
+
+def rule_checks(pdk) -> dict[str, list[tuple[str, Check]]]:
+    """``{rule id: [(description, check), ...]}`` for the rules of the descriptor's ``[layout_rules]``
+    (entries sharing an id, as IHP's LU.c and LU.c1 share magic's ``LU.c, LU.c1``, are checked
+    together); an unknown kind or a derived layer that does not parse is a :class:`PdkError`."""
     process = load_rules(pdk)
     table = process.layout_rules
     checks = {}
@@ -212,7 +343,9 @@ def rule_checks(pdk) -> dict[str, tuple[str, Check]]:
             raise PdkError(f"{process.descriptor}: layout_rules.rules[{k}].check: {kind!r} is not valid; "
                            f"valid: {', '.join(KINDS)}")
         make, uses_latchup = KINDS[kind]
-        checks[rule["id"]] = (rule["description"], make(table["latchup"] if uses_latchup else rule))
+        checks.setdefault(rule["id"], []).append((rule["description"],
+                                                  make(table["latchup"] if uses_latchup else rule)))
+    derived_layers(table, process.descriptor)
     return checks
 
 
@@ -258,13 +391,16 @@ def check_layout_rules(gds: Path, top: str, pdk, rules: Iterable[str] | None = N
     if cell is None:
         raise ValueError(f"cell {top!r} is not in {str(gds)!r}; top cells there: "
                          f"{', '.join(c.name for c in layout.top_cells())}")
-    shapes = _Shapes(layout, cell, layer_numbers(pdk.klayout_lyp), load_rules(pdk).layout_rules.get("layers", {}))
+    process = load_rules(pdk)
+    table = process.layout_rules
+    shapes = _Shapes(layout, cell, layer_numbers(pdk.klayout_lyp), table.get("layers", {}),
+                     derived_layers(table, process.descriptor))
     violations, checked = [], []
     for rule in wanted:
         if rule not in checks:
             continue
-        description, check = checks[rule]
         checked.append(rule)
-        violations += [Violation(rule, description, box) for box in _boxes(check(shapes), layout.dbu)]
+        for description, check in checks[rule]:
+            violations += [Violation(rule, description, box) for box in _boxes(check(shapes), layout.dbu)]
     unchecked = tuple(rule for rule in wanted if rule not in checks)
     return LayoutRuleResult(tuple(violations), tuple(checked), unchecked)

@@ -60,9 +60,10 @@ class RejectedRule(TechRule):
 
 
 def rule_id(description: str) -> str:
-    """The last parenthesised group of a magic DRC message (``"... (met1.2)"`` -> ``met1.2``)."""
+    """The last parenthesised group of a magic DRC message (``"... (met1.2)"`` -> ``met1.2``); the
+    whole message when it names no rule (no group, or an empty one as in ``"... NPN area ()"``)."""
     found = re.findall(r"\(([^()]*)\)", description)
-    return found[-1].strip() if found else description.strip()
+    return found[-1].strip() if found and found[-1].strip() else description.strip()
 
 
 def _statements(lines: list[str]) -> list[tuple[int, int]]:
