@@ -23,7 +23,13 @@ the values of ``sky130A.tech``). The kinds of check (``check = ...``):
 - ``max_width``: no part of ``layer`` wider than ``width_um`` in every direction (``corners`` as sized).
 - ``min_area``: no polygon of ``layer`` smaller than ``area_um2``.
 - ``reach``: every polygon of ``targets`` touches ``ties`` grown by ``distance_um`` in steps of
-  ``step_um`` (``corners``; clipped to ``inside`` after each step when given), as IHP's latch-up rules.
+  ``step_um`` (``corners``; clipped to ``inside`` after each step when given), as IHP's latch-up rules;
+  with ``report = "portions"`` every part of ``targets`` out of that reach is reported.
+- ``far_from_contact``: parts of ``ties`` farther than ``distance_um`` from ``contacts`` inside ``within``
+  (IHP's LU.c / LU.d), see :func:`_far_from_contact`.
+- ``narrow_everywhere``: polygons of ``layer`` narrower than ``width_um`` wherever measured (pSD.e);
+  ``shallow_abutment``: polygons of ``layer`` reaching less than ``depth_um`` into ``extent`` from their
+  edges shared with ``against`` (pSD.f).
 - ``wide_metal``: features within the halo of ``layer`` wider than ``wide_um`` keep ``space_um``. With
   ``run_um`` the rule is a spacing one with a parallel-run condition instead (IHP's M1.e / Mn.e): ``layer``
   keeps ``space_um`` from its parts wider than ``wide_um`` wherever the two edges run in parallel over
