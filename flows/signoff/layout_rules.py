@@ -339,7 +339,8 @@ def derived_layers(table: dict, descriptor: Path) -> dict[str, layer_expr.Node]:
 def rule_checks(pdk) -> dict[str, list[tuple[str, Check]]]:
     """``{rule id: [(description, check), ...]}`` for the rules of the descriptor's ``[layout_rules]``
     (entries sharing an id, as IHP's LU.c and LU.c1 share magic's ``LU.c, LU.c1``, are checked
-    together); an unknown kind or a derived layer that does not parse is a :class:`PdkError`."""
+    together); an unknown kind is a :class:`PdkError` (a derived layer that does not parse is one
+    when :func:`check_layout_rules` reads them)."""
     process = load_rules(pdk)
     table = process.layout_rules
     checks = {}
@@ -351,7 +352,6 @@ def rule_checks(pdk) -> dict[str, list[tuple[str, Check]]]:
         make, uses_latchup = KINDS[kind]
         checks.setdefault(rule["id"], []).append((rule["description"],
                                                   make(table["latchup"] if uses_latchup else rule)))
-    derived_layers(table, process.descriptor)
     return checks
 
 
