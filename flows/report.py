@@ -37,7 +37,8 @@ SUMMARY = (
     ("design__utilization", ""), ("timing__clock_period__ns", "ns"), ("timing__setup__tns", "ns"),
     ("timing__hold__tns", "ns"), ("timing__setup_without_wires__ws", "ns"), ("timing__wire_delay__fraction", ""),
     ("clock__skew__worst", "ns"), ("clock__insertion__max", "ns"),
-    ("cts__buffers__count", ""), ("route__wirelength__um", "um"), ("route__vias__count", ""),
+    ("cts__buffers__count", ""), ("repair__hold_cells__count", "cells"), ("repair__hold_unrepaired__count", "pins"),
+    ("route__wirelength__um", "um"), ("route__vias__count", ""),
     ("lint__warnings__count", ""), ("drc__unchecked_rules__count", ""),
 )
 

@@ -41,6 +41,8 @@ class Cells:
     clock_buffers: tuple[str, ...]
     buffer: str
     fanout_buffer: str
+    #: delay cells for hold repair, shortest delay first (same pins as the buffers)
+    hold_cells: tuple[str, ...]
     buffer_input: str
     buffer_output: str
     power_pin: str
@@ -232,7 +234,8 @@ def _cells(reader: _Reader, macros: dict[str, Macro]) -> Cells:
     tap = name("stdcell.tap_cell") if reader.has("stdcell.tap_cell") else None
     diode, tie = name("stdcell.diode_cell"), name("stdcell.tie_cell")
     tie_low = name("stdcell.tie_low_cell") if reader.has("stdcell.tie_low_cell") else tie
-    every_buffer = (*buffers, buffer, fanout)
+    holds = reader.names("stdcell.hold_cells", macros)
+    every_buffer = (*buffers, buffer, fanout, *holds)
     fill = reader.names("stdcell.fill_cells", macros)
     power = list(macros[tap or fill[0]].pins)
     return Cells(
@@ -241,7 +244,7 @@ def _cells(reader: _Reader, macros: dict[str, Macro]) -> Cells:
         diode_pin=_pin(reader, "stdcell.diode_pin", [diode], macros), tie=tie,
         tie_high_pin=_pin(reader, "stdcell.tie_high_pin", [tie], macros),
         tie_low=tie_low, tie_low_pin=_pin(reader, "stdcell.tie_low_pin", [tie_low], macros),
-        clock_buffers=buffers, buffer=buffer, fanout_buffer=fanout,
+        clock_buffers=buffers, buffer=buffer, fanout_buffer=fanout, hold_cells=holds,
         buffer_input=_pin(reader, "stdcell.buffer_input_pin", every_buffer, macros),
         buffer_output=_pin(reader, "stdcell.buffer_output_pin", every_buffer, macros),
         power_pin=reader.name("stdcell.power_pin", power), ground_pin=reader.name("stdcell.ground_pin", power),

@@ -80,10 +80,14 @@ class LoadEstimate:
             else:
                 cell = self.cells.get(self.layout.instances[inst].cell)
                 pins += cell.pins[pin].capacitance * self.to_pf if cell and pin in cell.pins else 0.0
+        return pins + self.wire_pf(terminals)
+
+    def wire_pf(self, terminals: list[tuple[str, str]]) -> float:
+        """The wire capacitance of a net with ``terminals``."""
         points = [self._where(inst, pin) for inst, pin in terminals]
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         hpwl_um = (max(xs) - min(xs) + max(ys) - min(ys)) / 1000
-        return pins + self.wire_pf_per_um * hpwl_um * steiner_ratio(len(points))
+        return self.wire_pf_per_um * hpwl_um * steiner_ratio(len(points))
 
 
 def size_drivers(layout: Layout, macros: dict[str, Macro], cells: dict[str, LibertyCell], units: LibraryUnits,

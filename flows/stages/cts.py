@@ -1,5 +1,5 @@
 """Clock tree and repair: a balanced buffer tree on the clock, buffer trees on other high-fanout
-nets, then drivers sized for their load."""
+nets, drivers sized for their load, then delay cells where the clock tree leaves a hold slack short."""
 
 from __future__ import annotations
 
@@ -9,24 +9,32 @@ from dataclasses import asdict
 
 from kchip.flows.physical.cts import ClockTreeConfig, buffer_high_fanout_nets, build_clock_tree
 from kchip.flows.physical.grid import RouteGrid
+from kchip.flows.physical.layout import write_verilog
 from kchip.flows.physical.pin_access import unusable_cells
 from kchip.flows.physical.sizing import LoadEstimate, size_drivers
 from kchip.flows.stage import Stage, Variable
 from kchip.flows.stages.common import load_layout, save_layout, technology
+from kchip.flows.timing.hold import HoldCells, repair_hold
 from kchip.flows.timing.spef import read_layer_parasitics
 from kchip.formats.liberty import read_cells, read_units
-from kchip.formats.sdc import pdk_constraints
+from kchip.formats.sdc import pdk_constraints, write_sdc
+from kchip.tools import opensta
+from kchip.tools.opensta_endpoints import endpoint_slacks
 
 
 class ClockTree(Stage):
     """A balanced clock-buffer tree from the clock port to every register, buffer trees on every
     other net with more sinks than ``signal_max_fanout``, then every cell output whose estimated
     load is over its liberty max_capacitance swapped for a stronger cell of the same logic
-    (:mod:`kchip.flows.physical.sizing`, listed in ``sizing.json``)."""
+    (:mod:`kchip.flows.physical.sizing`, listed in ``sizing.json``), then delay cells in front of
+    the register inputs whose hold slack, timed by OpenSTA with the propagated clock and the wires
+    estimated from the placement, is below ``hold_target`` (:mod:`kchip.flows.timing.hold`, listed
+    in ``hold.json``)."""
 
     name, order, upstream = "cts", 6, ("place",)
     reads = ("layout",)
-    writes = ("layout", "sizing_report")
+    writes = ("layout", "sizing_report", "hold_report")
+    tools = (opensta.TOOL,)
     pdk_files = ("stdcell:lef", "stdcell:tech_lef", "stdcell:liberty.{corner}")
     variables = (Variable("max_fanout", int, 12, "", "sinks per clock buffer", minimum=2, maximum=1000),
                  Variable("signal_max_fanout", int, 16, "", "sinks per buffer on other high-fanout nets",
@@ -34,7 +42,17 @@ class ClockTree(Stage):
                  Variable("size_for_load", bool, True, "", "swap drivers whose estimated load is over their "
                           "liberty max_capacitance for stronger cells of the same logic"),
                  Variable("load_margin", float, 0.25, "", "share added to the estimated load before it is "
-                          "compared with a limit (for the router's detours)", minimum=0.0, maximum=10.0))
+                          "compared with a limit (for the router's detours)", minimum=0.0, maximum=10.0),
+                 Variable("repair_hold", bool, True, "", "put delay cells in front of register inputs whose "
+                          "hold slack is below hold_target"),
+                 Variable("hold_target", float, 0.1, "ns", "hold slack the repair aims for at every register "
+                          "input (above 0 for the routed wires the estimate misses)", minimum=0.0, maximum=10.0),
+                 Variable("hold_passes", int, 4, "", "timing passes of the hold repair, each adding at most "
+                          "one delay cell per register input", minimum=1, maximum=20))
+
+    def extra_inputs(self):
+        d = self.design()
+        return {"clock": [d.clock_port, d.clock_period_ns]}
 
     def execute(self, ctx):
         layout = load_layout(ctx)
@@ -50,22 +68,41 @@ class ClockTree(Stage):
         metrics = build_clock_tree(layout, macros, cfg, clock_pins)
         metrics.update(buffer_high_fanout_nets(layout, macros, ctx.config["signal_max_fanout"],
                                                cells.fanout_buffer, pins))
-        swaps = _size(ctx, rules, layout, macros) if ctx.config["size_for_load"] else []
+        estimate = _load_estimate(ctx, rules, layout, macros)
+        swaps = _size(ctx, rules, layout, macros, estimate) if ctx.config["size_for_load"] else []
         report = ctx.folder / "sizing.json"
         report.write_text(json.dumps([asdict(swap) for swap in swaps], indent=1) + "\n")
         metrics["repair__resized__count"] = len(swaps)
+        hold_report = ctx.folder / "hold.json"
+        hold = (_repair_hold(ctx, rules, layout, macros, estimate)
+                if ctx.config["repair_hold"] and ctx.design.clock_port else None)
+        hold_report.write_text(json.dumps({"inserted": hold.inserted, "unrepaired": hold.unrepaired} if hold
+                                          else {}, indent=1) + "\n")
+        metrics.update(hold.metrics() if hold else {})
         logic = [i for i in layout.instances.values() if i.role in ("logic", "clock")]
         metrics["design__instance__count"] = len(logic)
         area = sum(macros[i.cell].width * macros[i.cell].height for i in logic)
         x0, y0, x1, y1 = layout.core
         metrics["design__utilization"] = round(area / ((x1 - x0) * (y1 - y0)), 4)
-        return {"layout": save_layout(ctx, layout, "cts"), "sizing_report": report}, metrics
+        return {"layout": save_layout(ctx, layout, "cts"), "sizing_report": report,
+                "hold_report": hold_report}, metrics
 
 
-def _size(ctx, rules, layout, macros):
-    """Drivers sized for their load, with the liberty of the signoff corner, wire capacitance per
+def _load_estimate(ctx, rules, layout, macros) -> LoadEstimate:
+    """Loads from the placement, with the liberty of the signoff corner, wire capacitance per
     length from the tech LEF (the mean of the two lowest routing layers at their width) and output
     ports loaded as the SDC loads them."""
+    liberty = ctx.pdk.liberty()
+    parasitics = read_layer_parasitics(ctx.pdk.tech_lef)
+    per_um = [parasitics.routing[name].area_pf_per_um2 * rules.layers[name].width / 1000
+              + 2 * parasitics.routing[name].edge_pf_per_um for name in rules.routing_layers[:2]]
+    port_load = pdk_constraints(ctx.pdk, None, 1.0).output_load_pf
+    return LoadEstimate(layout, macros, read_cells(liberty), read_units(liberty), sum(per_um) / len(per_um),
+                        port_load)
+
+
+def _size(ctx, rules, layout, macros, estimate: LoadEstimate):
+    """Drivers sized for the load ``estimate`` gives them."""
     liberty = ctx.pdk.liberty()
     cells, units = read_cells(liberty), read_units(liberty)
     usable = {name for name in macros if not ctx.pdk.is_dont_use(name)}
@@ -75,10 +112,29 @@ def _size(ctx, rules, layout, macros):
     def reachable(name: str) -> bool:
         return not unusable_cells({name: macros[name]}, rules, grid)
 
-    parasitics = read_layer_parasitics(ctx.pdk.tech_lef)
-    per_um = [parasitics.routing[name].area_pf_per_um2 * rules.layers[name].width / 1000
-              + 2 * parasitics.routing[name].edge_pf_per_um for name in rules.routing_layers[:2]]
-    port_load = pdk_constraints(ctx.pdk, None, 1.0).output_load_pf
-    estimate = LoadEstimate(layout, macros, cells, units, sum(per_um) / len(per_um), port_load)
     return size_drivers(layout, macros, cells, units, estimate, margin=ctx.config["load_margin"],
                         usable=usable, reachable=reachable)
+
+
+def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate):
+    """Hold repair timed by OpenSTA on the netlist as it stands, each net carrying the wire
+    capacitance ``estimate`` gives it, with the design's clock propagated through the tree."""
+    d = ctx.design
+    folder = ctx.folder / "hold"
+    folder.mkdir(exist_ok=True)
+    sdc = write_sdc(pdk_constraints(ctx.pdk, d.clock_port, d.clock_period_ns, propagated_clock=True),
+                    folder / f"{d.top}.sdc")
+    runs = 0
+
+    def measure(current):
+        nonlocal runs
+        runs += 1
+        netlist = folder / f"{d.top}.nl.v"
+        write_verilog(current, netlist)
+        wires = {net: estimate.wire_pf(terminals) for net, terminals in current.nets().items() if len(terminals) > 1}
+        return endpoint_slacks(netlist, d.top, ctx.pdk, sdc, folder, ctx.invocation, wires,
+                               log_name=f"hold_sta_{runs}.log")
+
+    cells = rules.cells
+    return repair_hold(layout, macros, measure, HoldCells(cells.hold_cells, cells.buffer_input, cells.buffer_output),
+                       target_ns=ctx.config["hold_target"], max_passes=ctx.config["hold_passes"])

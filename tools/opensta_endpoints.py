@@ -1,0 +1,90 @@
+"""OpenSTA: the hold and setup slack of every register data pin, before routing.
+
+:func:`endpoint_slacks` times a placed netlist with a propagated clock, with each net's wire
+capacitance set to an estimate from the placement (``set_load`` on the net, since no SPEF exists
+yet), and returns the worst hold (min) and setup (max) slack at every register data pin, the
+inputs a hold repair works on. The script and its output live in ``workdir``; it shares the Tcl
+quoting of :mod:`kchip.tools.opensta`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kchip.tools.base import Invocation, ToolError
+from kchip.tools.opensta import TOOL, _list_read_path, _parse_marked, _tcl_path
+
+_MARK = "KCHIP"
+
+
+@dataclass(frozen=True)
+class EndpointSlack:
+    """The worst hold and setup slack (ns) of rise and fall at one register data pin; None when
+    no path reaches it in that check."""
+
+    hold: float | None
+    setup: float | None
+
+
+def endpoints_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Path,
+                     wire_loads: dict[str, float]) -> str:
+    """The Tcl script: every net of ``wire_loads`` gets that wire capacitance (pF), then one
+    ``KCHIP pin <name> <hold> <setup>`` line per register data pin."""
+    loads = "\n".join(f"    set_load {pf:.6g} [get_nets -quiet {{{net}}}]" for net, pf in sorted(wire_loads.items())
+                      if "{" not in net and "}" not in net)
+    return f"""\
+# kchip endpoint slacks of {top} (placement estimate of the wires)
+proc kchip_run {{}} {{
+    read_liberty {_list_read_path(liberty, workdir, "read_liberty")}
+    read_verilog {_tcl_path(netlist_v)}
+    link_design {top}
+    read_sdc {_tcl_path(sdc, read_by_tcl=True)}
+    set_propagated_clock [all_clocks]
+{loads}
+    foreach pin [all_registers -data_pins] {{
+        set hold [expr {{min([get_property $pin min_rise_slack], [get_property $pin min_fall_slack])}}]
+        set setup [expr {{min([get_property $pin max_rise_slack], [get_property $pin max_fall_slack])}}]
+        puts "{_MARK} pin [get_full_name $pin] $hold $setup"
+    }}
+    puts "{_MARK} end"
+}}
+
+if {{[catch kchip_run message]}} {{
+    puts "{_MARK} error $message"
+    exit 1
+}}
+exit 0
+"""
+
+
+def endpoint_slacks(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
+                    workdir: str | os.PathLike, invocation: Invocation, wire_loads: dict[str, float], *,
+                    corner: str | None = None, log_name: str = "endpoints.log") -> dict[str, EndpointSlack]:
+    """Hold and setup slack at every register data pin (``instance/pin``) of ``top``, timed with
+    the PDK's liberty at ``corner``, a propagated clock and ``wire_loads`` (net -> pF)."""
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    script = workdir / "endpoints.tcl"
+    script.write_text(endpoints_script(Path(netlist_v).resolve(), top, pdk.liberty(corner), Path(sdc).resolve(),
+                                       workdir, wire_loads))
+    output = invocation.run(TOOL, ["-no_splash", "-exit", script.name], log_name=log_name, cwd=workdir,
+                            ok_codes=(0, 1))
+    values, sections = _parse_marked(output)
+    if "error" in values or "end" not in values:
+        raise ToolError(f"OpenSTA failed timing the endpoints of {top!r}: "
+                        f"{values.get('error', 'no results printed')}\nscript: {script}\nlog: "
+                        f"{invocation.folder / log_name}")
+    slacks = {}
+    for key in sections:
+        if key.startswith("pin "):
+            name, hold, setup = key.split()[1:4]
+            slacks[name] = EndpointSlack(_finite(hold), _finite(setup))
+    return slacks
+
+
+def _finite(text: str) -> float | None:
+    value = float(text)
+    return None if math.isinf(value) or abs(value) >= 1e29 else value
