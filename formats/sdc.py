@@ -25,6 +25,25 @@ class ConstraintError(ValueError):
     """Constraints that cannot be written; the message shows the bad value and what is valid."""
 
 
+_PIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*/[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+@dataclass(frozen=True)
+class GeneratedClock:
+    """A clock a register makes: the register's clock pin (``instance/pin``), whose clock is the
+    master, and its output pin where the generated clock starts, divided by 1."""
+
+    source_pin: str
+    output_pin: str
+
+    def __post_init__(self):
+        for name in ("source_pin", "output_pin"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _PIN.match(value):
+                raise ConstraintError(f"generated clock {name} = {value!r} is not an 'instance/pin' name "
+                                      "of plain identifiers")
+
+
 @dataclass(frozen=True)
 class Constraints:
     """A single-clock constraint set; times in ns, capacitance in pF.
@@ -45,6 +64,7 @@ class Constraints:
     clock_uncertainty_ns: float = 0.0
     clock_transition_ns: float = 0.15
     propagated_clock: bool = False
+    generated_clocks: tuple[GeneratedClock, ...] = ()
 
     def __post_init__(self):
         identifiers = ["clock_name", "driving_cell", "driving_pin"]
@@ -74,7 +94,7 @@ def _finite(value) -> bool:
 
 def pdk_constraints(pdk, clock_port: str | None, period_ns: float, *, corner: str | None = None,
                     io_fraction: float = DEFAULT_IO_FRACTION, load_fanout: int = DEFAULT_LOAD_FANOUT,
-                    propagated_clock: bool = False) -> Constraints:
+                    propagated_clock: bool = False, generated_clocks: tuple[GeneratedClock, ...] = ()) -> Constraints:
     """Constraints with inputs driven by the PDK's buffer cell and outputs loaded by ``load_fanout``
     of its inputs; input and output delays are ``io_fraction`` of the period each. ``corner`` is a
     liberty corner of the PDK (default: its signoff corner)."""
@@ -95,7 +115,7 @@ def pdk_constraints(pdk, clock_port: str | None, period_ns: float, *, corner: st
         clock_port=clock_port, period_ns=period_ns, input_delay_ns=round(io_fraction * period_ns, 6),
         output_delay_ns=round(io_fraction * period_ns, 6), driving_cell=buffer_name,
         driving_pin=outputs[0], output_load_pf=round(load_fanout * buffer.pins[inputs[0]].capacitance, 6),
-        propagated_clock=propagated_clock)
+        propagated_clock=propagated_clock, generated_clocks=tuple(generated_clocks))
 
 
 def sdc_text(c: Constraints) -> str:
@@ -118,8 +138,11 @@ def sdc_text(c: Constraints) -> str:
         f"set_driving_cell -lib_cell {c.driving_cell} -pin {c.driving_pin} $data_inputs",
         f"set_load {c.output_load_pf:g} [all_outputs]",
     ]
+    for k, generated in enumerate(c.generated_clocks):
+        lines.append(f"create_generated_clock -name {c.clock_name}_gen{k} -source [get_pins {{{generated.source_pin}}}] "
+                     f"-divide_by 1 [get_pins {{{generated.output_pin}}}]")
     if c.propagated_clock:
-        lines.append(f"set_propagated_clock [get_clocks {c.clock_name}]")
+        lines.append("set_propagated_clock [all_clocks]")
     return "\n".join(lines) + "\n"
 
 

@@ -75,7 +75,7 @@ def test_a_stage_module_defines_only_its_own_stage(edits):
 def test_edits_reach_no_unrelated_stage(edits):
     assert "lint" not in edits["flows/physical/router.py"]
     assert edits["flows/physical/router.py"] == {"route"}
-    assert edits["flows/stages/common.py"] == {"synth", "floorplan", "place", "cts", "route", "gds", "antenna"}
+    assert edits["flows/stages/common.py"] == {"synth", "floorplan", "place", "cts", "route", "gds", "antenna", "sta"}
     for outside in ("cli/flow.py", "chiplet/model.py", "verification/runner.py", "rtl/npu_core/core.py"):
         assert edits.get(outside, set()) == set(), outside
 

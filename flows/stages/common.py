@@ -1,4 +1,5 @@
-"""Helpers the physical stages share: the PDK's technology and cell views, and the layout view."""
+"""Helpers the physical stages share: the PDK's technology and cell views, the layout view and
+the timing constraints of a clock tree."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from pathlib import Path
 from kchip.flows.physical.layout import Layout
 from kchip.formats.lef import read_macros
 from kchip.flows.stage import StageContext
+from kchip.flows.timing.generated_clocks import register_made_clocks
+from kchip.formats.liberty import read_cells
+from kchip.formats.sdc import pdk_constraints, write_sdc
 from kchip.pdk.rules import load_rules
 
 
@@ -24,3 +28,13 @@ def save_layout(ctx: StageContext, layout: Layout, suffix: str) -> Path:
     path = ctx.folder / f"{ctx.design.top}.{suffix}.json"
     layout.save(path)
     return path
+
+
+def propagated_sdc(ctx: StageContext, layout: Layout, path: Path) -> Path:
+    """The design's SDC for timing ``layout`` after the clock tree: its clock propagated, and a
+    generated clock at every register that clocks other registers
+    (:mod:`kchip.flows.timing.generated_clocks`)."""
+    d = ctx.design
+    generated = register_made_clocks(layout, read_cells(ctx.pdk.liberty())) if d.clock_port else []
+    return write_sdc(pdk_constraints(ctx.pdk, d.clock_port, d.clock_period_ns, propagated_clock=True,
+                                     generated_clocks=tuple(generated)), path)

@@ -13,11 +13,11 @@ from kchip.flows.physical.layout import write_verilog
 from kchip.flows.physical.pin_access import unusable_cells
 from kchip.flows.physical.sizing import LoadEstimate, size_drivers
 from kchip.flows.stage import Stage, Variable
-from kchip.flows.stages.common import load_layout, save_layout, technology
+from kchip.flows.stages.common import load_layout, propagated_sdc, save_layout, technology
 from kchip.flows.timing.hold import HoldCells, repair_hold
 from kchip.flows.timing.spef import read_layer_parasitics
 from kchip.formats.liberty import read_cells, read_units
-from kchip.formats.sdc import pdk_constraints, write_sdc
+from kchip.formats.sdc import pdk_constraints
 from kchip.tools import opensta
 from kchip.tools.opensta_endpoints import endpoint_slacks
 
@@ -122,8 +122,7 @@ def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate):
     d = ctx.design
     folder = ctx.folder / "hold"
     folder.mkdir(exist_ok=True)
-    sdc = write_sdc(pdk_constraints(ctx.pdk, d.clock_port, d.clock_period_ns, propagated_clock=True),
-                    folder / f"{d.top}.sdc")
+    sdc = propagated_sdc(ctx, layout, folder / f"{d.top}.sdc")
     runs = 0
 
     def measure(current):

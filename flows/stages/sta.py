@@ -6,9 +6,9 @@ from __future__ import annotations
 from kchip.flows.physical.layout import Layout
 from kchip.formats.lef import read_macros
 from kchip.flows.stage import Stage, Variable
+from kchip.flows.stages.common import propagated_sdc
 from kchip.flows.timing import drv
 from kchip.flows.views.timing import render_timing_views
-from kchip.formats.sdc import pdk_constraints, write_sdc
 from kchip.tools import opensta
 
 
@@ -42,8 +42,8 @@ class Sta(Stage):
 
     def execute(self, ctx):
         d = ctx.design
-        sdc = write_sdc(pdk_constraints(ctx.pdk, d.clock_port, d.clock_period_ns, propagated_clock=True),
-                        ctx.folder / f"{d.top}.sdc")
+        layout = Layout.load(ctx.views["layout"])
+        sdc = propagated_sdc(ctx, layout, ctx.folder / f"{d.top}.sdc")
         result = opensta.run_sta(ctx.views["final_netlist"], d.top, ctx.pdk, sdc, ctx.folder, ctx.invocation,
                                  spef=ctx.views["spef"], propagated=True, path_count=ctx.config["paths"])
         report = ctx.folder / "timing.md"
@@ -54,7 +54,7 @@ class Sta(Stage):
                           + f"## Setup (worst paths)\n\n```\n{result.setup_paths}\n```\n\n"
                           f"## Hold (worst paths)\n\n```\n{result.hold_paths}\n```\n")
         sizes = {name: (macro.width, macro.height) for name, macro in read_macros(ctx.pdk.lef).items()}
-        slack, pictures = render_timing_views(Layout.load(ctx.views["layout"]), sizes, result.pin_slacks,
+        slack, pictures = render_timing_views(layout, sizes, result.pin_slacks,
                                               list(result.worst_setup_path), ctx.folder, d.top)
         metrics = dict(result.metrics)
         metrics["timing__clock_period__ns"] = d.clock_period_ns
