@@ -2,8 +2,9 @@
 
 :func:`endpoint_slacks` times a placed netlist with a propagated clock, with each net's wire
 capacitance set to an estimate from the placement (``set_load`` on the net, since no SPEF exists
-yet), and returns the worst hold (min) and setup (max) slack at every register data pin, the
-inputs a hold repair works on. The script and its output live in ``workdir``; it shares the Tcl
+yet), and returns the worst hold (min) and setup (max) slack at every register data pin and output
+port, the inputs a hold repair works on, and on request the worst setup slack of every cell's
+outputs, which a setup repair works on. The script and its output live in ``workdir``; it shares the Tcl
 quoting of :mod:`kchip.tools.opensta`.
 """
 
@@ -21,6 +22,23 @@ _MARK = "KCHIP"
 
 
 @dataclass(frozen=True)
+class PlacedTiming:
+    """Slacks (ns) of one timing run: per endpoint, and per cell (worst setup slack of its
+    outputs; only cells on a constrained path, and only when asked for)."""
+
+    endpoints: dict[str, "EndpointSlack"]
+    cells: dict[str, float]
+
+    @property
+    def setup_ws(self) -> float | None:
+        return min((s.setup for s in self.endpoints.values() if s.setup is not None), default=None)
+
+    @property
+    def setup_tns(self) -> float:
+        return sum(min(0.0, s.setup) for s in self.endpoints.values() if s.setup is not None)
+
+
+@dataclass(frozen=True)
 class EndpointSlack:
     """The worst hold and setup slack (ns) of rise and fall at one register data pin; None when
     no path reaches it in that check."""
@@ -30,9 +48,19 @@ class EndpointSlack:
 
 
 def endpoints_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Path,
-                     wire_loads: dict[str, float]) -> str:
+                     wire_loads: dict[str, float], *, cell_slacks: bool = False) -> str:
     """The Tcl script: every net of ``wire_loads`` gets that wire capacitance (pF), then one
-    ``KCHIP pin <name> <hold> <setup>`` line per register data pin."""
+    ``KCHIP pin <name> <hold> <setup>`` line per register data pin and output port and, with
+    ``cell_slacks``, one ``KCHIP cell <instance> <setup>`` line per cell with a finite slack."""
+    cells = f"""
+    foreach cell [get_cells *] {{
+        set worst 1e30
+        foreach pin [get_pins -quiet -of_objects $cell] {{
+            if {{[get_property $pin direction] ne "output"}} {{ continue }}
+            set worst [expr {{min($worst, [get_property $pin max_rise_slack], [get_property $pin max_fall_slack])}}]
+        }}
+        if {{$worst < 1e29}} {{ puts "{_MARK} cell [get_full_name $cell] $worst" }}
+    }}""" if cell_slacks else ""
     loads = "\n".join(f"    set_load {pf:.6g} [get_nets -quiet {{{net}}}]" for net, pf in sorted(wire_loads.items())
                       if "{" not in net and "}" not in net)
     return f"""\
@@ -49,6 +77,11 @@ proc kchip_run {{}} {{
         set setup [expr {{min([get_property $pin max_rise_slack], [get_property $pin max_fall_slack])}}]
         puts "{_MARK} pin [get_full_name $pin] $hold $setup"
     }}
+    foreach port [all_outputs] {{
+        set hold [expr {{min([get_property $port min_rise_slack], [get_property $port min_fall_slack])}}]
+        set setup [expr {{min([get_property $port max_rise_slack], [get_property $port max_fall_slack])}}]
+        puts "{_MARK} pin [get_full_name $port] $hold $setup"
+    }}{cells}
     puts "{_MARK} end"
 }}
 
@@ -62,14 +95,16 @@ exit 0
 
 def endpoint_slacks(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
                     workdir: str | os.PathLike, invocation: Invocation, wire_loads: dict[str, float], *,
-                    corner: str | None = None, log_name: str = "endpoints.log") -> dict[str, EndpointSlack]:
-    """Hold and setup slack at every register data pin (``instance/pin``) of ``top``, timed with
-    the PDK's liberty at ``corner``, a propagated clock and ``wire_loads`` (net -> pF)."""
+                    corner: str | None = None, log_name: str = "endpoints.log",
+                    cell_slacks: bool = False) -> PlacedTiming:
+    """Hold and setup slack at every register data pin (``instance/pin``) and output port of
+    ``top`` (and, with ``cell_slacks``, every cell's setup slack), timed with the PDK's liberty at
+    ``corner``, a propagated clock and ``wire_loads`` (net -> pF)."""
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     script = workdir / "endpoints.tcl"
     script.write_text(endpoints_script(Path(netlist_v).resolve(), top, pdk.liberty(corner), Path(sdc).resolve(),
-                                       workdir, wire_loads))
+                                       workdir, wire_loads, cell_slacks=cell_slacks))
     output = invocation.run(TOOL, ["-no_splash", "-exit", script.name], log_name=log_name, cwd=workdir,
                             ok_codes=(0, 1))
     values, sections = _parse_marked(output)
@@ -77,12 +112,15 @@ def endpoint_slacks(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.P
         raise ToolError(f"OpenSTA failed timing the endpoints of {top!r}: "
                         f"{values.get('error', 'no results printed')}\nscript: {script}\nlog: "
                         f"{invocation.folder / log_name}")
-    slacks = {}
+    endpoints, cells = {}, {}
     for key in sections:
         if key.startswith("pin "):
             name, hold, setup = key.split()[1:4]
-            slacks[name] = EndpointSlack(_finite(hold), _finite(setup))
-    return slacks
+            endpoints[name] = EndpointSlack(_finite(hold), _finite(setup))
+        elif key.startswith("cell "):
+            name, setup = key.split()[1:3]
+            cells[name] = float(setup)
+    return PlacedTiming(endpoints, cells)
 
 
 def _finite(text: str) -> float | None:

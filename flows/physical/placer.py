@@ -45,6 +45,12 @@ class RowOccupancy:
         start = (x - self.x0) // self.site_w
         self.used[row, start:start + width // self.site_w] = True
 
+    def free(self, x: int, y: int, width: int) -> None:
+        """Give the sites of a cell taken out of the rows back."""
+        row = (y - self.y0) // self.row_h
+        start = (x - self.x0) // self.site_w
+        self.used[row, start:start + width // self.site_w] = False
+
     def longest_free_run(self) -> int:
         """The most free sites side by side in any row."""
         longest = 0

@@ -1,5 +1,6 @@
 """Clock tree and repair: a balanced buffer tree on the clock, buffer trees on other high-fanout
-nets, drivers sized for their load, then delay cells where the clock tree leaves a hold slack short."""
+nets, drivers sized for their load, gates upsized on paths that miss setup, then delay cells where
+the clock tree leaves a hold slack short."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from kchip.flows.physical.cts import ClockTreeConfig, buffer_high_fanout_nets, b
 from kchip.flows.physical.grid import RouteGrid
 from kchip.flows.physical.layout import write_verilog
 from kchip.flows.physical.pin_access import unusable_cells
-from kchip.flows.physical.sizing import LoadEstimate, size_drivers
+from kchip.flows.physical.sizing import LoadEstimate, equivalent_cells, size_drivers
 from kchip.flows.stage import Stage, Variable
 from kchip.flows.stages.common import load_layout, propagated_sdc, save_layout, technology
 from kchip.flows.timing.hold import HoldCells, repair_hold
+from kchip.flows.timing.setup import repair_setup
 from kchip.flows.timing.spef import read_layer_parasitics
-from kchip.formats.liberty import read_cells, read_units
+from kchip.formats.liberty import max_load_pf, read_cells, read_units
 from kchip.formats.sdc import pdk_constraints
 from kchip.tools import opensta
 from kchip.tools.opensta_endpoints import endpoint_slacks
@@ -26,10 +28,11 @@ class ClockTree(Stage):
     """A balanced clock-buffer tree from the clock port to every register, buffer trees on every
     other net with more sinks than ``signal_max_fanout``, then every cell output whose estimated
     load is over its liberty max_capacitance swapped for a stronger cell of the same logic
-    (:mod:`kchip.flows.physical.sizing`, listed in ``sizing.json``), then delay cells in front of
-    the register inputs whose hold slack, timed by OpenSTA with the propagated clock and the wires
-    estimated from the placement, is below ``hold_target`` (:mod:`kchip.flows.timing.hold`, listed
-    in ``hold.json``)."""
+    (:mod:`kchip.flows.physical.sizing`, listed in ``sizing.json``). Then, timed by OpenSTA with the
+    propagated clock and the wires estimated from the placement: the gates of paths that miss setup
+    upsized (:mod:`kchip.flows.timing.setup`, ``setup.json``), and delay cells in front of the
+    register inputs whose hold slack is below ``hold_target`` (:mod:`kchip.flows.timing.hold`,
+    ``hold.json``)."""
 
     name, order, upstream = "cts", 6, ("place",)
     reads = ("layout",)
@@ -43,6 +46,10 @@ class ClockTree(Stage):
                           "liberty max_capacitance for stronger cells of the same logic"),
                  Variable("load_margin", float, 0.25, "", "share added to the estimated load before it is "
                           "compared with a limit (for the router's detours)", minimum=0.0, maximum=10.0),
+                 Variable("repair_setup", bool, True, "", "upsize the gates of paths that miss setup, timed "
+                          "with the wires estimated from the placement"),
+                 Variable("setup_passes", int, 4, "", "timing passes of the setup repair, each upsizing the "
+                          "gates of the worse half of the violation by one size", minimum=1, maximum=20),
                  Variable("repair_hold", bool, True, "", "put delay cells in front of register inputs whose "
                           "hold slack is below hold_target"),
                  Variable("hold_target", float, 0.1, "ns", "hold slack the repair aims for at every register "
@@ -73,6 +80,10 @@ class ClockTree(Stage):
         report = ctx.folder / "sizing.json"
         report.write_text(json.dumps([asdict(swap) for swap in swaps], indent=1) + "\n")
         metrics["repair__resized__count"] = len(swaps)
+        setup = (_repair_setup(ctx, rules, layout, macros, estimate)
+                 if ctx.config["repair_setup"] and ctx.design.clock_port else None)
+        metrics.update(setup.metrics() if setup else {})
+        (ctx.folder / "setup.json").write_text(json.dumps(setup.resized if setup else {}, indent=1) + "\n")
         hold_report = ctx.folder / "hold.json"
         hold = (_repair_hold(ctx, rules, layout, macros, estimate)
                 if ctx.config["repair_hold"] and ctx.design.clock_port else None)
@@ -106,21 +117,27 @@ def _size(ctx, rules, layout, macros, estimate: LoadEstimate):
     liberty = ctx.pdk.liberty()
     cells, units = read_cells(liberty), read_units(liberty)
     usable = {name for name in macros if not ctx.pdk.is_dont_use(name)}
+    return size_drivers(layout, macros, cells, units, estimate, margin=ctx.config["load_margin"],
+                        usable=usable, reachable=_reachable(rules, macros))
+
+
+def _reachable(rules, macros):
+    """Whether the router reaches every pin of a cell (by name), cached per cell."""
     grid = RouteGrid((0, 0, 30000, 10000), rules)
 
     @functools.cache
     def reachable(name: str) -> bool:
         return not unusable_cells({name: macros[name]}, rules, grid)
 
-    return size_drivers(layout, macros, cells, units, estimate, margin=ctx.config["load_margin"],
-                        usable=usable, reachable=reachable)
+    return reachable
 
 
-def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate):
-    """Hold repair timed by OpenSTA on the netlist as it stands, each net carrying the wire
-    capacitance ``estimate`` gives it, with the design's clock propagated through the tree."""
+def _placed_timer(ctx, layout, estimate: LoadEstimate, name: str, *, cell_slacks: bool = False):
+    """A ``measure`` for the repairs: OpenSTA on the netlist as it stands (in the folder ``name``),
+    each net carrying the wire capacitance ``estimate`` gives it, with the design's clock (and the
+    clocks its registers make) propagated through the tree."""
     d = ctx.design
-    folder = ctx.folder / "hold"
+    folder = ctx.folder / name
     folder.mkdir(exist_ok=True)
     sdc = propagated_sdc(ctx, layout, folder / f"{d.top}.sdc")
     runs = 0
@@ -132,8 +149,34 @@ def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate):
         write_verilog(current, netlist)
         wires = {net: estimate.wire_pf(terminals) for net, terminals in current.nets().items() if len(terminals) > 1}
         return endpoint_slacks(netlist, d.top, ctx.pdk, sdc, folder, ctx.invocation, wires,
-                               log_name=f"hold_sta_{runs}.log")
+                               log_name=f"{name}_sta_{runs}.log", cell_slacks=cell_slacks)
 
+    return measure
+
+
+def _repair_setup(ctx, rules, layout, macros, estimate: LoadEstimate):
+    """Setup repair by upsizing (:mod:`kchip.flows.timing.setup`) among the usable cells the
+    router can reach, each cell's next larger one of the same logic that drives more."""
+    liberty = ctx.pdk.liberty()
+    cells, units = read_cells(liberty), read_units(liberty)
+    usable = {name for name in macros if not ctx.pdk.is_dont_use(name)}
+    reachable = _reachable(rules, macros)
+    larger = {}
+    for name, group in equivalent_cells(cells, usable).items():
+        outputs = cells[name].pins_by_direction("output")
+        drive = [max_load_pf(cells[name], pin, units) or 0.0 for pin in outputs]
+        for option in group[group.index(name) + 1:]:
+            if (all((max_load_pf(cells[option], pin, units) or 0.0) > limit for pin, limit in zip(outputs, drive))
+                    and reachable(option)):
+                larger[name] = option
+                break
+    measure = _placed_timer(ctx, layout, estimate, "setup", cell_slacks=True)
+    return repair_setup(layout, macros, measure, larger, max_passes=ctx.config["setup_passes"])
+
+
+def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate):
+    """Hold repair timed by :func:`_placed_timer`."""
     cells = rules.cells
+    measure = _placed_timer(ctx, layout, estimate, "hold")
     return repair_hold(layout, macros, measure, HoldCells(cells.hold_cells, cells.buffer_input, cells.buffer_output),
                        target_ns=ctx.config["hold_target"], max_passes=ctx.config["hold_passes"])

@@ -18,9 +18,9 @@ from typing import Callable
 from kchip.flows.physical.layout import Instance, Layout, plain_name
 from kchip.flows.physical.placer import PlacementError, RowOccupancy
 from kchip.formats.lef import Macro
-from kchip.tools.opensta_endpoints import EndpointSlack
+from kchip.tools.opensta_endpoints import EndpointSlack, PlacedTiming
 
-Measure = Callable[[Layout], dict[str, EndpointSlack]]
+Measure = Callable[[Layout], PlacedTiming]
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def repair_hold(layout: Layout, macros: dict[str, Macro], measure: Measure, pins
                 target_ns: float, setup_floor_ns: float = 0.0, max_passes: int = 4) -> HoldRepair:
     """Repair every register data pin whose hold slack is below ``target_ns`` (see the module)."""
     result = HoldRepair()
-    slacks = measure(layout)
+    slacks = _registers(measure(layout))
     result.hold_before = _worst_hold(slacks)
     for _ in range(max_passes):
         short = sorted(pin for pin, slack in slacks.items()
@@ -113,7 +113,7 @@ def repair_hold(layout: Layout, macros: dict[str, Macro], measure: Measure, pins
             chain.append(added[pin])
         if not added:
             break
-        after = measure(layout)
+        after = _registers(measure(layout))
         for pin, name in added.items():
             setup = after[pin].setup
             if setup is not None and setup < setup_floor_ns:
@@ -122,12 +122,17 @@ def repair_hold(layout: Layout, macros: dict[str, Macro], measure: Measure, pins
                 result.unrepaired[pin] = (f"a delay cell would leave setup slack {setup:.3f} ns "
                                           f"(below {setup_floor_ns} ns)")
         result.inserted = {pin: chain for pin, chain in result.inserted.items() if chain}
-        slacks = measure(layout) if any(pin in result.unrepaired for pin in added) else after
+        slacks = _registers(measure(layout)) if any(pin in result.unrepaired for pin in added) else after
     for pin, slack in slacks.items():
         if slack.hold is not None and slack.hold < target_ns and pin not in result.unrepaired:
             result.unrepaired[pin] = f"hold slack {slack.hold:.3f} ns after {result.passes} passes"
     result.hold_after = _worst_hold(slacks)
     return result
+
+
+def _registers(timing: PlacedTiming) -> dict[str, EndpointSlack]:
+    """The endpoints that are cell pins (``instance/pin``): output ports take no delay cell."""
+    return {pin: slack for pin, slack in timing.endpoints.items() if "/" in pin}
 
 
 def _worst_hold(slacks: dict[str, EndpointSlack]) -> float | None:
