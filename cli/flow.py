@@ -75,13 +75,14 @@ class ProgressLines:
 
 
 class LiveTable(Live):
-    """The stage table, redrawn in place on a terminal."""
+    """The stage table, redrawn in place on a terminal, only when the flow's watcher calls (no
+    refresh thread of its own: the flow holds off its forks while the watcher draws)."""
 
     def __init__(self):
-        super().__init__(console=console, refresh_per_second=4, transient=False)
+        super().__init__(console=console, auto_refresh=False, transient=False)
 
     def __call__(self, statuses) -> None:
-        self.update(_table(statuses))
+        self.update(_table(statuses), refresh=True)
 
 
 def run_command(args) -> int:

@@ -220,6 +220,15 @@ def run_flow(design: Design, pdk_name: str, pdk_root: Path, run_dir: Path, *, fr
         raise FlowError(str(exc)) from None
 
 
+#: held while the progress watcher draws: with ``--jobs`` above 1 Luigi forks a process per stage,
+#: and a fork taken while the watcher is inside an import (rich imports lazily) leaves that module's
+#: import lock held in the child, which then hangs on its first import of it. The fork waits for
+#: the drawing to finish instead.
+_DRAWING = threading.Lock()
+os.register_at_fork(before=_DRAWING.acquire, after_in_parent=_DRAWING.release,
+                    after_in_child=_DRAWING.release)
+
+
 def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_update,
            publish=True) -> FlowResult:
     if from_stage is not None:
@@ -236,7 +245,8 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
 
     def watch():
         while not finished.wait(0.25):
-            on_update([_read_status(tasks[n]) for n in names])
+            with _DRAWING:
+                on_update([_read_status(tasks[n]) for n in names])
 
     watcher = threading.Thread(target=watch, daemon=True) if on_update else None
     if watcher:
