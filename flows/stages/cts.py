@@ -85,7 +85,7 @@ class ClockTree(Stage):
         metrics.update(setup.metrics() if setup else {})
         (ctx.folder / "setup.json").write_text(json.dumps(setup.resized if setup else {}, indent=1) + "\n")
         hold_report = ctx.folder / "hold.json"
-        hold = (_repair_hold(ctx, rules, layout, macros, estimate)
+        hold = (_repair_hold(ctx, rules, layout, macros, estimate, setup.timing if setup else None)
                 if ctx.config["repair_hold"] and ctx.design.clock_port else None)
         hold_report.write_text(json.dumps({"inserted": hold.inserted, "unrepaired": hold.unrepaired} if hold
                                           else {}, indent=1) + "\n")
@@ -174,9 +174,10 @@ def _repair_setup(ctx, rules, layout, macros, estimate: LoadEstimate):
     return repair_setup(layout, macros, measure, larger, max_passes=ctx.config["setup_passes"])
 
 
-def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate):
-    """Hold repair timed by :func:`_placed_timer`."""
+def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate, timing):
+    """Hold repair timed by :func:`_placed_timer`, starting from ``timing`` (the layout's own, from
+    the setup repair) when given."""
     cells = rules.cells
     measure = _placed_timer(ctx, layout, estimate, "hold")
     return repair_hold(layout, macros, measure, HoldCells(cells.hold_cells, cells.buffer_input, cells.buffer_output),
-                       target_ns=ctx.config["hold_target"], max_passes=ctx.config["hold_passes"])
+                       target_ns=ctx.config["hold_target"], max_passes=ctx.config["hold_passes"], timing=timing)

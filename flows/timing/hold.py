@@ -89,10 +89,12 @@ def remove_delay(layout: Layout, endpoint: str, name: str, pins: HoldCells) -> N
 
 
 def repair_hold(layout: Layout, macros: dict[str, Macro], measure: Measure, pins: HoldCells, *,
-                target_ns: float, setup_floor_ns: float = 0.0, max_passes: int = 4) -> HoldRepair:
-    """Repair every register data pin whose hold slack is below ``target_ns`` (see the module)."""
+                target_ns: float, setup_floor_ns: float = 0.0, max_passes: int = 4,
+                timing: PlacedTiming | None = None) -> HoldRepair:
+    """Repair every register data pin whose hold slack is below ``target_ns`` (see the module);
+    ``timing``, when given, is the layout's timing as it stands (saving the first measurement)."""
     result = HoldRepair()
-    slacks = _registers(measure(layout))
+    slacks = _registers(timing or measure(layout))
     result.hold_before = _worst_hold(slacks)
     for _ in range(max_passes):
         short = sorted(pin for pin, slack in slacks.items()

@@ -39,6 +39,8 @@ class SetupRepair:
     tns_before: float = 0.0
     tns_after: float = 0.0
     passes: int = 0
+    #: the timing of the layout as the repair leaves it
+    timing: PlacedTiming | None = None
 
     def metrics(self) -> dict[str, float]:
         values = {"repair__setup_resized__count": len(self.resized), "repair__setup_passes__count": self.passes,
@@ -84,7 +86,7 @@ def repair_setup(layout: Layout, macros: dict[str, Macro], measure: Measure, lar
             first = result.resized.get(name, (cell, cell))[0]
             result.resized[name] = (first, layout.instances[name].cell)
         timing = after
-    result.ws_after, result.tns_after = timing.setup_ws, timing.setup_tns
+    result.ws_after, result.tns_after, result.timing = timing.setup_ws, timing.setup_tns, timing
     return result
 
 
