@@ -116,6 +116,9 @@ def run_command(args) -> int:
             console.print(f"[bold red]stage {status.name} {status.state}[/]\n{escape(status.error or '')}",
                           soft_wrap=True)
     if not result.ok:
+        if result.scheduler_summary:
+            console.print(f"no stage failed, but the scheduler stopped; Luigi's summary:\n"
+                          f"{escape(result.scheduler_summary)}", soft_wrap=True)
         console.print(f"[red]flow stopped before {args.to_stage}[/] (run folder {escape(str(result.run_dir))})")
         return 1
     if args.join:

@@ -53,6 +53,9 @@ class FlowResult:
     seconds: float
     #: what an interrupted earlier run left and this run cleaned, one line each
     cleaned: list[str] = field(default_factory=list)
+    #: Luigi's own summary, when the run stopped short without any stage failing (the scheduler
+    #: or a worker process failed outside every stage's code)
+    scheduler_summary: str = ""
 
 
 def _check_stage(name: str | None, option: str) -> None:
@@ -257,7 +260,7 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
     # with a central scheduler a worker waits for stages other workers still run; alone it must not
     config.set("worker", "keep_alive", "true" if scheduler_url else "false")
     try:
-        luigi.build([tasks[to_stage]], **kwargs)
+        outcome = luigi.build([tasks[to_stage]], **kwargs)
         # Luigi returns normally when it swallowed the SIGTERM's exception (its scheduler records task
         # history under `except BaseException`); the run was still terminated
         check_stop()
@@ -282,5 +285,7 @@ def _build(tasks, names, run_dir, from_stage, to_stage, jobs, scheduler_url, on_
         publish_final(run_dir, report.folder() / "final" if report.complete() else None)
     final = tasks[to_stage]
     metrics = json.loads(Path(final.output().path).read_text())["metrics"] if final.complete() else {}
+    unexplained = not final.complete() and not any(s.state in ("failed", "interrupted") for s in statuses)
     return FlowResult(final.complete(), statuses, metrics, _final_metrics(run_dir, report), run_dir,
-                      time.time() - started)
+                      time.time() - started,
+                      scheduler_summary=getattr(outcome, "summary_text", "") if unexplained else "")
