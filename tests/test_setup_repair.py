@@ -1,6 +1,7 @@
-"""Setup repair by upsizing: a registered 8x8 multiplier mapped for area misses a 3 ns clock.
-The routed worst slack (OpenSTA on the routed parasitics, the sta stage) must be better with the
-repair than without it, on the same placement, and the layout must still sign off physically."""
+"""Timing-driven placement and setup repair by upsizing: a registered 8x8 multiplier mapped for
+area misses a 3 ns clock. Each step must raise its own estimate of the worst slack, and the routed
+worst slack (OpenSTA on the routed parasitics, the sta stage) must be better with both than with
+neither; the layout must still sign off physically."""
 
 import json
 
@@ -55,17 +56,31 @@ def mul_runs(pdk, tmp_path_factory):
             metrics[stage] = json.loads(path.read_text())
         return code, metrics, run_dir
 
-    return run("bare", "--to", "sta", "--set", "cts.repair_setup=false"), run("repaired")
+    return (run("bare", "--to", "sta", "--set", "cts.repair_setup=false", "--set", "place.timing_driven=false"),
+            run("repaired"))
 
 
-def test_upsizing_improves_the_routed_worst_slack(mul_runs):
+def _place_metrics(run_dir) -> dict:
+    (path,) = run_dir.glob("stages/*-place/*/metrics.json")
+    return json.loads(path.read_text())
+
+
+def test_weighting_the_failing_nets_improves_the_placement(mul_runs):
+    (_, _, bare_dir), (_, _, run_dir) = mul_runs
+    assert "place__timing_driven__kept" not in _place_metrics(bare_dir)
+    place = _place_metrics(run_dir)
+    assert place["place__weighted_nets__count"] > 0 and place["place__timing_driven__kept"] == 1
+    assert place["place__setup_weighted__ws"] > place["place__setup_first__ws"] + 0.02
+
+
+def test_placement_and_upsizing_improve_the_routed_worst_slack(mul_runs):
     (_, bare, _), (_, repaired, _) = mul_runs
     assert bare["sta"]["timing__setup__ws"] < 0, "the multiplier misses 3 ns without repair"
     assert "repair__setup_resized__count" not in bare["cts"]
     cts = repaired["cts"]
     assert cts["repair__setup_resized__count"] > 0 and cts["repair__setup_passes__count"] >= 1
     assert cts["repair__setup_after__ws"] > cts["repair__setup_before__ws"]
-    assert repaired["sta"]["timing__setup__ws"] > bare["sta"]["timing__setup__ws"] + 0.03
+    assert repaired["sta"]["timing__setup__ws"] > bare["sta"]["timing__setup__ws"] + 0.08
 
 
 def test_the_upsized_layout_still_signs_off_physically(pdk, mul_runs):

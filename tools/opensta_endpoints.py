@@ -48,10 +48,11 @@ class EndpointSlack:
 
 
 def endpoints_script(netlist_v: Path, top: str, liberty: Path, sdc: Path, workdir: Path,
-                     wire_loads: dict[str, float], *, cell_slacks: bool = False) -> str:
+                     wire_loads: dict[str, float], *, cell_slacks: bool = False, propagated: bool = True) -> str:
     """The Tcl script: every net of ``wire_loads`` gets that wire capacitance (pF), then one
     ``KCHIP pin <name> <hold> <setup>`` line per register data pin and output port and, with
-    ``cell_slacks``, one ``KCHIP cell <instance> <setup>`` line per cell with a finite slack."""
+    ``cell_slacks``, one ``KCHIP cell <instance> <setup>`` line per cell with a finite slack. The
+    clocks are propagated unless ``propagated`` is false (before a clock tree exists)."""
     cells = f"""
     foreach cell [get_cells *] {{
         set worst 1e30
@@ -70,7 +71,7 @@ proc kchip_run {{}} {{
     read_verilog {_tcl_path(netlist_v)}
     link_design {top}
     read_sdc {_tcl_path(sdc, read_by_tcl=True)}
-    set_propagated_clock [all_clocks]
+    {"set_propagated_clock [all_clocks]" if propagated else "# ideal clocks"}
 {loads}
     foreach pin [all_registers -data_pins] {{
         set hold [expr {{min([get_property $pin min_rise_slack], [get_property $pin min_fall_slack])}}]
@@ -96,15 +97,16 @@ exit 0
 def endpoint_slacks(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.PathLike,
                     workdir: str | os.PathLike, invocation: Invocation, wire_loads: dict[str, float], *,
                     corner: str | None = None, log_name: str = "endpoints.log",
-                    cell_slacks: bool = False) -> PlacedTiming:
+                    cell_slacks: bool = False, propagated: bool = True) -> PlacedTiming:
     """Hold and setup slack at every register data pin (``instance/pin``) and output port of
     ``top`` (and, with ``cell_slacks``, every cell's setup slack), timed with the PDK's liberty at
-    ``corner``, a propagated clock and ``wire_loads`` (net -> pF)."""
+    ``corner``, a propagated clock (ideal when not ``propagated``) and ``wire_loads`` (net -> pF)."""
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     script = workdir / "endpoints.tcl"
     script.write_text(endpoints_script(Path(netlist_v).resolve(), top, pdk.liberty(corner), Path(sdc).resolve(),
-                                       workdir, wire_loads, cell_slacks=cell_slacks))
+                                       workdir, wire_loads, cell_slacks=cell_slacks,
+                                       propagated=propagated))
     output = invocation.run(TOOL, ["-no_splash", "-exit", script.name], log_name=log_name, cwd=workdir,
                             ok_codes=(0, 1))
     values, sections = _parse_marked(output)

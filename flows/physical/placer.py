@@ -177,12 +177,15 @@ def spreading_region(core: tuple[int, int, int, int], cell_area: float,
 
 
 def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: int = 1,
-          space_per_pin: float = 2.0, target_density: float | None = None) -> dict[str, float]:
+          space_per_pin: float = 2.0, target_density: float | None = None,
+          net_weights: dict[str, float] | None = None) -> dict[str, float]:
     """Place every unplaced instance legally in the rows; returns placement metrics.
 
     Spreading counts a cell at least ``space_per_pin`` sites wide per connected pin, so that
     pin-dense logic (small NAND/AOI gates) gets the routing room its pins need, and keeps the
-    cells within :func:`spreading_region` for ``target_density``."""
+    cells within :func:`spreading_region` for ``target_density``. ``net_weights`` multiplies the
+    pull of the nets it names (timing-critical ones)."""
+    net_weights = net_weights or {}
     movable = [n for n, i in layout.instances.items() if i.x is None]
     index = {name: k for k, name in enumerate(movable)}
     x0, y0, x1, y1 = layout.core
@@ -208,11 +211,12 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         ts = list(dict.fromkeys(ts))
         if len(ts) < 2:
             continue
+        weight = net_weights.get(net, 1.0)
         if len(ts) > STAR_THRESHOLD:
-            nets.append((ts, n_vars, 1.0))
+            nets.append((ts, n_vars, weight))
             n_vars += 1
         else:
-            nets.append((ts, None, 1.0 / (len(ts) - 1)))
+            nets.append((ts, None, weight / (len(ts) - 1)))
     widths = np.array([macros[layout.instances[n].cell].width for n in movable], dtype=float)
     pins = np.array([len(layout.instances[n].conns) for n in movable], dtype=float)
     areas = np.maximum(widths, pins * space_per_pin * layout.site[0]) * layout.site[1]

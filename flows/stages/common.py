@@ -30,11 +30,11 @@ def save_layout(ctx: StageContext, layout: Layout, suffix: str) -> Path:
     return path
 
 
-def propagated_sdc(ctx: StageContext, layout: Layout, path: Path) -> Path:
-    """The design's SDC for timing ``layout`` after the clock tree: its clock propagated, and a
-    generated clock at every register that clocks other registers
+def clocked_sdc(ctx: StageContext, layout: Layout, path: Path, *, propagated: bool = True) -> Path:
+    """The design's SDC for timing ``layout`` after the clock tree: its clock propagated (ideal when
+    not ``propagated``), and a generated clock at every register that clocks other registers
     (:mod:`kchip.flows.timing.generated_clocks`)."""
     d = ctx.design
     generated = register_made_clocks(layout, read_cells(ctx.pdk.liberty())) if d.clock_port else []
-    return write_sdc(pdk_constraints(ctx.pdk, d.clock_port, d.clock_period_ns, propagated_clock=True,
+    return write_sdc(pdk_constraints(ctx.pdk, d.clock_port, d.clock_period_ns, propagated_clock=propagated,
                                      generated_clocks=tuple(generated)), path)

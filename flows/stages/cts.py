@@ -10,18 +10,15 @@ from dataclasses import asdict
 
 from kchip.flows.physical.cts import ClockTreeConfig, buffer_high_fanout_nets, build_clock_tree
 from kchip.flows.physical.grid import RouteGrid
-from kchip.flows.physical.layout import write_verilog
 from kchip.flows.physical.pin_access import unusable_cells
 from kchip.flows.physical.sizing import LoadEstimate, equivalent_cells, size_drivers
 from kchip.flows.stage import Stage, Variable
-from kchip.flows.stages.common import load_layout, propagated_sdc, save_layout, technology
+from kchip.flows.stages.common import load_layout, save_layout, technology
+from kchip.flows.stages.placed_timing import load_estimate, placed_timer
 from kchip.flows.timing.hold import HoldCells, repair_hold
 from kchip.flows.timing.setup import repair_setup
-from kchip.flows.timing.spef import read_layer_parasitics
 from kchip.formats.liberty import max_load_pf, read_cells, read_units
-from kchip.formats.sdc import pdk_constraints
 from kchip.tools import opensta
-from kchip.tools.opensta_endpoints import endpoint_slacks
 
 
 class ClockTree(Stage):
@@ -75,7 +72,7 @@ class ClockTree(Stage):
         metrics = build_clock_tree(layout, macros, cfg, clock_pins)
         metrics.update(buffer_high_fanout_nets(layout, macros, ctx.config["signal_max_fanout"],
                                                cells.fanout_buffer, pins))
-        estimate = _load_estimate(ctx, rules, layout, macros)
+        estimate = load_estimate(ctx, rules, layout, macros)
         swaps = _size(ctx, rules, layout, macros, estimate) if ctx.config["size_for_load"] else []
         report = ctx.folder / "sizing.json"
         report.write_text(json.dumps([asdict(swap) for swap in swaps], indent=1) + "\n")
@@ -99,19 +96,6 @@ class ClockTree(Stage):
                 "hold_report": hold_report}, metrics
 
 
-def _load_estimate(ctx, rules, layout, macros) -> LoadEstimate:
-    """Loads from the placement, with the liberty of the signoff corner, wire capacitance per
-    length from the tech LEF (the mean of the two lowest routing layers at their width) and output
-    ports loaded as the SDC loads them."""
-    liberty = ctx.pdk.liberty()
-    parasitics = read_layer_parasitics(ctx.pdk.tech_lef)
-    per_um = [parasitics.routing[name].area_pf_per_um2 * rules.layers[name].width / 1000
-              + 2 * parasitics.routing[name].edge_pf_per_um for name in rules.routing_layers[:2]]
-    port_load = pdk_constraints(ctx.pdk, None, 1.0).output_load_pf
-    return LoadEstimate(layout, macros, read_cells(liberty), read_units(liberty), sum(per_um) / len(per_um),
-                        port_load)
-
-
 def _size(ctx, rules, layout, macros, estimate: LoadEstimate):
     """Drivers sized for the load ``estimate`` gives them."""
     liberty = ctx.pdk.liberty()
@@ -132,28 +116,6 @@ def _reachable(rules, macros):
     return reachable
 
 
-def _placed_timer(ctx, layout, estimate: LoadEstimate, name: str, *, cell_slacks: bool = False):
-    """A ``measure`` for the repairs: OpenSTA on the netlist as it stands (in the folder ``name``),
-    each net carrying the wire capacitance ``estimate`` gives it, with the design's clock (and the
-    clocks its registers make) propagated through the tree."""
-    d = ctx.design
-    folder = ctx.folder / name
-    folder.mkdir(exist_ok=True)
-    sdc = propagated_sdc(ctx, layout, folder / f"{d.top}.sdc")
-    runs = 0
-
-    def measure(current):
-        nonlocal runs
-        runs += 1
-        netlist = folder / f"{d.top}.nl.v"
-        write_verilog(current, netlist)
-        wires = {net: estimate.wire_pf(terminals) for net, terminals in current.nets().items() if len(terminals) > 1}
-        return endpoint_slacks(netlist, d.top, ctx.pdk, sdc, folder, ctx.invocation, wires,
-                               log_name=f"{name}_sta_{runs}.log", cell_slacks=cell_slacks)
-
-    return measure
-
-
 def _repair_setup(ctx, rules, layout, macros, estimate: LoadEstimate):
     """Setup repair by upsizing (:mod:`kchip.flows.timing.setup`) among the usable cells the
     router can reach, each cell's next larger one of the same logic that drives more."""
@@ -170,7 +132,7 @@ def _repair_setup(ctx, rules, layout, macros, estimate: LoadEstimate):
                     and reachable(option)):
                 larger[name] = option
                 break
-    measure = _placed_timer(ctx, layout, estimate, "setup", cell_slacks=True)
+    measure = placed_timer(ctx, layout, estimate, "setup", cell_slacks=True)
     return repair_setup(layout, macros, measure, larger, max_passes=ctx.config["setup_passes"])
 
 
@@ -178,6 +140,6 @@ def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate, timing):
     """Hold repair timed by :func:`_placed_timer`, starting from ``timing`` (the layout's own, from
     the setup repair) when given."""
     cells = rules.cells
-    measure = _placed_timer(ctx, layout, estimate, "hold")
+    measure = placed_timer(ctx, layout, estimate, "hold")
     return repair_hold(layout, macros, measure, HoldCells(cells.hold_cells, cells.buffer_input, cells.buffer_output),
                        target_ns=ctx.config["hold_target"], max_passes=ctx.config["hold_passes"], timing=timing)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from kchip.flows.physical.layout import Layout
 from kchip.formats.lef import read_macros
 from kchip.flows.stage import Stage, Variable
-from kchip.flows.stages.common import propagated_sdc
+from kchip.flows.stages.common import clocked_sdc
 from kchip.flows.timing import drv
 from kchip.flows.views.timing import render_timing_views
 from kchip.tools import opensta
@@ -43,7 +43,7 @@ class Sta(Stage):
     def execute(self, ctx):
         d = ctx.design
         layout = Layout.load(ctx.views["layout"])
-        sdc = propagated_sdc(ctx, layout, ctx.folder / f"{d.top}.sdc")
+        sdc = clocked_sdc(ctx, layout, ctx.folder / f"{d.top}.sdc")
         result = opensta.run_sta(ctx.views["final_netlist"], d.top, ctx.pdk, sdc, ctx.folder, ctx.invocation,
                                  spef=ctx.views["spef"], propagated=True, path_count=ctx.config["paths"])
         report = ctx.folder / "timing.md"
