@@ -30,7 +30,9 @@ def placed_timer(ctx, layout, estimate: LoadEstimate, name: str, *, cell_slacks:
     """A ``measure`` for the repairs: OpenSTA on the netlist as it stands (in the folder ``name``),
     each net carrying the wire capacitance ``estimate`` gives it, with the design's clock (and the
     clocks its registers make) propagated through the tree, or ideal when not ``propagated`` (before
-    a clock tree exists)."""
+    a clock tree exists). With ``cell_slacks`` every cell's slack is listed too when setup is
+    missed (the listing costs as much as the timing itself on a large design, and only the setup
+    steps read it)."""
     d = ctx.design
     folder = ctx.folder / name
     folder.mkdir(exist_ok=True)
@@ -43,8 +45,14 @@ def placed_timer(ctx, layout, estimate: LoadEstimate, name: str, *, cell_slacks:
         netlist = folder / f"{d.top}.nl.v"
         write_verilog(current, netlist)
         wires = {net: estimate.wire_pf(terminals) for net, terminals in current.nets().items() if len(terminals) > 1}
-        return endpoint_slacks(netlist, d.top, ctx.pdk, sdc, folder, ctx.invocation, wires,
-                               log_name=f"{name}_sta_{runs}.log", cell_slacks=cell_slacks,
-                               propagated=propagated)
+
+        def run(cells: bool):
+            return endpoint_slacks(netlist, d.top, ctx.pdk, sdc, folder, ctx.invocation, wires,
+                                   log_name=f"{name}_sta_{runs}{'_cells' if cells else ''}.log", cell_slacks=cells,
+                                   propagated=propagated)
+
+        timing = run(False)
+        failing = timing.setup_ws is not None and timing.setup_ws < 0
+        return run(True) if cell_slacks and failing else timing
 
     return measure
