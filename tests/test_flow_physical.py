@@ -302,6 +302,19 @@ def test_end_game_rips_up_exactly_the_nets_near_a_conflict(routed):
     assert len(router._nets_near(np.array(seeds, dtype=np.int64), 6)) < len(router.nets)
 
 
+def test_every_round_is_recorded_with_its_overflow_per_layer(routed):
+    _, router, metrics, _ = routed
+    assert len(router.rounds) == metrics["route__rounds__count"]
+    assert router.rounds[-1]["nets_in_conflict"] == 0
+    first = router.rounds[0]
+    assert set(first["nodes_in_conflict_by_layer"]) == set(router.grid.layers)
+    assert sum(first["nodes_in_conflict_by_layer"].values()) == first["nodes_in_conflict"]
+    for layer, count in first["nodes_in_conflict_by_layer"].items():
+        assert metrics[f"route__first_round_overflow__{layer}__count"] == count
+    times = [r["seconds"] for r in router.rounds]
+    assert times == sorted(times) and metrics["route__round_time__max_s"] <= times[-1]
+
+
 def test_conflicts_after_a_partial_round_are_those_of_a_full_check(routed):
     """The end game checks only the re-routed nets and their neighbours; a net moved onto another's
     track and next to a third must give the same conflicts as checking every net."""

@@ -390,6 +390,9 @@ class Router:
             return box[1] - box[0] + box[3] - box[2]
 
         todo = sorted(range(len(self.nets)), key=lambda k: extent(self.nets[k]))
+        #: per round: nets routed and left in conflict, conflicting grid nodes (by layer: overflow),
+        #: and the time since the start
+        self.rounds: list[dict] = []
         pres, rounds, conflicts, stuck = 0.5, 0, np.empty(0, dtype=np.int64), []
         fewest, stalled = len(self.nets) + 1, 0
         for rounds in range(1, max_rounds + 1):
@@ -402,6 +405,11 @@ class Router:
             in_conflict, conflicts = (self._conflicts_after(todo) if len(todo) < ENDGAME_NETS
                                       else self._all_conflicts())
             stuck = in_conflict.tolist()
+            per_layer = np.bincount(conflicts // grid.nxy, minlength=len(grid.layers))
+            self.rounds.append({"round": rounds, "nets_routed": len(todo), "nets_in_conflict": len(stuck),
+                                "nodes_in_conflict": len(conflicts),
+                                "nodes_in_conflict_by_layer": dict(zip(grid.layers, map(int, per_layer))),
+                                "seconds": round(time.perf_counter() - started, 2)})
             if log:
                 log(f"round {rounds}: {len(stuck)} nets in conflict, {len(conflicts)} nodes, "
                     f"{time.perf_counter() - started:.1f} s")
@@ -426,6 +434,10 @@ class Router:
             "route__wirelength__um": self.wirelength_um(),
             "route__vias__count": sum(1 for r in self.nets for a, b in r.edges if b - a == grid.nxy) + sum(len(r.access) for r in self.nets),
             "route__runtime__s": round(time.perf_counter() - started, 2),
+            "route__round_time__max_s": max((b["seconds"] - a["seconds"] for a, b in
+                                             zip([{"seconds": 0.0}] + self.rounds, self.rounds)), default=0.0),
+            **{f"route__first_round_overflow__{layer}__count": count
+               for layer, count in (self.rounds[0]["nodes_in_conflict_by_layer"].items() if self.rounds else ())},
         }
         self.problems = sorted(set(failed) | set(in_conflict)) + self.unreachable
         return self.metrics

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from kchip.flows.physical.antenna_repair import DIODE_ROLE, DiodeCell, Routing, repair_antennas
 from kchip.flows.physical.layout import Layout, write_verilog
 from kchip.flows.physical.placer import fill_rows
@@ -15,7 +17,9 @@ from kchip.formats.def_file import write_pdk_def
 class Route(Stage):
     """Filler cells, then detailed routing of every signal net; antenna violations repaired with
     diode cells in place of fillers and a re-route of their nets
-    (:mod:`kchip.flows.physical.antenna_repair`); writes the final netlist, SPEF and the routed DEF."""
+    (:mod:`kchip.flows.physical.antenna_repair`); writes the final netlist, SPEF and the routed DEF,
+    and ``route_rounds.json``: per negotiation round the nets in conflict, the conflicting grid
+    nodes per layer (the overflow) and the time."""
 
     name, order, upstream = "route", 7, ("cts",)
     reads = ("layout",)
@@ -50,6 +54,7 @@ class Route(Stage):
                 return Routing((), tuple(routed_nets(router)), router.islands_left)
 
             router = routed(layout)
+            (ctx.folder / "route_rounds.json").write_text(json.dumps(router.rounds, indent=1) + "\n")
             if router.problems:
                 (ctx.folder / "unrouted.txt").write_text("\n".join(router.problems) + "\n")
                 raise StageFailed(f"route: {len(router.problems)} net(s) or pin(s) left unrouted after "
