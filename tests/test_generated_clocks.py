@@ -2,11 +2,10 @@
 registers through the flow's fanout buffers. Without generated clocks OpenSTA leaves those
 registers unconstrained; with them every endpoint is timed and the design signs off."""
 
-import json
 
 import pytest
 
-from kchip.cli import main
+from flow_runs import run_flow, stage_metrics, write_design
 from kchip.flows.physical.layout import Layout
 from kchip.flows.timing.generated_clocks import register_made_clocks
 from kchip.formats.liberty import read_cells
@@ -47,20 +46,14 @@ utilization = 0.35
 @pytest.fixture(scope="module")
 def divided(pdk, tmp_path_factory):
     folder = tmp_path_factory.mktemp("divs")
-    (folder / "divs.v").write_text(VERILOG)
-    (folder / "divs.toml").write_text(DESIGN)
     run = folder / "run"
-    code = main(["flow", "run", "--design", str(folder / "divs.toml"), "--pdk-root", str(pdk.root),
-                 "--run-dir", str(run), "--jobs", "2"])
-    return code, run
+    return run_flow(pdk, write_design(folder, "divs", VERILOG, DESIGN), run), run
 
 
 def test_registers_on_divided_clocks_are_timed_and_the_design_signs_off(divided):
     code, run = divided
     assert code == 0, "clean signoff: no unconstrained endpoint, setup and hold met"
-    (metrics,) = run.glob("stages/*-sta/*/metrics.json")
-    sta = json.loads(metrics.read_text())
-    assert sta["timing__unconstrained__count"] == 0
+    assert stage_metrics(run, "sta")["timing__unconstrained__count"] == 0
     (sdc,) = run.glob("stages/*-sta/*/divs.sdc")
     assert sdc.read_text().count("create_generated_clock") == 2
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kchip.cli import main
+from flow_runs import run_flow as _run, stage_metrics as _metrics, write_design
 from kchip.flows.physical.layout import Layout
 
 BITS = 24
@@ -39,20 +39,7 @@ utilization = 0.4
 
 @pytest.fixture(scope="module")
 def cap_design(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cap")
-    (folder / "cap.v").write_text(VERILOG)
-    (folder / "cap.toml").write_text(DESIGN)
-    return folder / "cap.toml"
-
-
-def _run(pdk, design, run_dir, *extra) -> int:
-    return main(["flow", "run", "--design", str(design), "--pdk-root", str(pdk.root), "--run-dir", str(run_dir),
-                 "--jobs", "2", *extra])
-
-
-def _metrics(run_dir, stage: str) -> dict:
-    (path,) = run_dir.glob(f"stages/*-{stage}/*/metrics.json")
-    return json.loads(path.read_text())
+    return write_design(tmp_path_factory.mktemp("cap"), "cap", VERILOG, DESIGN)
 
 
 def test_without_repair_the_input_registers_miss_hold(pdk, cap_design, tmp_path):

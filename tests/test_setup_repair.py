@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kchip.cli import main
+from flow_runs import run_flow, stage_metrics, write_design
 
 VERILOG = """\
 module mul (input clk, input [7:0] a, input [7:0] b, output [15:0] p);
@@ -43,32 +43,21 @@ AREA = ("--set", "synth.abc_goal=area")
 @pytest.fixture(scope="module")
 def mul_runs(pdk, tmp_path_factory):
     folder = tmp_path_factory.mktemp("mul")
-    (folder / "mul.v").write_text(VERILOG)
-    (folder / "mul.toml").write_text(DESIGN)
+    design = write_design(folder, "mul", VERILOG, DESIGN)
 
     def run(name, *extra):
         run_dir = folder / name
-        code = main(["flow", "run", "--design", str(folder / "mul.toml"), "--pdk-root", str(pdk.root),
-                     "--run-dir", str(run_dir), "--jobs", "2", *AREA, *extra])
-        metrics = {}
-        for stage in ("cts", "sta"):
-            (path,) = run_dir.glob(f"stages/*-{stage}/*/metrics.json")
-            metrics[stage] = json.loads(path.read_text())
-        return code, metrics, run_dir
+        code = run_flow(pdk, design, run_dir, *AREA, *extra)
+        return code, {stage: stage_metrics(run_dir, stage) for stage in ("cts", "sta")}, run_dir
 
     return (run("bare", "--to", "sta", "--set", "cts.repair_setup=false", "--set", "place.timing_driven=false"),
             run("repaired"))
 
 
-def _place_metrics(run_dir) -> dict:
-    (path,) = run_dir.glob("stages/*-place/*/metrics.json")
-    return json.loads(path.read_text())
-
-
 def test_weighting_the_failing_nets_improves_the_placement(mul_runs):
     (_, _, bare_dir), (_, _, run_dir) = mul_runs
-    assert "place__timing_driven__kept" not in _place_metrics(bare_dir)
-    place = _place_metrics(run_dir)
+    assert "place__timing_driven__kept" not in stage_metrics(bare_dir, "place")
+    place = stage_metrics(run_dir, "place")
     assert place["place__weighted_nets__count"] > 0 and place["place__timing_driven__kept"] == 1
     assert place["place__setup_weighted__ws"] > place["place__setup_first__ws"] + 0.02
 

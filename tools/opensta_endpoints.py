@@ -10,15 +10,12 @@ quoting of :mod:`kchip.tools.opensta`.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from kchip.tools.base import Invocation, ToolError
-from kchip.tools.opensta import TOOL, _list_read_path, _parse_marked, _tcl_path
-
-_MARK = "KCHIP"
+from kchip.tools.opensta import _MARK, TOOL, _list_read_path, _parse_marked, _slack, _tcl_path
 
 
 @dataclass(frozen=True)
@@ -126,13 +123,9 @@ def endpoint_slacks(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.P
     for key in sections:
         if key.startswith("pin "):
             name, hold, setup = key.split()[1:4]
-            endpoints[name] = EndpointSlack(_finite(hold), _finite(setup))
+            endpoints[name] = EndpointSlack(_slack(hold), _slack(setup))
         elif key.startswith("cell "):
             name, setup = key.split()[1:3]
             cells[name] = float(setup)
     return PlacedTiming(endpoints, cells)
 
-
-def _finite(text: str) -> float | None:
-    value = float(text)
-    return None if math.isinf(value) or abs(value) >= 1e29 else value
