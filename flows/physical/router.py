@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kchip.flows.physical.global_route import GlobalRoute
 from kchip.flows.physical.grid import BLOCKED, RouteGrid
 from kchip.flows.physical.layout import Layout, Rect, Shape, Via
 from kchip.formats.lef import Macro
@@ -56,6 +57,11 @@ RIPUP_RADIUS, RIPUP_GROWTH, RIPUP_PATIENCE, RIPUP_RADIUS_MAX = 3, 2, 5, 15
 #: cells: more than a node's wire, edge or via pad plus the widest spacing, a pin access's shapes
 #: or a small island's growth reach from a node inside
 WINDOW_HALO = 5000
+#: with a global route, a connection searches the gcells of its net's global route widened by
+#: CORRIDOR_WIDEN gcells, one more every CORRIDOR_PATIENCE rounds, until fewer than ENDGAME_NETS nets
+#: are re-routed (then the whole search box, as without); a connection with no path in its corridor
+#: searches the box
+CORRIDOR_WIDEN, CORRIDOR_PATIENCE = 1, 3
 
 
 class RoutingError(RuntimeError):
@@ -234,8 +240,10 @@ class Router:
                                f"{grid.x(grid.nx - 1)}, {grid.y(grid.ny - 1)}) nm")
 
     # -- search -------------------------------------------------------------------------------
-    def _astar(self, net_id: int, source: int, targets: set[int], box, pres: float) -> list[int] | None:
-        """Cheapest path from ``source`` to any node of ``targets`` inside ``box``."""
+    def _astar(self, net_id: int, source: int, targets: set[int], box, pres: float,
+               lane: np.ndarray) -> list[int] | None:
+        """Cheapest path from ``source`` to any node of ``targets`` inside ``box`` (and the
+        corridor, when ``lane`` has a stamp)."""
         grid, state = self.grid, self.search
         stamp = state.next_stamp()
         nodes = np.fromiter(targets, dtype=np.int64, count=len(targets))
@@ -247,7 +255,7 @@ class Router:
                      HEURISTIC_WEIGHT, self.shape, self.pitch_um, self.horizontal, self.stride, self.along,
                      self.step_cost, VIA_COST, self.wblk, self.vblk,
                      self.eblk, self.valid, self.occ, self.vocc, self.vocc2, self.hist, state.target, state.best,
-                     state.best_stamp, state.parent, state.closed)
+                     state.best_stamp, state.parent, state.closed, self.corridor, lane)
         return path.tolist() if len(path) else None
 
     def _box(self, nodes, margin: int):
@@ -257,7 +265,15 @@ class Router:
         return (max(0, i0 - margin), min(self.grid.nx - 1, i1 + margin),
                 max(0, j0 - margin), min(self.grid.ny - 1, j1 + margin))
 
-    def _route_net(self, net_id: int, pres: float, margins: tuple[int, ...]) -> None:
+    def _route_net(self, net_id: int, pres: float, margins: tuple[int, ...], widen: int | None = None) -> None:
+        """Route one net, connection by connection; with ``widen``, in the corridor of that many
+        gcells around its global route first."""
+        lanes = [self.lane]
+        if widen is not None and self.global_route is not None:
+            lane = self.lane.copy()
+            lane[2] = self.search.next_stamp()
+            self.corridor[self.global_route.corridor(net_id, widen)] = lane[2]
+            lanes.insert(0, lane)
         route = self.nets[net_id]
         route.nodes, route.edges, route.failed = set(), set(), False
         tree = {route.terminals[0]}
@@ -268,8 +284,8 @@ class Router:
             if terminal in tree:
                 continue
             path = None
-            for margin in margins:
-                path = self._astar(net_id, terminal, tree, self._box(list(tree) + [terminal], margin), pres)
+            for lane, margin in itertools.product(lanes, margins):
+                path = self._astar(net_id, terminal, tree, self._box(list(tree) + [terminal], margin), pres, lane)
                 if path:
                     break
             if path is None:
@@ -364,8 +380,9 @@ class Router:
         return np.unique(owners[np.isin(routed % grid.nxy, window)]).tolist()
 
     # -- main loop ----------------------------------------------------------------------------
-    def run(self, *, max_rounds: int = 60, log=None) -> dict[str, float]:
-        """Route every net; return routing metrics."""
+    def run(self, *, max_rounds: int = 60, gcell_size: int = 0, log=None) -> dict[str, float]:
+        """Route every net; return routing metrics. With ``gcell_size`` (grid steps), a global route
+        on gcells of that size first bounds the searches (:data:`CORRIDOR_WIDEN`)."""
         started = time.perf_counter()
         grid = self.grid
         self.wblk = grid.wire_block.ravel()
@@ -384,6 +401,15 @@ class Router:
         self.stride = np.array(grid.stride, dtype=np.int64)
         steps = [(grid.dx * si if h else grid.dy * sj) / 1000 for h, (si, sj) in zip(grid.horizontal, grid.stride)]
         self.step_cost = np.array([step * weight for step, weight in zip(steps, LAYER_WEIGHT)], dtype=np.float64)
+        self.global_route, global_metrics = None, {}
+        self.corridor, self.lane = np.zeros(1, dtype=np.int32), np.zeros(3, dtype=np.int64)
+        if gcell_size and self.area is None:
+            self.global_route = GlobalRoute(grid, gcell_size)
+            global_metrics = self.global_route.route(grid, [r.terminals for r in self.nets])
+            self.corridor = np.zeros(self.global_route.ngx * self.global_route.ngy, dtype=np.int32)
+            self.lane = np.array([gcell_size, self.global_route.ngy, 0], dtype=np.int64)
+            if log:
+                log(f"global route: {global_metrics}")
 
         def extent(route):
             box = self._box(route.terminals, 0)
@@ -396,11 +422,12 @@ class Router:
         pres, rounds, conflicts, stuck = 0.5, 0, np.empty(0, dtype=np.int64), []
         fewest, stalled = len(self.nets) + 1, 0
         for rounds in range(1, max_rounds + 1):
+            widen = CORRIDOR_WIDEN + (rounds - 1) // CORRIDOR_PATIENCE if len(todo) >= ENDGAME_NETS else None
             for k in todo:
                 route = self.nets[k]
                 if route.nodes:
                     self._commit(route, -1)
-                self._route_net(k, pres, SEARCH_MARGINS[min(rounds, len(SEARCH_MARGINS)) - 1])
+                self._route_net(k, pres, SEARCH_MARGINS[min(rounds, len(SEARCH_MARGINS)) - 1], widen)
                 self._commit(route, +1)
             in_conflict, conflicts = (self._conflicts_after(todo) if len(todo) < ENDGAME_NETS
                                       else self._all_conflicts())
@@ -438,6 +465,7 @@ class Router:
                                              zip([{"seconds": 0.0}] + self.rounds, self.rounds)), default=0.0),
             **{f"route__first_round_overflow__{layer}__count": count
                for layer, count in (self.rounds[0]["nodes_in_conflict_by_layer"].items() if self.rounds else ())},
+            **global_metrics,
         }
         self.problems = sorted(set(failed) | set(in_conflict)) + self.unreachable
         return self.metrics
@@ -554,41 +582,3 @@ def _placed(inst, macro: Macro, rect):
     if inst.orient == "FS":
         y0, y1 = macro.height - y1, macro.height - y0
     return (inst.x + x0, inst.y + y0, inst.x + x1, inst.y + y1)
-
-
-def routed_nets(router: Router) -> list:
-    """The routed nets as the SPEF writer's wire/via/pin graph (nodes keyed by grid index)."""
-    from kchip.flows.timing.spef import PinNode, RoutedNet, Segment, ViaHop
-
-    grid, rules, layout = router.grid, router.rules, router.layout
-    layers = grid.layers
-    cuts = [rules.via(lower, upper).cut(rules.cut_layers)[0] for lower, upper in zip(layers, layers[1:])]
-    pin_cut = rules.via(rules.pin_layer, layers[0]).cut(rules.cut_layers)[0]
-    ports = {p.name: p for p in layout.ports}
-    directions = {"INPUT": "I", "OUTPUT": "O", "input": "I", "output": "O"}
-    nets = []
-    for route in router.nets:
-        net = RoutedNet(route.name)
-        for a, b in sorted(route.edges):
-            la, ia, ja = grid.decode(a)
-            lb, ib, jb = grid.decode(b)
-            if la != lb:
-                net.vias.append(ViaHop(a, b, cuts[min(la, lb)]))
-            else:
-                length = (abs(grid.x(ia) - grid.x(ib)) + abs(grid.y(ja) - grid.y(jb))) / 1000
-                net.segments.append(Segment(a, b, layers[la], length, grid.rules[la].width / 1000))
-        cell_refs = [ref for ref in route.terminal_refs if ":" in ref]
-        has_via = {ref: access.via_x is not None for ref, access in zip(cell_refs, route.access)}
-        for node, ref in zip(route.terminals, route.terminal_refs):
-            if ":" in ref:
-                inst, pin = ref.split(":")
-                direction = directions.get(router.macros[layout.instances[inst].cell].pins[pin].direction, "B")
-                if has_via[ref]:
-                    net.pins.append(PinNode(("pin", ref), ref, direction))
-                    net.vias.append(ViaHop(("pin", ref), node, pin_cut))
-                else:
-                    net.pins.append(PinNode(node, ref, direction))
-            else:
-                net.pins.append(PinNode(node, ref, directions.get(ports[ref].direction, "B")))
-        nets.append(net)
-    return nets

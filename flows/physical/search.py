@@ -29,11 +29,12 @@ FREE = -1
 @njit(cache=True)
 def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, pitch_um, horizontal, stride, along,
           step_cost, via_cost, wblk, vblk, eblk, valid, occ, vocc, vocc2, hist, target, best, best_stamp, parent,
-          closed):
+          closed, corridor, lane):
     """Cheapest path from ``source`` to a node whose ``target`` entry equals ``stamp``;
     returns the node indices from the target back to the source (empty if none). ``pitch_um`` is the
     grid's (column, row) pitch, ``horizontal[l]`` and ``stride[l]`` (columns, rows) each layer's
-    direction and node spacing."""
+    direction and node spacing. ``lane`` (gcell size, gcell rows, stamp), when its stamp is not 0,
+    keeps the search to the gcells whose ``corridor`` entry is that stamp (a net's global route)."""
     nxy, ny, size = grid_shape[0], grid_shape[1], grid_shape[2]
     top = size // nxy - 1
     i_lo, i_hi, j_lo, j_hi = box[0], box[1], box[2], box[3]
@@ -47,23 +48,14 @@ def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, pitc
     #: the node-index step to the neighbours along layer 1's track (rows on a vertical layer,
     #: columns on a horizontal one)
     s1 = along[1] if top >= 1 else 1
+    gsize, gny, gstamp = lane[0], lane[1], lane[2]
     while len(heap) > 0:
         _, n = heapq.heappop(heap)
         if closed[n] == stamp:
             continue
         closed[n] = stamp
         if target[n] == stamp:
-            length = 0
-            m = n
-            while m != -1:
-                length += 1
-                m = parent[m]
-            path = np.empty(length, dtype=np.int64)
-            m = n
-            for k in range(length):
-                path[k] = m
-                m = parent[m]
-            return path
+            return traced_back(n, parent)
         cost = best[n]
         layer = n // nxy
         rest = n - layer * nxy
@@ -97,6 +89,8 @@ def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, pitc
             count += 1
         for k in range(count):
             m, mi, mj, is_via = moves[k, 0], moves[k, 1], moves[k, 2], moves[k, 3]
+            if gstamp != 0 and not is_via and corridor[(mi // gsize) * gny + mj // gsize] != gstamp:
+                continue
             block = wblk[m]
             if block != FREE and block != net_id:
                 continue
@@ -137,6 +131,22 @@ def astar(net_id, source, stamp, box, target_box, pres, weight, grid_shape, pitc
                 dy = ty0 - mj if mj < ty0 else (mj - ty1 if mj > ty1 else 0)
                 heapq.heappush(heap, (new + dx * hx + dy * hy, m))
     return np.empty(0, dtype=np.int64)
+
+
+@njit(cache=True)
+def traced_back(n, parent):
+    """The path from node ``n`` back along ``parent`` links to the search's source (parent -1)."""
+    length = 0
+    m = n
+    while m != -1:
+        length += 1
+        m = parent[m]
+    path = np.empty(length, dtype=np.int64)
+    m = n
+    for k in range(length):
+        path[k] = m
+        m = parent[m]
+    return path
 
 
 @njit(cache=True)

@@ -7,7 +7,8 @@ import json
 from kchip.flows.physical.antenna_repair import DIODE_ROLE, DiodeCell, Routing, repair_antennas
 from kchip.flows.physical.layout import Layout, write_verilog
 from kchip.flows.physical.placer import fill_rows
-from kchip.flows.physical.router import Router, routed_nets
+from kchip.flows.physical.route_graph import routed_nets
+from kchip.flows.physical.router import Router
 from kchip.flows.stage import Stage, StageFailed, Variable
 from kchip.flows.stages.common import load_layout, save_layout, technology
 from kchip.flows.timing.spef import write_spef
@@ -27,6 +28,9 @@ class Route(Stage):
     pdk_files = ("stdcell:lef", "stdcell:tech_lef")
     variables = (Variable("max_rounds", int, 200, "", "negotiation rounds before giving up",
                           minimum=1, maximum=100000),
+                 Variable("gcell_size", int, 15, "grid steps", "side of the global router's routing cells, "
+                          "whose routes bound each net's detailed search; 0 routes without a global route",
+                          minimum=0, maximum=1000),
                  Variable("antenna_rounds", int, 5, "", "rounds of diode insertion and re-routing "
                           "while antenna violations remain", minimum=0, maximum=20))
 
@@ -42,7 +46,7 @@ class Route(Stage):
 
             def routed(unrouted: Layout, window=None) -> Router:
                 router = Router(unrouted, macros, tech, window)
-                router.run(max_rounds=ctx.config["max_rounds"], log=log)
+                router.run(max_rounds=ctx.config["max_rounds"], gcell_size=ctx.config["gcell_size"], log=log)
                 if not router.problems:
                     router.write_geometry()
                 return router
@@ -55,6 +59,8 @@ class Route(Stage):
 
             router = routed(layout)
             (ctx.folder / "route_rounds.json").write_text(json.dumps(router.rounds, indent=1) + "\n")
+            if router.global_route is not None:
+                (ctx.folder / "global_route.json").write_text(json.dumps(router.global_route.rounds, indent=1) + "\n")
             if router.problems:
                 (ctx.folder / "unrouted.txt").write_text("\n".join(router.problems) + "\n")
                 raise StageFailed(f"route: {len(router.problems)} net(s) or pin(s) left unrouted after "
