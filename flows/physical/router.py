@@ -61,7 +61,7 @@ WINDOW_HALO = 5000
 #: CORRIDOR_WIDEN gcells, one more every CORRIDOR_PATIENCE rounds, until fewer than ENDGAME_NETS nets
 #: are re-routed (then the whole search box, as without); a connection with no path in its corridor
 #: searches the box
-CORRIDOR_WIDEN, CORRIDOR_PATIENCE = 1, 3
+CORRIDOR_WIDEN, CORRIDOR_PATIENCE, CORRIDOR_IN_ENDGAME = 1, 3, False
 
 
 class RoutingError(RuntimeError):
@@ -403,7 +403,7 @@ class Router:
         self.step_cost = np.array([step * weight for step, weight in zip(steps, LAYER_WEIGHT)], dtype=np.float64)
         self.global_route, global_metrics = None, {}
         self.corridor, self.lane = np.zeros(1, dtype=np.int32), np.zeros(3, dtype=np.int64)
-        if gcell_size and self.area is None:
+        if gcell_size:
             self.global_route = GlobalRoute(grid, gcell_size)
             global_metrics = self.global_route.route(grid, [r.terminals for r in self.nets])
             self.corridor = np.zeros(self.global_route.ngx * self.global_route.ngy, dtype=np.int32)
@@ -422,7 +422,8 @@ class Router:
         pres, rounds, conflicts, stuck = 0.5, 0, np.empty(0, dtype=np.int64), []
         fewest, stalled = len(self.nets) + 1, 0
         for rounds in range(1, max_rounds + 1):
-            widen = CORRIDOR_WIDEN + (rounds - 1) // CORRIDOR_PATIENCE if len(todo) >= ENDGAME_NETS else None
+            widen = (CORRIDOR_WIDEN + (rounds - 1) // CORRIDOR_PATIENCE
+                     if len(todo) >= ENDGAME_NETS or CORRIDOR_IN_ENDGAME else None)
             for k in todo:
                 route = self.nets[k]
                 if route.nodes:
