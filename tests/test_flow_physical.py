@@ -18,7 +18,7 @@ from kchip.flows.physical.grid import BLOCKED, FREE, RouteGrid
 from kchip.flows.physical.layout import Layout, from_yosys_json, write_verilog
 from kchip.flows.physical.pin_access import PinAccessPlanner
 from kchip.flows.physical.placer import RowOccupancy, fill_rows, place
-from kchip.flows.physical.router import Router
+from kchip.flows.physical.router import CORRIDOR_PATIENCE, CORRIDOR_WIDEN, Router
 from kchip.tools.base import Invocation
 from kchip.tools.yosys import synthesize
 
@@ -48,6 +48,10 @@ def fp_config(pdk, **changes):
     return FloorplanConfig(**values)
 
 
+#: gcells of 4 x 4 grid steps, so that the corridors bound the counter's searches
+GCELL = 4
+
+
 @pytest.fixture(scope="module")
 def routed(pdk, tech_and_macros, counter_netlist):
     tech, macros = tech_and_macros
@@ -63,7 +67,7 @@ def routed(pdk, tech_and_macros, counter_netlist):
     cts["sinks_before"], cts["sinks_after"] = before, _sinks_through_buffers(layout, macros, added, before)
     fill_rows(layout, macros, pdk.stdcell["fill_cells"])
     router = Router(layout, macros, tech)
-    metrics = router.run()
+    metrics = router.run(gcell_size=GCELL)
     router.write_geometry()
     return layout, router, metrics, cts
 
@@ -282,6 +286,24 @@ def test_every_net_is_routed_without_conflict(routed):
     _, router, metrics, _ = routed
     assert metrics["route__unrouted__count"] == 0 and metrics["route__conflicts__count"] == 0
     assert router.problems == []
+
+
+def test_every_net_keeps_to_the_corridor_around_its_global_route(routed):
+    _, router, metrics, _ = routed
+    assert metrics["groute__gcell__size"] == GCELL and metrics["groute__overflow__tracks"] == 0
+    global_route, grid = router.global_route, router.grid
+    widest = CORRIDOR_WIDEN + (metrics["route__rounds__count"] - 1) // CORRIDOR_PATIENCE
+    outside = {}
+    for k, route in enumerate(router.nets):
+        corridor = set(global_route.corridor(k, widest).tolist())
+        cells = {global_route.cell(grid, node) for node in route.nodes}
+        assert {global_route.cell(grid, t) for t in route.terminals} <= set(global_route.guides[k].tolist())
+        if cells - corridor:
+            outside[route.name] = sorted(cells - corridor)
+    assert outside == {}
+    # the corridors are narrower than the die: they do bound the searches
+    assert max(len(global_route.corridor(k, widest)) for k in range(len(router.nets))) < \
+        global_route.ngx * global_route.ngy
 
 
 def test_end_game_rips_up_exactly_the_nets_near_a_conflict(routed):
