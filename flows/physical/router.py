@@ -9,8 +9,9 @@ SKY130 (see the project's findings). Here the grid and a few conflict rules carr
   and line-end spacing);
 - fixed shapes (cell obstructions, rails, straps, pins, pin-access vias) block the nodes whose wire
   or via pad would come closer than the layer spacing.
-Nets are routed one connection at a time with A*; nodes used by several nets get more expensive every
-round until no conflict is left. Once few conflicts remain, the nets passing near them are ripped up
+Nets are routed one connection at a time with A*, each search kept to a corridor of coarse routing
+cells around the net's global route (:mod:`kchip.flows.physical.global_route`) when there is one;
+nodes used by several nets get more expensive every round until no conflict is left. Once few conflicts remain, the nets passing near them are ripped up
 and rerouted too, in a neighbourhood that widens while progress stalls. Same-net gaps and notches
 (also against the net's own pin and port metal, which the grid lets the net approach) and small
 met3/met4 islands are mended when the geometry is written.
