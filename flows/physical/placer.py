@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from kchip.flows.physical.congestion import CongestionOptions, NetBoxes, relieve_congestion
+from kchip.flows.physical.detailed_placement import refine
 from kchip.flows.physical.layout import Instance, Layout
 from kchip.formats.lef import Macro
 
@@ -59,6 +61,33 @@ class RowOccupancy:
             if edges.size:
                 longest = max(longest, int((edges[1::2] - edges[::2]).max()))
         return longest
+
+    def closest_free(self, x: float, y: float, width: int, rows: int, sites: int) -> tuple[int, int] | None:
+        """Lower-left corner of the place for a cell of ``width`` closest to (x, y) (its lower-left
+        corner) within ``rows`` rows and ``sites`` sites of it, or None; nothing is marked. The
+        place is at one end of a free run, against its neighbour, so that free sites stay together."""
+        n = width // self.site_w
+        want_row = int(np.clip(round((y - self.y0) / self.row_h), 0, len(self.layout.rows) - 1))
+        want_site = int(round((x - self.x0) / self.site_w))
+        lo, hi = max(0, want_site - sites), min(self.sites, want_site + sites + n)
+        best = None
+        for row in range(max(0, want_row - rows), min(len(self.layout.rows), want_row + rows + 1)):
+            free = ~self.used[row, lo:hi]
+            if free.sum() < n:
+                continue
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], free.astype(np.int8), [0]))))
+            run_lo, run_hi = edges[::2], edges[1::2]
+            fits = run_hi - run_lo >= n
+            if not fits.any():
+                continue
+            ends = np.concatenate([run_lo[fits], run_hi[fits] - n])
+            site = lo + ends[np.argmin(np.abs(lo + ends - want_site))]
+            cost = abs(site - want_site) * self.site_w + abs(row - want_row) * self.row_h
+            if best is None or cost < best[0]:
+                best = (cost, row, int(site))
+        if best is None:
+            return None
+        return self.x0 + best[2] * self.site_w, self.y0 + best[1] * self.row_h
 
     def nearest(self, x: float, y: float, width: int, search_rows: int = 4, *,
                 what: str = "a cell") -> tuple[int, int]:
@@ -178,13 +207,16 @@ def spreading_region(core: tuple[int, int, int, int], cell_area: float,
 
 def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: int = 1,
           space_per_pin: float = 2.0, target_density: float | None = None,
-          net_weights: dict[str, float] | None = None) -> dict[str, float]:
+          net_weights: dict[str, float] | None = None,
+          congestion: CongestionOptions | None = None, refine_passes: int = 4) -> dict[str, float]:
     """Place every unplaced instance legally in the rows; returns placement metrics.
 
     Spreading counts a cell at least ``space_per_pin`` sites wide per connected pin, so that
     pin-dense logic (small NAND/AOI gates) gets the routing room its pins need, and keeps the
     cells within :func:`spreading_region` for ``target_density``. ``net_weights`` multiplies the
-    pull of the nets it names (timing-critical ones)."""
+    pull of the nets it names (timing-critical ones). With ``congestion``, further rounds inflate
+    the cells where the estimated routing demand exceeds its target (:mod:`.congestion`). After
+    legalisation, ``refine_passes`` passes of :func:`~.detailed_placement.refine` shorten the nets."""
     net_weights = net_weights or {}
     movable = [n for n, i in layout.instances.items() if i.x is None]
     index = {name: k for k, name in enumerate(movable)}
@@ -229,7 +261,8 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
     anchor_w = np.zeros(n_vars)
     anchor_pos = pos.copy()
     spread = pos[: len(movable)].copy()
-    for r in range(rounds):
+
+    def placement_round(r: int, spreading_areas: np.ndarray, region) -> np.ndarray:
         for axis in (0, 1):
             def fixed(t, axis=axis):
                 kind, name = t
@@ -237,15 +270,28 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
             A, b = _system(n_vars, nets, fixed, anchor_w, anchor_pos[:, axis])
             solution, _ = spla.cg(A, b, x0=pos[:, axis], rtol=1e-6, maxiter=1000)
             pos[:, axis] = solution
-        if not movable:
-            break
         out_x = np.empty(len(movable))
         out_y = np.empty(len(movable))
-        _spread(np.arange(len(movable)), pos[: len(movable), 0], pos[: len(movable), 1], areas,
+        _spread(np.arange(len(movable)), pos[: len(movable), 0], pos[: len(movable), 1], spreading_areas,
                 region, out_x, out_y)
-        spread = np.stack([out_x, out_y], axis=1)
         anchor_w[: len(movable)] = 0.02 * (2 ** r)
-        anchor_pos[: len(movable)] = spread
+        anchor_pos[: len(movable)] = np.stack([out_x, out_y], axis=1)
+        return anchor_pos[: len(movable)].copy()
+
+    for r in range(rounds if movable else 0):
+        spread = placement_round(r, areas, region)
+    relief = {}
+    if congestion is not None and movable:
+        terminals = [[t if isinstance(t, (int, np.integer)) else (port_pos if t[0] == "port" else fixed_xy)[t[1]]
+                      for t in ts] for ts, _, _ in nets]
+
+        def inflated_round(r: int, inflated_areas: np.ndarray, inflated_cell_area: float) -> np.ndarray:
+            nonlocal region
+            region = spreading_region(layout.core, inflated_cell_area, target_density)
+            return placement_round(rounds + r, inflated_areas, region)
+
+        spread, relief = relieve_congestion(NetBoxes(terminals), spread, layout.core, widths * layout.site[1],
+                                            areas, congestion, inflated_round)
     occupancy = RowOccupancy(layout, macros)
     order = np.argsort(spread[:, 0] - widths / 2) if movable else []
     displacement = 0.0
@@ -257,7 +303,10 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         displacement += abs(x - want_x) + abs(y - want_y)
         inst.x, inst.y = x, y
         inst.orient = dict(layout.rows)[y]
+    if movable and refine_passes:
+        relief.update(refine(layout, macros, movable, occupancy, passes=refine_passes))
     return {
+        **relief,
         "place__region__fraction": (region[2] - region[0]) * (region[3] - region[1]) / max(1, (x1 - x0) * (y1 - y0)),
         "place__displacement__mean_um": displacement / max(1, len(movable)) / 1000,
         "place__hpwl__um": hpwl(layout, macros),

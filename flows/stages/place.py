@@ -1,8 +1,10 @@
-"""Place: global placement and legalisation into the rows, timing-driven when it misses setup;
-the placed design as DEF."""
+"""Place: global placement (congestion-driven) and legalisation into the rows, detailed placement,
+timing-driven when it misses setup; the placed design as DEF."""
 
 from __future__ import annotations
 
+from kchip.flows.physical.congestion import CongestionOptions, track_supply
+from kchip.flows.physical.global_route import LOWEST_LAYER_SHARE
 from kchip.flows.physical.placer import place
 from kchip.flows.stage import Stage, Variable
 from kchip.flows.stages.common import load_layout, save_layout, technology
@@ -11,9 +13,14 @@ from kchip.flows.timing.net_weights import critical_net_weights
 from kchip.formats.def_file import write_pdk_def
 from kchip.tools import opensta
 
+#: side of a congestion estimate's bins, in cell rows
+CONGESTION_BIN_ROWS = 10
+
 
 class Place(Stage):
-    """Global placement and legalisation into the rows; writes the placed design as DEF too. When
+    """Global placement, spread further where the estimated routing demand is high
+    (:mod:`kchip.flows.physical.congestion`), legalisation into the rows and detailed placement
+    (:mod:`kchip.flows.physical.detailed_placement`); writes the placed design as DEF too. When
     OpenSTA (ideal clock, wires estimated from the placement) finds a path missing setup, the cells
     are placed again with the nets of the failing paths weighted by their criticality
     (:mod:`kchip.flows.timing.net_weights`), and that placement is kept if its worst slack is better."""
@@ -30,6 +37,14 @@ class Place(Stage):
                  Variable("target_density", float, 0.2, "", "cell area per core area where cells spread: "
                           "on a die larger than the cells need they keep together at its centre",
                           minimum=0.05, maximum=1.0),
+                 Variable("refine_passes", int, 4, "", "detailed placement passes moving cells towards their "
+                          "nets' optimal regions", minimum=0, maximum=100),
+                 Variable("congestion_target", float, 0.6, "", "estimated routing demand per track supply above "
+                          "which a bin's cells are inflated and spread again", minimum=0.1, maximum=10.0),
+                 Variable("congestion_rounds", int, 6, "", "inflate-and-spread rounds against congestion (0: off)",
+                          minimum=0, maximum=100),
+                 Variable("inflation_limit", float, 4.0, "", "most a cell's spreading area is inflated",
+                          minimum=1.0, maximum=100.0),
                  Variable("timing_driven", bool, True, "", "place again with the nets of paths that miss "
                           "setup weighted, when any does"),
                  Variable("max_net_weight", float, 4.0, "", "weight of the nets on the worst path (those on "
@@ -44,13 +59,25 @@ class Place(Stage):
         layout = load_layout(ctx)
         movable = [name for name, inst in layout.instances.items() if inst.x is None]
         options = dict(rounds=ctx.config["rounds"], seed=ctx.config["seed"],
-                       space_per_pin=ctx.config["space_per_pin_sites"], target_density=ctx.config["target_density"])
+                       space_per_pin=ctx.config["space_per_pin_sites"], target_density=ctx.config["target_density"],
+                       refine_passes=ctx.config["refine_passes"], congestion=_congestion_options(ctx, rules))
         metrics = place(layout, macros, **options)
         if ctx.config["timing_driven"] and ctx.design.clock_port:
             metrics.update(_timing_driven(ctx, rules, layout, macros, movable, options))
         views = {"layout": save_layout(ctx, layout, "placed"),
                  "placed_def": write_pdk_def(ctx.folder / f"{ctx.design.top}.placed.def", layout, ctx.pdk)}
         return views, {k: round(float(v), 3) for k, v in metrics.items()}
+
+
+def _congestion_options(ctx, rules) -> CongestionOptions | None:
+    """What congestion-driven spreading needs: the routing layers' track supply (their pitches in
+    the tech LEF, the lowest counted as the global router counts it), bins of :data:`CONGESTION_BIN_ROWS` rows."""
+    if not ctx.config["congestion_rounds"]:
+        return None
+    row = rules.site[1]
+    supply = track_supply([rules.layers[name].pitch for name in rules.routing_layers], LOWEST_LAYER_SHARE)
+    return CongestionOptions(supply=supply, bin_size=CONGESTION_BIN_ROWS * row, min_extent=row, target=ctx.config["congestion_target"],
+                             rounds=ctx.config["congestion_rounds"], limit=ctx.config["inflation_limit"])
 
 
 def _timing_driven(ctx, rules, layout, macros, movable, options) -> dict[str, float]:
