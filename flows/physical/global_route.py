@@ -146,6 +146,7 @@ class GlobalRoute:
         self._stamp = 0
         todo = [k for k, c in enumerate(cells) if len(c) > 1]
         pres = PRESENT_START
+        over_h, over_v, overflow = self.use_h - self.cap_h, self.use_v - self.cap_v, 0.0
         for round_number in range(1, max_rounds + 1):
             for k in todo:
                 self._commit(k, -1)
@@ -156,17 +157,16 @@ class GlobalRoute:
             self.rounds.append({"round": round_number, "nets_routed": len(todo),
                                 "overflow_tracks": round(overflow, 1),
                                 "seconds": round(time.perf_counter() - started, 2)})
-            if overflow <= 0:
+            if overflow <= 0 or round_number == max_rounds:
                 break
             hot_h, hot_v = over_h > 0, over_v > 0
             todo = [k for k in todo if hot_h[self._edges[k][0]].any() or hot_v[self._edges[k][1]].any()]
             self.hist_h[hot_h] += HISTORY_STEP
             self.hist_v[hot_v] += HISTORY_STEP
             pres *= PRESENT_GROWTH
-        over_h, over_v = self.use_h - self.cap_h, self.use_v - self.cap_v
         return {"groute__gcell__size": self.size,
                 "groute__rounds__count": len(self.rounds),
-                "groute__overflow__tracks": round(float(np.maximum(over_h, 0).sum() + np.maximum(over_v, 0).sum()), 1),
+                "groute__overflow__tracks": round(overflow, 1),
                 "groute__overflow_boundaries__count": int((over_h > 0).sum() + (over_v > 0).sum()),
                 "groute__runtime__s": round(time.perf_counter() - started, 2)}
 

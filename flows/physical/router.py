@@ -266,11 +266,11 @@ class Router:
         return (max(0, i0 - margin), min(self.grid.nx - 1, i1 + margin),
                 max(0, j0 - margin), min(self.grid.ny - 1, j1 + margin))
 
-    def _route_net(self, net_id: int, pres: float, margins: tuple[int, ...], widen: int | None = None) -> None:
-        """Route one net, connection by connection; with ``widen``, in the corridor of that many
-        gcells around its global route first."""
+    def _route_net(self, net_id: int, pres: float, margins: tuple[int, ...], widen: int) -> None:
+        """Route one net, connection by connection; with a global route, in the corridor of
+        ``widen`` gcells around the net's global route first."""
         lanes = [self.lane]
-        if widen is not None and self.global_route is not None:
+        if self.global_route is not None:
             lane = self.lane.copy()
             lane[2] = self.search.next_stamp()
             self.corridor[self.global_route.corridor(net_id, widen)] = lane[2]
