@@ -111,6 +111,37 @@ def test_refine_keeps_a_cell_where_it_is_when_the_only_free_place_is_worse(pdk, 
     assert {n: (i.x, i.y) for n, i in layout.instances.items()} == before
 
 
+def _bin_fill(layout, macros, areas, rows):
+    """Per square bin of ``rows`` rows from the core's corner: the area of the cells centred in it
+    (``areas`` where given, else the cell's own) over the bin's area."""
+    side = rows * layout.site[1]
+    x0, y0 = layout.core[:2]
+    fill: dict[tuple[int, int], float] = {}
+    for name, inst in layout.instances.items():
+        m = macros[inst.cell]
+        key = (int((inst.x + m.width / 2 - x0) // side), int((inst.y + m.height / 2 - y0) // side))
+        fill[key] = fill.get(key, 0.0) + areas.get(name, m.width * m.height) / side ** 2
+    return fill
+
+
+def test_refine_fills_no_bin_beyond_the_density_limit(pdk, tech_and_macros, counter16):
+    tech, macros = tech_and_macros
+    layout = _floorplanned(pdk, tech, macros, counter16, die_size_um=(200.0, 200.0))
+    layout.clock_net = "clk"
+    place(layout, macros, refine_passes=0)
+    movable = [n for n, i in layout.instances.items() if i.role == "logic"]
+    areas = {n: 3.0 * macros[layout.instances[n].cell].width * macros[layout.instances[n].cell].height
+             for n in movable}
+    limit = 0.25
+    before = _bin_fill(layout, macros, areas, 4)
+    metrics = refine(layout, macros, movable, RowOccupancy(layout, macros), passes=4, areas=areas,
+                     max_density=limit, bin_rows=4)
+    after = _bin_fill(layout, macros, areas, 4)
+    assert metrics["place__detailed_moves__count"] > 0
+    over = {k: round(v, 3) for k, v in after.items() if v > max(limit, before.get(k, 0.0)) + 1e-9}
+    assert not over, f"bins filled beyond {limit}: {over}"
+
+
 def test_rudy_demand_by_hand():
     """Region 100 x 100 um in bins of 50 um; one net's box 20 x 30 um inside bin (0, 0) needs 50 um
     of wire there; a box 40 x 10 um across the vertical cut (x 40-80 um) needs 50 um split 1:3 by

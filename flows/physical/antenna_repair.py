@@ -121,6 +121,10 @@ class Repair:
         return updated
 
 
+#: diodes named in the route log per round (the layout lists them all)
+LOGGED_DIODES = 20
+
+
 def diode_targets(violations: tuple[Violation, ...] | list[Violation]) -> list[tuple[str, str]]:
     """``(net, gate pin)`` pairs that get a diode: for each violation whose gates no earlier pair
     covers, its first gate. One diode serves all gates a violation lists, since they share the metal
@@ -439,7 +443,7 @@ def _reroute_round(routed: Layout, targets: list[tuple[str, str]], macros: dict[
 
 def repair_antennas(routed: Layout, nets: list[RoutedNet], macros: dict[str, Macro], rules,
                     route: Callable[[Layout, Rect | None], Routing], diode: DiodeCell, fill_cells: list[str], *,
-                    max_rounds: int = 5) -> Repair:
+                    max_rounds: int = 10) -> Repair:
     """Check ``routed`` (a routed layout, ``nets`` its routed nets), insert diodes and route the nets
     that got one again, until no antenna violation is left or ``max_rounds`` rounds are done.
 
@@ -476,7 +480,8 @@ def repair_antennas(routed: Layout, nets: list[RoutedNet], macros: dict[str, Mac
         diodes, islands = diodes + done.added, islands + done.result.islands_left
         left = (tuple(v for v in left if v.net not in done.rerouted)
                 + check_antenna(routed, macros, rules, nets=sorted(done.rerouted)).violations)
-        log.append(f"antenna round {rounds}: {len(done.added)} diodes added ({', '.join(done.added)}), "
+        shown = ", ".join(done.added[:LOGGED_DIODES]) + (", ..." if len(done.added) > LOGGED_DIODES else "")
+        log.append(f"antenna round {rounds}: {len(done.added)} diodes added ({shown}), "
                    f"{len(done.rerouted)} nets re-routed ({len(done.neighbours)} of them near a new diode), "
                    f"{len(left)} violations left")
     return Repair(routed, [by_name[net.name] for net in nets], before, left, diodes, rounds,

@@ -5,8 +5,9 @@ A cell's optimal region (Goto's) is where the half-perimeter wirelength of its n
 everything else kept: between the medians of the lower and upper ends of its nets' boxes taken
 without it, on each axis. Each pass visits every movable cell, looks for the free run of sites
 closest to the middle of that region (within a few rows and sites of it, and no farther than a
-reach from where the cell is, so that cells do not pile up into dense clusters), and keeps the
-move only when the cell's nets get shorter. Nets with more than ``max_fanout`` terminals and the
+reach from where the cell is), and keeps the move only when the cell's nets get shorter and the
+bin it moves into stays within a density (counting each cell's spreading area, which grows with its
+pins: clusters of pin-dense cells are what the router cannot reach). Nets with more than ``max_fanout`` terminals and the
 clock do not pull (a high-fanout net's box hardly depends on one cell).
 """
 
@@ -18,10 +19,32 @@ from kchip.flows.physical.layout import Layout
 from kchip.formats.lef import Macro
 
 
+class DensityBins:
+    """Spreading area (nm2) per square bin of ``rows`` cell rows over the core, as a fraction of the
+    bin's area, to keep moves out of bins that are full."""
+
+    def __init__(self, layout: Layout, rows: int):
+        self.x0, self.y0, x1, y1 = layout.core
+        self.side = rows * layout.site[1]
+        self.shape = (max(1, -(-(x1 - self.x0) // self.side)), max(1, -(-(y1 - self.y0) // self.side)))
+        self.fill = np.zeros(self.shape)
+
+    def bin(self, x: float, y: float) -> tuple[int, int]:
+        return (min(self.shape[0] - 1, max(0, int((x - self.x0) // self.side))),
+                min(self.shape[1] - 1, max(0, int((y - self.y0) // self.side))))
+
+    def add(self, x: float, y: float, area: float) -> None:
+        self.fill[self.bin(x, y)] += area / self.side ** 2
+
+
 def refine(layout: Layout, macros: dict[str, Macro], movable: list[str], occupancy, *, passes: int = 2,
-           reach_rows: int = 8, max_fanout: int = 16) -> dict[str, float]:
+           reach_rows: int = 8, max_fanout: int = 16, areas: dict[str, float] | None = None,
+           max_density: float = 1.0, bin_rows: int = 4) -> dict[str, float]:
     """Move ``movable`` cells (placed, legal) towards their optimal regions; ``occupancy`` is the
-    :class:`~kchip.flows.physical.placer.RowOccupancy` of the placement. Returns metrics."""
+    :class:`~kchip.flows.physical.placer.RowOccupancy` of the placement. A move into another bin of
+    ``bin_rows`` rows is made only while that bin's ``areas`` (each movable cell's spreading area,
+    nm2; its own area when not given; fixed cells count their own area) stay within
+    ``max_density`` of it. Returns metrics."""
     site_w, row_h = layout.site
     orient_of = dict(layout.rows)
     centre: dict[str, tuple[float, float]] = {}
@@ -42,6 +65,13 @@ def refine(layout: Layout, macros: dict[str, Macro], movable: list[str], occupan
     pulling = {net for net, names in members.items()
                if net != layout.clock_net and 2 <= len(names) + len(points.get(net, ())) <= max_fanout}
     cell_nets = {name: [n for n in set(layout.instances[name].conns.values()) if n in pulling] for name in movable}
+
+    areas = areas or {}
+    area_of = {name: areas.get(name, macros[inst.cell].width * macros[inst.cell].height)
+               for name, inst in layout.instances.items() if inst.x is not None}
+    density = DensityBins(layout, bin_rows)
+    for name, (x, y) in centre.items():
+        density.add(x, y, area_of[name])
 
     def box_without(net: str, name: str):
         xy = [centre[o] for o in members[net] if o != name] + points.get(net, [])
@@ -76,7 +106,12 @@ def refine(layout: Layout, macros: dict[str, Macro], movable: list[str], occupan
             if spot is not None:
                 nx, ny = spot[0] + macro.width / 2, spot[1] + macro.height / 2
                 after = length(boxes, nx, ny)
-                if after < before - site_w / 2:
+                target_bin = density.bin(nx, ny)
+                fits = (target_bin == density.bin(cx, cy)
+                        or density.fill[target_bin] + area_of[name] / density.side ** 2 <= max_density)
+                if fits and after < before - site_w / 2:
+                    density.add(cx, cy, -area_of[name])
+                    density.add(nx, ny, area_of[name])
                     inst.x, inst.y, inst.orient = spot[0], spot[1], orient_of[spot[1]]
                     centre[name] = (nx, ny)
                     moved += 1

@@ -208,7 +208,8 @@ def spreading_region(core: tuple[int, int, int, int], cell_area: float,
 def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: int = 1,
           space_per_pin: float = 2.0, target_density: float | None = None,
           net_weights: dict[str, float] | None = None,
-          congestion: CongestionOptions | None = None, refine_passes: int = 4) -> dict[str, float]:
+          congestion: CongestionOptions | None = None, refine_passes: int = 4,
+          refine_density: float = 0.6) -> dict[str, float]:
     """Place every unplaced instance legally in the rows; returns placement metrics.
 
     Spreading counts a cell at least ``space_per_pin`` sites wide per connected pin, so that
@@ -304,7 +305,8 @@ def place(layout: Layout, macros: dict[str, Macro], *, rounds: int = 8, seed: in
         inst.x, inst.y = x, y
         inst.orient = dict(layout.rows)[y]
     if movable and refine_passes:
-        relief.update(refine(layout, macros, movable, occupancy, passes=refine_passes))
+        relief.update(refine(layout, macros, movable, occupancy, passes=refine_passes,
+                             areas=dict(zip(movable, areas.tolist())), max_density=refine_density))
     return {
         **relief,
         "place__region__fraction": (region[2] - region[0]) * (region[3] - region[1]) / max(1, (x1 - x0) * (y1 - y0)),

@@ -39,6 +39,8 @@ class Place(Stage):
                           minimum=0.05, maximum=1.0),
                  Variable("refine_passes", int, 4, "", "detailed placement passes moving cells towards their "
                           "nets' optimal regions", minimum=0, maximum=100),
+                 Variable("refine_density", float, 0.6, "", "most spreading area (pins counted as in spreading) "
+                          "per bin area that a detailed move may fill a bin of 4 rows to", minimum=0.1, maximum=2.0),
                  Variable("congestion_target", float, 0.6, "", "estimated routing demand per track supply above "
                           "which a bin's cells are inflated and spread again", minimum=0.1, maximum=10.0),
                  Variable("congestion_rounds", int, 6, "", "inflate-and-spread rounds against congestion (0: off)",
@@ -60,7 +62,8 @@ class Place(Stage):
         movable = [name for name, inst in layout.instances.items() if inst.x is None]
         options = dict(rounds=ctx.config["rounds"], seed=ctx.config["seed"],
                        space_per_pin=ctx.config["space_per_pin_sites"], target_density=ctx.config["target_density"],
-                       refine_passes=ctx.config["refine_passes"], congestion=_congestion_options(ctx, rules))
+                       refine_passes=ctx.config["refine_passes"], refine_density=ctx.config["refine_density"],
+                       congestion=_congestion_options(ctx, rules))
         metrics = place(layout, macros, **options)
         if ctx.config["timing_driven"] and ctx.design.clock_port:
             metrics.update(_timing_driven(ctx, rules, layout, macros, movable, options))

@@ -31,7 +31,7 @@ class Route(Stage):
                  Variable("gcell_size", int, 15, "grid steps", "side of the global router's routing cells, "
                           "whose routes bound each net's detailed search; 0 routes without a global route",
                           minimum=0, maximum=1000),
-                 Variable("antenna_rounds", int, 5, "", "rounds of diode insertion and re-routing "
+                 Variable("antenna_rounds", int, 10, "", "rounds of diode insertion and re-routing "
                           "while antenna violations remain", minimum=0, maximum=20))
 
     def execute(self, ctx):
