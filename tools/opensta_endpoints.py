@@ -4,7 +4,7 @@
 capacitance set to an estimate from the placement (``set_load`` on the net, since no SPEF exists
 yet), and returns the worst hold (min) and setup (max) slack at every register data pin and output
 port, the inputs a hold repair works on, and on request the worst setup slack of every cell's
-outputs, which a setup repair works on. The script and its output live in ``workdir``; it shares the Tcl
+outputs, which a setup repair works on, and the pins over their maximum transition. The script and its output live in ``workdir``; it shares the Tcl
 quoting of :mod:`kchip.tools.opensta`.
 """
 
@@ -25,6 +25,8 @@ class PlacedTiming:
 
     endpoints: dict[str, "EndpointSlack"]
     cells: dict[str, float]
+    #: pins whose transition is over their limit (liberty ``max_transition``)
+    slew_pins: tuple[str, ...] = ()
 
     @property
     def setup_ws(self) -> float | None:
@@ -88,6 +90,9 @@ proc kchip_run {{}} {{
         set setup [expr {{min([get_property $port max_rise_slack], [get_property $port max_fall_slack])}}]
         puts "{_MARK} pin [get_full_name $port] $hold $setup"
     }}{cells}
+    foreach pin [sta::pin_slew_limit_violations [sta::cmd_corner] max] {{
+        puts "{_MARK} slew [get_full_name $pin]"
+    }}
     puts "{_MARK} end"
 }}
 
@@ -119,7 +124,7 @@ def endpoint_slacks(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.P
         raise ToolError(f"OpenSTA failed timing the endpoints of {top!r}: "
                         f"{values.get('error', 'no results printed')}\nscript: {script}\nlog: "
                         f"{invocation.folder / log_name}")
-    endpoints, cells = {}, {}
+    endpoints, cells, slews = {}, {}, []
     for key in sections:
         if key.startswith("pin "):
             name, hold, setup = key.split()[1:4]
@@ -127,5 +132,7 @@ def endpoint_slacks(netlist_v: str | os.PathLike, top: str, pdk, sdc: str | os.P
         elif key.startswith("cell "):
             name, setup = key.split()[1:3]
             cells[name] = float(setup)
-    return PlacedTiming(endpoints, cells)
+        elif key.startswith("slew "):
+            slews.append(key.split()[1])
+    return PlacedTiming(endpoints, cells, tuple(slews))
 

@@ -104,7 +104,7 @@ def _place_buffer(layout: Layout, macros: dict[str, Macro], occupancy: RowOccupa
     raise error
 
 
-def _input_sinks(layout: Layout, macros: dict[str, Macro]) -> dict[str, list[tuple[str, str]]]:
+def input_sinks(layout: Layout, macros: dict[str, Macro]) -> dict[str, list[tuple[str, str]]]:
     """The cell inputs (instance, pin) on each net."""
     sinks: dict[str, list[tuple[str, str]]] = {}
     for name, inst in layout.instances.items():
@@ -120,7 +120,7 @@ def build_clock_tree(layout: Layout, macros: dict[str, Macro], cfg: ClockTreeCon
     number of cell clock pins the clock port drives: pins with LEF ``USE CLOCK`` or, for a library
     whose LEF marks none (some libraries write ``USE SIGNAL`` on their flops' clock pins), the (cell, pin)
     pairs in ``liberty_clock_pins`` (liberty ``clock : true``)."""
-    sinks = _input_sinks(layout, macros).get(layout.clock_net, [])
+    sinks = input_sinks(layout, macros).get(layout.clock_net, [])
     clock_pins = sum(macros[layout.instances[inst].cell].pins[pin].use == "CLOCK"
                      or (layout.instances[inst].cell, pin) in liberty_clock_pins for inst, pin in sinks)
     if not sinks:
@@ -137,7 +137,7 @@ def buffer_high_fanout_nets(layout: Layout, macros: dict[str, Macro], max_fanout
     """Split every signal net (other than the clock) driving more than ``max_fanout`` cell inputs
     into a buffer tree, as a repair step before routing: long, wide nets crowd the router and make
     slow edges. ``pins`` are the buffer's input and output pin."""
-    sinks_of = _input_sinks(layout, macros)
+    sinks_of = input_sinks(layout, macros)
     sinks_of.pop(layout.clock_net, None)
     cfg = ClockTreeConfig(max_fanout, buffer_cell, buffer_cell, buffer_cell, *pins)
     occupancy = RowOccupancy(layout, macros)

@@ -1,5 +1,5 @@
 """Clock tree and repair: a balanced buffer tree on the clock, buffer trees on other high-fanout
-nets, drivers sized for their load, gates upsized on paths that miss setup, then delay cells where
+nets, drivers sized for their load and their nets' transitions, gates upsized on paths that miss setup, then delay cells where
 the clock tree leaves a hold slack short."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from kchip.flows.stages.common import load_layout, save_layout, technology
 from kchip.flows.stages.placed_timing import load_estimate, placed_timer
 from kchip.flows.timing.hold import HoldCells, repair_hold
 from kchip.flows.timing.setup import repair_setup
+from kchip.flows.timing.slew import Buffer, repair_slew
 from kchip.formats.liberty import max_load_pf, read_cells, read_units
 from kchip.tools import opensta
 
@@ -26,7 +27,8 @@ class ClockTree(Stage):
     other net with more sinks than ``signal_max_fanout``, then every cell output whose estimated
     load is over its liberty max_capacitance swapped for a stronger cell of the same logic
     (:mod:`kchip.flows.physical.sizing`, listed in ``sizing.json``). Then, timed by OpenSTA with the
-    propagated clock and the wires estimated from the placement: the gates of paths that miss setup
+    propagated clock and the wires estimated from the placement: the drivers of nets with pins over
+    their max_transition upsized (:mod:`kchip.flows.timing.slew`, ``slew.json``), the gates of paths that miss setup
     upsized (:mod:`kchip.flows.timing.setup`, ``setup.json``), and delay cells in front of the
     register inputs whose hold slack is below ``hold_target`` (:mod:`kchip.flows.timing.hold`,
     ``hold.json``)."""
@@ -43,6 +45,8 @@ class ClockTree(Stage):
                           "liberty max_capacitance for stronger cells of the same logic"),
                  Variable("load_margin", float, 0.25, "", "share added to the estimated load before it is "
                           "compared with a limit (for the router's detours)", minimum=0.0, maximum=10.0),
+                 Variable("repair_slew", bool, True, "", "upsize the drivers of nets with pins over their "
+                          "liberty max_transition, timed with the estimated wires grown by load_margin"),
                  Variable("repair_setup", bool, True, "", "upsize the gates of paths that miss setup, timed "
                           "with the wires estimated from the placement"),
                  Variable("setup_passes", int, 4, "", "timing passes of the setup repair, each upsizing the "
@@ -77,6 +81,10 @@ class ClockTree(Stage):
         report = ctx.folder / "sizing.json"
         report.write_text(json.dumps([asdict(swap) for swap in swaps], indent=1) + "\n")
         metrics["repair__resized__count"] = len(swaps)
+        slew = (_repair_slew(ctx, rules, layout, macros, estimate)
+                if ctx.config["repair_slew"] and ctx.design.clock_port else None)
+        metrics.update(slew.metrics() if slew else {})
+        (ctx.folder / "slew.json").write_text(json.dumps(slew.resized if slew else {}, indent=1) + "\n")
         setup = (_repair_setup(ctx, rules, layout, macros, estimate)
                  if ctx.config["repair_setup"] and ctx.design.clock_port else None)
         metrics.update(setup.metrics() if setup else {})
@@ -117,8 +125,25 @@ def _reachable(rules, macros):
 
 
 def _repair_setup(ctx, rules, layout, macros, estimate: LoadEstimate):
-    """Setup repair by upsizing (:mod:`kchip.flows.timing.setup`) among the usable cells the
-    router can reach, each cell's next larger one of the same logic that drives more."""
+    """Setup repair by upsizing (:mod:`kchip.flows.timing.setup`) among :func:`_larger_cells`."""
+    measure = placed_timer(ctx, layout, estimate, "setup", cell_slacks=True)
+    return repair_setup(layout, macros, measure, _larger_cells(ctx, rules, macros),
+                        max_passes=ctx.config["setup_passes"])
+
+
+def _repair_slew(ctx, rules, layout, macros, estimate: LoadEstimate):
+    """Transition repair (:mod:`kchip.flows.timing.slew`): drivers upsized among
+    :func:`_larger_cells`, else their nets buffered with the PDK's fanout buffer; the wires
+    estimated ``load_margin`` longer (the router's detours)."""
+    measure = placed_timer(ctx, layout, estimate, "slew", wire_scale=1 + ctx.config["load_margin"])
+    cells = rules.cells
+    return repair_slew(layout, macros, measure, _larger_cells(ctx, rules, macros),
+                       Buffer(cells.fanout_buffer, cells.buffer_input, cells.buffer_output))
+
+
+def _larger_cells(ctx, rules, macros) -> dict[str, str]:
+    """Each usable cell's next larger one of the same logic that drives more, among the usable
+    cells the router can reach."""
     liberty = ctx.pdk.liberty()
     cells, units = read_cells(liberty), read_units(liberty)
     usable = {name for name in macros if not ctx.pdk.is_dont_use(name)}
@@ -132,8 +157,7 @@ def _repair_setup(ctx, rules, layout, macros, estimate: LoadEstimate):
                     and reachable(option)):
                 larger[name] = option
                 break
-    measure = placed_timer(ctx, layout, estimate, "setup", cell_slacks=True)
-    return repair_setup(layout, macros, measure, larger, max_passes=ctx.config["setup_passes"])
+    return larger
 
 
 def _repair_hold(ctx, rules, layout, macros, estimate: LoadEstimate, timing):

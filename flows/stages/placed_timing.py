@@ -26,13 +26,13 @@ def load_estimate(ctx, rules, layout, macros) -> LoadEstimate:
 
 
 def placed_timer(ctx, layout, estimate: LoadEstimate, name: str, *, cell_slacks: bool = False,
-                 propagated: bool = True):
+                 propagated: bool = True, wire_scale: float = 1.0):
     """A ``measure`` for the repairs: OpenSTA on the netlist as it stands (in the folder ``name``),
     each net carrying the wire capacitance ``estimate`` gives it, with the design's clock (and the
     clocks its registers make) propagated through the tree, or ideal when not ``propagated`` (before
     a clock tree exists). With ``cell_slacks`` every cell's slack is listed too when setup is
     missed (the listing costs as much as the timing itself on a large design, and only the setup
-    steps read it)."""
+    steps read it). Every wire estimate is multiplied by ``wire_scale``."""
     d = ctx.design
     folder = ctx.folder / name
     folder.mkdir(exist_ok=True)
@@ -44,7 +44,8 @@ def placed_timer(ctx, layout, estimate: LoadEstimate, name: str, *, cell_slacks:
         runs += 1
         netlist = folder / f"{d.top}.nl.v"
         write_verilog(current, netlist)
-        wires = {net: estimate.wire_pf(terminals) for net, terminals in current.nets().items() if len(terminals) > 1}
+        wires = {net: wire_scale * estimate.wire_pf(terminals)
+                 for net, terminals in current.nets().items() if len(terminals) > 1}
 
         def run(cells: bool):
             return endpoint_slacks(netlist, d.top, ctx.pdk, sdc, folder, ctx.invocation, wires,
