@@ -87,7 +87,9 @@ def test_a_driver_over_its_limit_is_swapped_and_signs_off_within_it(pdk, fan_des
     assert worst["new_limit_pf"] >= worst["load_pf"] > worst["old_limit_pf"]
     assert sta["timing__drv__max_cap__count"] == 0
     unsized, cts, swaps = _route_and_time(pdk, fan_design, tmp_path / "unsized", *UNBUFFERED,
-                                          "--set", "cts.size_for_load=false")
+                                          "--set", "cts.size_for_load=false", "--set", "cts.repair_slew=false")
     assert swaps == [] and cts["repair__resized__count"] == 0
     assert unsized["timing__drv__max_cap__count"] >= 1, "without sizing the shared gate is over its limit"
-    assert unsized["timing__drv__max_slew__count"] > sta["timing__drv__max_slew__count"]
+    # the 160 sinks stay over max_transition either way (the largest cell of the gate, or a fanout
+    # buffer, still switches them in more than 1.5 ns): only a buffer tree, off here, fixes that
+    assert unsized["timing__drv__max_slew__count"] >= sta["timing__drv__max_slew__count"] >= FLOPS

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: share of the lowest routing layer's tracks counted as capacity (pin accesses and their vias
+#: take much of it), here and by the global router
+LOWEST_LAYER_SHARE = 0.5
+
 
 @dataclass(frozen=True)
 class CongestionOptions:

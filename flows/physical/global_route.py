@@ -26,12 +26,10 @@ import time
 import numpy as np
 from numba import njit
 
+from kchip.flows.physical.congestion import LOWEST_LAYER_SHARE
 from kchip.flows.physical.grid import BLOCKED, RouteGrid
 from kchip.flows.physical.search import traced_back
 
-#: share of the lowest routing layer's tracks counted as capacity (pin accesses and their vias
-#: take much of it)
-LOWEST_LAYER_SHARE = 0.5
 #: PathFinder schedule on the gcell graph: history added per round over capacity, the present
 #: factor's start and growth
 HISTORY_STEP, PRESENT_START, PRESENT_GROWTH = 1.0, 0.5, 2.0

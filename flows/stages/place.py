@@ -3,8 +3,7 @@ timing-driven when it misses setup; the placed design as DEF."""
 
 from __future__ import annotations
 
-from kchip.flows.physical.congestion import CongestionOptions, track_supply
-from kchip.flows.physical.global_route import LOWEST_LAYER_SHARE
+from kchip.flows.physical.congestion import LOWEST_LAYER_SHARE, CongestionOptions, track_supply
 from kchip.flows.physical.placer import place
 from kchip.flows.stage import Stage, Variable
 from kchip.flows.stages.common import load_layout, save_layout, technology
