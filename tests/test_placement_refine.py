@@ -40,6 +40,15 @@ def _floorplanned(pdk, tech, macros, netlist, **changes):
     return layout
 
 
+def _spread_over_a_large_die(pdk, tech_and_macros, netlist):
+    """The netlist on a 200 x 200 um die, globally placed and legalised, without detailed placement."""
+    tech, macros = tech_and_macros
+    layout = _floorplanned(pdk, tech, macros, netlist, die_size_um=(200.0, 200.0))
+    layout.clock_net = "clk"
+    place(layout, macros, refine_passes=0)
+    return layout, macros
+
+
 def _wirelength(layout, macros) -> float:
     """Half-perimeter of every net over cell centres and port centres, in nm."""
     points: dict[str, list] = {}
@@ -72,10 +81,7 @@ def _assert_legal(layout, macros) -> None:
 
 
 def test_refine_shortens_the_nets_pass_by_pass_and_keeps_cells_legal(pdk, tech_and_macros, counter16):
-    tech, macros = tech_and_macros
-    layout = _floorplanned(pdk, tech, macros, counter16, die_size_um=(200.0, 200.0))
-    layout.clock_net = "clk"
-    place(layout, macros, refine_passes=0)
+    layout, macros = _spread_over_a_large_die(pdk, tech_and_macros, counter16)
     movable = [n for n, i in layout.instances.items() if i.role == "logic"]
     occupancy = RowOccupancy(layout, macros)
     lengths = [_wirelength(layout, macros)]
@@ -94,10 +100,7 @@ def test_refine_shortens_the_nets_pass_by_pass_and_keeps_cells_legal(pdk, tech_a
 def test_refine_keeps_a_cell_where_it_is_when_the_only_free_place_is_worse(pdk, tech_and_macros, counter16):
     """Rows that offer only the core's lower-left corner: moving there lengthens every cell's nets
     on a placement spread over a large die, so nothing moves."""
-    tech, macros = tech_and_macros
-    layout = _floorplanned(pdk, tech, macros, counter16, die_size_um=(200.0, 200.0))
-    layout.clock_net = "clk"
-    place(layout, macros, refine_passes=0)
+    layout, macros = _spread_over_a_large_die(pdk, tech_and_macros, counter16)
     x0, y0 = layout.core[:2]
 
     class OnlyTheCorner(RowOccupancy):
@@ -125,10 +128,7 @@ def _bin_fill(layout, macros, areas, rows):
 
 
 def test_refine_fills_no_bin_beyond_the_density_limit(pdk, tech_and_macros, counter16):
-    tech, macros = tech_and_macros
-    layout = _floorplanned(pdk, tech, macros, counter16, die_size_um=(200.0, 200.0))
-    layout.clock_net = "clk"
-    place(layout, macros, refine_passes=0)
+    layout, macros = _spread_over_a_large_die(pdk, tech_and_macros, counter16)
     movable = [n for n, i in layout.instances.items() if i.role == "logic"]
     areas = {n: 3.0 * macros[layout.instances[n].cell].width * macros[layout.instances[n].cell].height
              for n in movable}

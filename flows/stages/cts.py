@@ -81,11 +81,12 @@ class ClockTree(Stage):
         report = ctx.folder / "sizing.json"
         report.write_text(json.dumps([asdict(swap) for swap in swaps], indent=1) + "\n")
         metrics["repair__resized__count"] = len(swaps)
-        slew = (_repair_slew(ctx, rules, layout, macros, estimate)
+        larger = _larger_cells(ctx, rules, macros)
+        slew = (_repair_slew(ctx, rules, layout, macros, estimate, larger)
                 if ctx.config["repair_slew"] and ctx.design.clock_port else None)
         metrics.update(slew.metrics() if slew else {})
         (ctx.folder / "slew.json").write_text(json.dumps(slew.resized if slew else {}, indent=1) + "\n")
-        setup = (_repair_setup(ctx, rules, layout, macros, estimate)
+        setup = (_repair_setup(ctx, layout, macros, estimate, larger)
                  if ctx.config["repair_setup"] and ctx.design.clock_port else None)
         metrics.update(setup.metrics() if setup else {})
         (ctx.folder / "setup.json").write_text(json.dumps(setup.resized if setup else {}, indent=1) + "\n")
@@ -124,20 +125,20 @@ def _reachable(rules, macros):
     return reachable
 
 
-def _repair_setup(ctx, rules, layout, macros, estimate: LoadEstimate):
-    """Setup repair by upsizing (:mod:`kchip.flows.timing.setup`) among :func:`_larger_cells`."""
+def _repair_setup(ctx, layout, macros, estimate: LoadEstimate, larger: dict[str, str]):
+    """Setup repair by upsizing (:mod:`kchip.flows.timing.setup`) to ``larger`` (:func:`_larger_cells`)."""
     measure = placed_timer(ctx, layout, estimate, "setup", cell_slacks=True)
-    return repair_setup(layout, macros, measure, _larger_cells(ctx, rules, macros),
+    return repair_setup(layout, macros, measure, larger,
                         max_passes=ctx.config["setup_passes"])
 
 
-def _repair_slew(ctx, rules, layout, macros, estimate: LoadEstimate):
+def _repair_slew(ctx, rules, layout, macros, estimate: LoadEstimate, larger: dict[str, str]):
     """Transition repair (:mod:`kchip.flows.timing.slew`): drivers upsized among
     :func:`_larger_cells`, else their nets buffered with the PDK's fanout buffer; the wires
     estimated ``load_margin`` longer (the router's detours)."""
     measure = placed_timer(ctx, layout, estimate, "slew", wire_scale=1 + ctx.config["load_margin"])
     cells = rules.cells
-    return repair_slew(layout, macros, measure, _larger_cells(ctx, rules, macros),
+    return repair_slew(layout, macros, measure, larger,
                        Buffer(cells.fanout_buffer, cells.buffer_input, cells.buffer_output))
 
 

@@ -71,7 +71,7 @@ def repair_setup(layout: Layout, macros: dict[str, Macro], measure: Measure, lar
         critical = sorted((slack, name) for name, slack in timing.cells.items()
                           if slack <= worst * share and name in layout.instances
                           and layout.instances[name].cell in larger)
-        undo = _upsize(layout, macros, [name for _, name in critical], larger)
+        undo = upsize(layout, macros, [name for _, name in critical], larger)
         if not undo:
             break
         after = measure(layout)
@@ -90,7 +90,7 @@ def repair_setup(layout: Layout, macros: dict[str, Macro], measure: Measure, lar
     return result
 
 
-def _upsize(layout: Layout, macros: dict[str, Macro], names: list[str], larger: dict[str, str]) -> dict:
+def upsize(layout: Layout, macros: dict[str, Macro], names: list[str], larger: dict[str, str]) -> dict:
     """Swap each of ``names`` for its larger cell on the nearest free sites (a cell with no room
     left keeps its own); returns each swapped instance's old (cell, x, y, orient)."""
     occupancy = RowOccupancy(layout, macros)

@@ -21,7 +21,7 @@ import copy
 from kchip.flows.physical.cts import ClockTreeConfig, buffer_tree, input_sinks
 from kchip.flows.physical.layout import Layout
 from kchip.flows.physical.placer import PlacementError, RowOccupancy
-from kchip.flows.timing.setup import _upsize
+from kchip.flows.timing.setup import upsize
 from kchip.formats.lef import Macro
 
 
@@ -83,7 +83,7 @@ def repair_slew(layout: Layout, macros: dict[str, Macro], measure: Callable, lar
             break
         kept = copy.deepcopy(layout.instances)
         drivers = slew_drivers(layout, macros, timing.slew_pins)
-        undo = _upsize(layout, macros, sorted({d for d in drivers.values() if layout.instances[d].cell in larger}),
+        undo = upsize(layout, macros, sorted({d for d in drivers.values() if layout.instances[d].cell in larger}),
                        larger)
         buffered = _buffer(layout, macros, [net for net, d in drivers.items()
                                             if layout.instances[d].cell not in larger], buffer, f"slew{number}")
